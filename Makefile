@@ -1,0 +1,52 @@
+# Two entry points a newcomer needs: `make dev` and `make test`.
+# Everything else (uv itself, the virtualenv, the locked dependencies) is installed on demand,
+# so a fresh machine with Python 3.11+, git and make is enough.
+
+PYTHON ?= python3
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+VENV   := .venv
+RUN    := $(UV) run --locked --no-sync
+
+.PHONY: setup dev start test lint typecheck check schema bench simulate clean
+
+# uv is bootstrapped into a private venv so we never touch the system Python.
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv>=0.4"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --quiet
+	@touch $@
+
+setup: $(VENV)/.synced
+
+## Start the worker against a local `livekit-server --dev` (ws://localhost:7880, devkey/secret).
+dev: setup
+	$(RUN) python -m agent dev
+
+## Production worker (drains on SIGTERM).
+start: setup
+	$(RUN) python -m agent start
+
+## The test suite: no network beyond loopback, no LiveKit server, no provider account.
+test: setup
+	$(RUN) pytest -q
+
+lint: setup
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: setup
+	$(RUN) mypy
+
+check: lint typecheck test
+
+schema: setup
+	$(RUN) python -m agent schema --write
+
+bench: setup
+	$(RUN) python -m agent bench
+
+clean:
+	rm -rf $(TOOLS) $(VENV) .pytest_cache .mypy_cache .ruff_cache
