@@ -1,0 +1,158 @@
+"""Worker settings: everything the operator configures, validated once at start-up.
+
+One class, read from the environment (and a `.env` file only when the CLI asks for it), so the
+worker either starts with a coherent configuration or refuses to start and says why. Settings are
+never built at import time: `WorkerSettings()` is called by the CLI and by tests.
+
+Defaults are the `livekit-server --dev` values so local development needs zero configuration;
+production mode refuses those dev credentials against anything but a local server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+from urllib.parse import urlparse
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_API_KEY = "devkey"
+DEV_API_SECRET = "secret"  # noqa: S105 - the public livekit-server --dev secret, refused in production
+
+
+class WorkerMode(StrEnum):
+    DEV = "dev"
+    PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    """JSON when stdout is not a terminal, a console renderer when it is."""
+    JSON = "json"
+    CONSOLE = "console"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+def _is_local_url(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host in {"localhost", "livekit", "livekit-server"} or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class WorkerSettings(BaseSettings):
+    """Operator settings. Env var names are given per field; `VOICE_AGENT_` is our prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOICE_AGENT_", extra="ignore", case_sensitive=False, validate_default=True
+    )
+
+    # --- LiveKit connection -------------------------------------------------------------
+    livekit_url: str = Field(
+        default="ws://localhost:7880", validation_alias=AliasChoices("LIVEKIT_URL", "livekit_url")
+    )
+    """LiveKit server URL (env `LIVEKIT_URL`). Default: a local `livekit-server --dev`."""
+    livekit_api_key: str = Field(
+        default=DEV_API_KEY, validation_alias=AliasChoices("LIVEKIT_API_KEY", "livekit_api_key")
+    )
+    """API key (env `LIVEKIT_API_KEY`). Default: the dev server's `devkey`."""
+    livekit_api_secret: SecretStr = Field(
+        default=SecretStr(DEV_API_SECRET),
+        validation_alias=AliasChoices("LIVEKIT_API_SECRET", "livekit_api_secret"),
+    )
+    """API secret (env `LIVEKIT_API_SECRET`). Default: the dev server's `secret`."""
+
+    mode: WorkerMode = WorkerMode.DEV
+    """`dev` or `production` (env `VOICE_AGENT_MODE`). Production refuses dev credentials."""
+    name: str = Field("voice-agent", min_length=1)
+    """Agent name for explicit dispatch (env `VOICE_AGENT_NAME`)."""
+
+    # --- Provider keys (the vendors' usual env vars) and default endpoints ----------------
+    deepgram_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DEEPGRAM_API_KEY", "deepgram_api_key")
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+    )
+    eleven_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ELEVEN_API_KEY", "eleven_api_key")
+    )
+    sarvam_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SARVAM_API_KEY", "sarvam_api_key")
+    )
+    openai_base_url: str = "https://api.openai.com/v1"
+    """Default OpenAI-compatible endpoint for LLM, STT and TTS (env `VOICE_AGENT_OPENAI_BASE_URL`).
+    A flat (CallMissed-style) `llm_model` of any name is sent here."""
+    deepgram_base_url: str | None = None
+    elevenlabs_base_url: str | None = None
+    sarvam_base_url: str | None = None
+
+    # --- Operations ---------------------------------------------------------------------
+    log_format: LogFormat = LogFormat.AUTO
+    log_level: str = "INFO"
+    health_port: int = Field(8081, ge=0, le=65535)
+    """The framework worker's health server (`GET /`)."""
+    ready_port: int = Field(8082, ge=0, le=65535)
+    """Our readiness/liveness server (`/readyz` fails while draining)."""
+    prometheus_port: int = Field(9100, ge=0, le=65535)
+    max_call_seconds: int = Field(3600, ge=10, le=43200)
+    """Operator cap on any call's `max_duration_seconds`: a longer per-call limit is clamped."""
+    report_budget_seconds: int = Field(300, ge=10, le=3600)
+    """Time a finished call may take to produce and deliver its report."""
+    drain_timeout_seconds: int = Field(3900, ge=10)
+    """How long SIGTERM waits for running calls (must exceed max call + report budget)."""
+    max_concurrent_calls: int = Field(8, ge=1, le=1000)
+    """Calls one worker process tree takes before it reports full load."""
+    load_threshold: float = Field(0.75, gt=0, le=1)
+
+    # --- Events and secrets ------------------------------------------------------------------
+    webhook_secret: SecretStr | None = None
+    """Default signing secret when the assistant sets no `webhook_secret`."""
+    outbox_dir: Path = Path("outbox")
+    allowed_targets: CsvList = Field(default_factory=list)
+    """CIDRs or host names exempt from the SSRF guard (comma separated)."""
+    secrets_dir: Path = Path("/run/secrets/voice-agent")
+    """Mounted secret files: `secret:NAME` reads `<secrets_dir>/NAME` when env `NAME` is unset."""
+    assistants_dir: Path | None = None
+    """Saved assistants (`<assistant_id>.json`) for reference/hybrid dispatches; none by default."""
+    control_allowed_identities: CsvList = Field(default_factory=list)
+    """Room participants whose control packets are accepted (the server API is always accepted)."""
+
+    @field_validator("allowed_targets", "control_allowed_identities", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Self:
+        if self.mode is WorkerMode.PRODUCTION and not _is_local_url(self.livekit_url):
+            dev_key = self.livekit_api_key == DEV_API_KEY
+            dev_secret = self.livekit_api_secret.get_secret_value() == DEV_API_SECRET
+            if dev_key or dev_secret:
+                raise ValueError(
+                    "refusing to start in production mode with the livekit-server --dev "
+                    f"credentials ({'LIVEKIT_API_KEY=devkey' if dev_key else 'LIVEKIT_API_SECRET'}"
+                    f") against a non-local LIVEKIT_URL ({urlparse(self.livekit_url).hostname}); "
+                    "set LIVEKIT_API_KEY and LIVEKIT_API_SECRET to your server's credentials"
+                )
+        floor = self.max_call_seconds + self.report_budget_seconds
+        if self.drain_timeout_seconds < floor:
+            raise ValueError(
+                f"VOICE_AGENT_DRAIN_TIMEOUT_SECONDS={self.drain_timeout_seconds} must be at least "
+                f"max_call_seconds + report_budget_seconds = {floor}, or SIGTERM cuts calls short"
+            )
+        return self
