@@ -175,26 +175,26 @@ class WebhookSink:
             )
 
     async def flush(self, call_id: str | None = None, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        await self._drain(call_id, timeout, "flush_timeout")
+
+    async def aclose(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        self._closed = True
+        await self._drain(None, timeout, "shutdown")
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _drain(self, call_id: str | None, within: float, reason: str) -> None:
         lanes = list(self._lanes.values()) if call_id is None else [self._lanes.get(call_id)]
         busy = [lane for lane in lanes if lane is not None and not lane.idle.is_set()]
         if not busy:
             return
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 await asyncio.gather(*(lane.idle.wait() for lane in busy))
         except TimeoutError:
             for lane in busy:
-                await self._stop_lane(lane, "flush_timeout")
-
-    async def aclose(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-        self._closed = True
-        await self.flush(None, timeout)
-        # Shutdown is a reason of its own in the outbox file, distinct from a flush timeout.
-        for lane in list(self._lanes.values()):
-            await self._stop_lane(lane, "shutdown")
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+                await self._stop_lane(lane, reason)
 
     # ---- stats ------------------------------------------------------------------------
 
