@@ -9,10 +9,10 @@ at 28.5.
 from __future__ import annotations
 
 import pytest
-from test_lifecycle_fakes import LINE_SECONDS, make_call
 
 from agent.end_reason import EndReason
 from agent.lifecycle import SilenceSettings, is_real_speech
+from tests.test_lifecycle_fakes import LINE_SECONDS, make_call
 
 FINAL = SilenceSettings().final_message
 assert FINAL is not None
