@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 PREFIX = "secret:"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
@@ -21,6 +22,12 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 
 class SecretNotFound(LookupError):
     """The reference names a secret the worker does not have."""
+
+
+class ResolvesSecrets(Protocol):
+    """Anything that turns a secret or `secret:NAME` into the secret itself."""
+
+    def resolve(self, value: str) -> str: ...
 
 
 def is_reference(value: str) -> bool:

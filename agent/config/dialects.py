@@ -89,7 +89,8 @@ def flat_to_assistant(flat: Mapping[str, Any]) -> dict[str, Any]:
     reports them by name.
     """
     sent = _sent_fields(flat)
-    if "tts_config" in sent and sent["tts_config"].get("provider") != FLAT_DEFAULT_TTS_PROVIDER:
+    tts = sent.get("tts_config")
+    if isinstance(tts, Mapping) and tts.get("provider") != FLAT_DEFAULT_TTS_PROVIDER:
         # Another TTS vendor: Sarvam's defaults (voice `shubh`) do not apply to it.
         defaults = {k: v for k, v in FLAT_DEFAULTS.items() if k != "tts_config"}
         return deep_merge(defaults, sent)

@@ -24,10 +24,10 @@ from typing import Any, Literal, Protocol
 from pydantic import Field, ValidationError, model_validator
 
 from agent.config.assistant import AssistantConfig, ContractModel
-from agent.config.dialects import deep_merge, is_flat, normalise
+from agent.config.dialects import FLAT_KEYS, deep_merge, is_flat, normalise
 from agent.config.secrets import CONTEXT_KEY
 from agent.errors import ConfigError, ConfigProblem
-from agent.secret_refs import SecretNotFound, SecretResolver, is_reference
+from agent.secret_refs import ResolvesSecrets, SecretNotFound, SecretResolver, is_reference
 
 MAX_DOCUMENT_BYTES = 256 * 1024
 """A dispatch document is a config, not a payload; anything bigger is refused before parsing."""
@@ -87,7 +87,14 @@ class FlatSessionConfig(ContractModel):
     """The flat (CallMissed-style) session config, accepted as the whole document or as
     `assistant`. Other AssistantConfig fields may be mixed in."""
 
-    model_config = ContractModel.model_config | {"extra": "allow"}
+    model_config = ContractModel.model_config | {
+        "extra": "allow",
+        # What marks a document as flat: at least one key only the flat dialect uses.
+        "json_schema_extra": {
+            "anyOf": [{"required": [key]} for key in sorted(FLAT_KEYS)],
+            "not": {"anyOf": [{"required": ["assistant"]}, {"required": ["assistant_id"]}]},
+        },
+    }
 
     system_prompt: str | None = Field(None, max_length=4096)
     voice: str | None = None
@@ -158,7 +165,7 @@ class DirectoryAssistants:
 
 @dataclass
 class ParseOptions:
-    resolver: SecretResolver = field(default_factory=SecretResolver)
+    resolver: ResolvesSecrets = field(default_factory=SecretResolver)
     saved: SavedAssistants = field(default_factory=NoSavedAssistants)
     max_call_seconds: int | None = None
     """Operator cap: a longer `max_duration_seconds` is clamped to it (with a warning)."""
@@ -206,8 +213,8 @@ async def _parse(
     options: ParseOptions,
 ) -> CallSpec:
     sent = load_json(raw)
-    flat = (
-        is_flat(sent) or (isinstance(sent.get("assistant"), Mapping) and is_flat(sent["assistant"]))
+    flat = is_flat(sent) or (
+        isinstance(sent.get("assistant"), Mapping) and is_flat(sent["assistant"])
     )
     doc = normalise(sent)
     _check_mode(doc)
@@ -323,6 +330,15 @@ def _problems(exc: ValidationError, doc: Mapping[str, Any], *, flat: bool) -> li
             message = "unknown field"
         elif err["type"] == "missing":
             message = "required field is missing"
+        elif err["type"] == "union_tag_invalid":
+            ctx = err.get("ctx", {})
+            message = (
+                f"unknown {ctx.get('discriminator', 'kind').strip(chr(39))} "
+                f"{ctx.get('tag')!r}; expected one of: {ctx.get('expected_tags')}"
+            )
+        elif err["type"] == "union_tag_not_found":
+            ctx = err.get("ctx", {})
+            message = f"missing {ctx.get('discriminator', 'tag')} (which kind of config this is)"
         problems.append(ConfigProblem(path, message))
     return problems
 

@@ -25,6 +25,12 @@ def dispatch_schema() -> dict[str, Any]:
     # The outbound-call request body of the platform docs puts these at the top level; the
     # worker moves them under `call` before validation (agent/config/dialects.py).
     nested = schema["$defs"]["DispatchDocument"]["properties"]
+    # `assistant` may also be a flat session config (normalised before validation).
+    nested["assistant"]["anyOf"] = [
+        {"$ref": "#/$defs/AssistantConfig"},
+        {"$ref": "#/$defs/FlatSessionConfig"},
+        {"type": "null"},
+    ]
     nested["destination"] = {
         "type": "string",
         "description": "Alias of call.destination (outbound request body shape).",

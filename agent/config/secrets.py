@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, SecretStr, ValidationInfo
 
-from agent.secret_refs import SecretNotFound, SecretResolver
+from agent.secret_refs import ResolvesSecrets, SecretNotFound, SecretResolver
 
 CONTEXT_KEY = "secret_resolver"
 
@@ -24,9 +24,7 @@ def _resolve(value: object, info: ValidationInfo) -> object:
     if not value:
         raise ValueError("must not be empty")
     context = info.context if isinstance(info.context, dict) else {}
-    resolver = context.get(CONTEXT_KEY)
-    if not isinstance(resolver, SecretResolver):
-        resolver = SecretResolver()
+    resolver: ResolvesSecrets = context.get(CONTEXT_KEY) or SecretResolver()
     try:
         return resolver.resolve(value)
     except SecretNotFound as exc:

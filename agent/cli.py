@@ -1,0 +1,156 @@
+"""Command line: `python -m agent <command>` (also installed as `voice-agent`).
+
+Each command is a thin shell over the module that does the work; heavy imports (the framework,
+the plugins) happen inside the command so `check` and `schema` answer in a fraction of a second.
+Exit codes: 0 success, 1 the thing checked is wrong or the run failed, 2 bad usage or input file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from agent.errors import ConfigError
+
+
+def _settings_or_exit() -> object:
+    from agent.settings import WorkerSettings
+
+    try:
+        return WorkerSettings()
+    except ValidationError as exc:
+        # include_input=False: the offending value may be a secret.
+        for err in exc.errors(include_url=False, include_input=False):
+            where = ".".join(str(p) for p in err["loc"]) or "settings"
+            print(f"settings: {where}: {err['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from agent.config.dispatch import ParseOptions, parse_dispatch
+    from agent.config.summary import describe
+    from agent.secret_refs import ResolvesSecrets, SecretResolver
+
+    text = sys.stdin.read() if args.file == "-" else _read(args.file)
+    if text is None:
+        return 2
+    resolver: ResolvesSecrets = (
+        _AnySecret() if args.skip_secrets else SecretResolver(secrets_dir=args.secrets_dir)
+    )
+    try:
+        spec = asyncio.run(
+            parse_dispatch(
+                text,
+                room_name="check",
+                origin="room" if args.room_metadata else "dispatch",
+                options=ParseOptions(resolver=resolver),
+            )
+        )
+    except ConfigError as exc:
+        print(f"invalid: {len(exc.problems)} problem(s) in {args.file}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    for warning in spec.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"ok: {describe(spec)}")
+    return 0
+
+
+class _AnySecret:
+    """`check --skip-secrets`: accept any `secret:NAME` (a backend validating a document does
+    not hold the worker's secrets)."""
+
+    def resolve(self, value: str) -> str:
+        return value
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"cannot read {path}: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from agent.config.schema import SCHEMA_DIR, schemas, write_schemas
+
+    if args.write:
+        for path in write_schemas(Path(args.dir) if args.dir else SCHEMA_DIR):
+            print(f"wrote {path}")
+        return 0
+    print(schemas()[args.name], end="")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from agent.settings import WorkerSettings
+    from agent.worker import run_worker
+
+    settings = _settings_or_exit()
+    assert isinstance(settings, WorkerSettings)
+    return run_worker(settings, dev=args.command == "dev")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m agent", description="Self-hosted LiveKit voice agent worker."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    start = sub.add_parser("start", help="run the production worker (drains on SIGTERM)")
+    start.set_defaults(func=cmd_worker)
+    dev = sub.add_parser("dev", help="run against a local livekit-server --dev")
+    dev.set_defaults(func=cmd_worker)
+
+    check = sub.add_parser("check", help="validate a dispatch document")
+    check.add_argument("file", help="JSON file, or - for standard input")
+    check.add_argument(
+        "--room-metadata",
+        action="store_true",
+        help="treat it as room metadata (warns about literal secrets)",
+    )
+    check.add_argument(
+        "--skip-secrets",
+        action="store_true",
+        help="accept secret:NAME references without resolving them",
+    )
+    check.add_argument("--secrets-dir", type=Path, default=None)
+    check.set_defaults(func=cmd_check)
+
+    schema = sub.add_parser("schema", help="print or write the JSON Schemas under config/")
+    schema.add_argument("--write", action="store_true", help="write every schema file")
+    schema.add_argument("--dir", default=None, help="directory to write into (default: config/)")
+    schema.add_argument("--name", default="dispatch.schema.json", help="schema to print")
+    schema.set_defaults(func=cmd_schema)
+
+    for register in _extra_commands():
+        register(sub)
+    return parser
+
+
+def _extra_commands() -> list[
+    Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
+]:
+    """Commands that live with the module they drive (simulator, outbox, control, local dev)."""
+    registrars: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+    return registrars
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return 130
+    except ConfigError as exc:
+        print(json.dumps({"error": str(exc)}), file=sys.stderr)
+        return 2
