@@ -297,15 +297,27 @@ def test_strict_validation_rejects_an_unknown_field() -> None:
         kubernetes_validate.validate(broken, kubernetes_validate.latest_version(), strict=True)
 
 
+def _kustomize_major(version_output: str) -> int:
+    match = re.search(r"v(\d+)\.\d+", version_output)
+    return int(match.group(1)) if match else 0
+
+
 def _real_kustomize() -> list[str] | None:
-    if shutil.which("kustomize"):
-        return ["kustomize", "build"]
+    """A kustomize v5+ on PATH (older ones predate `labels` and `patches`), or None."""
+    standalone = shutil.which("kustomize")
+    if standalone:
+        version = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+            [standalone, "version"], capture_output=True, check=False, text=True
+        )
+        if _kustomize_major(version.stdout) >= 5:
+            return [standalone, "build"]
     kubectl = shutil.which("kubectl")
     if kubectl:
-        probe = subprocess.run(  # noqa: S603 - fixed arguments, no shell
-            [kubectl, "kustomize", "--help"], capture_output=True, check=False
+        version = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+            [kubectl, "version", "--client"], capture_output=True, check=False, text=True
         )
-        if probe.returncode == 0:
+        line = next((x for x in version.stdout.splitlines() if "ustomize" in x), "")
+        if _kustomize_major(line) >= 5:
             return [kubectl, "kustomize"]
     return None
 
@@ -314,7 +326,7 @@ def _real_kustomize() -> list[str] | None:
 def test_subset_renderer_matches_real_kustomize(name: str) -> None:
     command = _real_kustomize()
     if command is None:
-        pytest.skip("no kustomize or kubectl on PATH: subset renderer not cross-checked here")
+        pytest.skip("no kustomize v5+ on PATH: subset renderer not cross-checked here")
     result = subprocess.run(  # noqa: S603 - fixed arguments, no shell
         [*command, str(TARGETS[name])], capture_output=True, check=True, text=True
     )
