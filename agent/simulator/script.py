@@ -1,0 +1,74 @@
+"""What the simulated caller does, step by step.
+
+Four things a caller does on a call, each a typed step:
+
+- ``say``: speak a line once the agent has finished answering (a person waits their turn);
+- ``say`` with ``barge_in``: speak a line ``barge_in_after_seconds`` into the agent's next
+  speech, without waiting for it to finish (to test interruptions);
+- ``silence``: once the agent has finished, stay silent for so many seconds;
+- ``hangup``: leave the call (by default once the agent has finished).
+
+Steps may be written in the short form scenario files use: ``{"say": "Hi"}``,
+``{"barge_in": "Wait", "after_seconds": 1.5}``, ``{"silence": 3}``, ``{"hangup": true}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class SayStep(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["say"] = "say"
+    text: str = Field(min_length=1)
+    barge_in: bool = False
+    """Speak over the agent instead of waiting for it to finish."""
+    barge_in_after_seconds: float = Field(default=1.0, ge=0)
+    """How far into the agent's next speech a barge-in starts."""
+
+
+class SilenceStep(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["silence"] = "silence"
+    seconds: float = Field(gt=0)
+
+
+class HangupStep(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["hangup"] = "hangup"
+    wait_for_agent: bool = True
+    """Let the agent finish answering first (False: hang up right after the previous step)."""
+
+
+CallerStep = Annotated[SayStep | SilenceStep | HangupStep, Field(discriminator="type")]
+
+_STEPS: TypeAdapter[list[CallerStep]] = TypeAdapter(list[CallerStep])
+
+
+def _expand_short_form(step: Mapping[str, Any]) -> Mapping[str, Any]:
+    if "type" in step:
+        return step
+    if "say" in step:
+        return {"type": "say", "text": step["say"]}
+    if "barge_in" in step:
+        expanded: dict[str, Any] = {"type": "say", "text": step["barge_in"], "barge_in": True}
+        if "after_seconds" in step:
+            expanded["barge_in_after_seconds"] = step["after_seconds"]
+        return expanded
+    if "silence" in step:
+        return {"type": "silence", "seconds": step["silence"]}
+    if "hangup" in step:
+        return {"type": "hangup", "wait_for_agent": step["hangup"] != "now"}
+    return step  # let validation say what is wrong with it
+
+
+def parse_caller_script(steps: Sequence[CallerStep | Mapping[str, Any]]) -> list[CallerStep]:
+    """Validate steps given as models, full mappings or the short form."""
+    raw = [step if isinstance(step, BaseModel) else _expand_short_form(step) for step in steps]
+    return _STEPS.validate_python(raw)

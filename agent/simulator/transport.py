@@ -1,0 +1,301 @@
+"""The simulated room: caller audio in, agent audio and transcript out, in real time.
+
+It stands where RoomIO stands in production, and is wired the same way: the session reads
+:class:`CallerAudioInput`, and writes to a framework ``TranscriptSynchronizer`` that feeds
+:class:`PlayoutRecorder` (audio) and :class:`TranscriptRecorder` (text), so the agent's
+transcript is published in step with its audio and cut where its audio was cut.
+
+- :class:`CallerAudioInput` hands out 20 ms frames at the pace of the wall clock (frame *n*
+  is delivered when it has "happened": at start + (n + 1) x 20 ms), silence unless the
+  caller is saying a line. Line frames carry a :class:`~agent.simulator.speech.HeardLine`.
+- :class:`PlayoutRecorder` plays captured frames on the wall clock: a 20 ms frame occupies
+  20 ms, a pause stops the clock, ``clear_buffer()`` cuts at once and reports how far it got.
+  It records when the first frame of each segment played (greeting and turn latency).
+- :class:`TranscriptRecorder` keeps each published agent transcript segment.
+
+Times are ``time.monotonic()`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from livekit import rtc
+from livekit.agents.voice import io
+from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
+
+from .speech import CALLER_SAMPLE_RATE, HEARD_LINE_KEY, CallerLine, CallerSpeech, HeardLine
+
+_FRAME_SECONDS = 0.02
+_SAMPLES_PER_FRAME = int(CALLER_SAMPLE_RATE * _FRAME_SECONDS)
+
+
+@dataclass
+class _Speaking:
+    line: CallerLine
+    pcm: bytes
+    at: int = 0  # bytes already sent
+    done: asyncio.Future[float] = field(default_factory=asyncio.Future)
+
+
+class CallerAudioInput(io.AudioInput):
+    """The caller's microphone: real-time 16 kHz frames, speech when a line is said."""
+
+    def __init__(self, speech: CallerSpeech | None = None) -> None:
+        super().__init__(label="SimulatedCaller")
+        self._speech = speech or CallerSpeech()
+        self._queue: deque[_Speaking] = deque()
+        self._next_deadline: float | None = None
+        self._closed = asyncio.Event()
+        self._silence = b"\0\0" * _SAMPLES_PER_FRAME
+
+    def say(self, line: CallerLine) -> asyncio.Future[float]:
+        """Queue ``line``; the future resolves with the time its last frame was delivered."""
+        speaking = _Speaking(line=line, pcm=self._speech.pcm_for(line))
+        self._queue.append(speaking)
+        return speaking.done
+
+    @property
+    def speaking(self) -> bool:
+        return bool(self._queue)
+
+    def hang_up(self) -> None:
+        """End the stream: the session sees the caller's audio stop for good."""
+        self._closed.set()
+        for speaking in self._queue:
+            if not speaking.done.done():
+                speaking.done.set_result(time.monotonic())
+        self._queue.clear()
+
+    async def __anext__(self) -> rtc.AudioFrame:
+        if self._closed.is_set():
+            raise StopAsyncIteration
+        now = time.monotonic()
+        # deadlines, not sleeps per frame: a late wake-up is caught up, never accumulated
+        deadline = (self._next_deadline or now) + _FRAME_SECONDS
+        self._next_deadline = deadline
+        if deadline > now:
+            await asyncio.sleep(deadline - now)
+        if self._closed.is_set():
+            raise StopAsyncIteration
+        return self._next_frame()
+
+    def _next_frame(self) -> rtc.AudioFrame:
+        if not self._queue:
+            return self._frame(self._silence)
+        speaking = self._queue[0]
+        size = _SAMPLES_PER_FRAME * 2
+        chunk = speaking.pcm[speaking.at : speaking.at + size]
+        offset = speaking.at / 2 / CALLER_SAMPLE_RATE
+        speaking.at += size
+        last = speaking.at >= len(speaking.pcm)
+        frame = self._frame(chunk.ljust(size, b"\0"))
+        frame.userdata[HEARD_LINE_KEY] = HeardLine(line=speaking.line, offset=offset, last=last)
+        if last:
+            self._queue.popleft()
+            speaking.done.set_result(time.monotonic())
+        return frame
+
+    @staticmethod
+    def _frame(pcm: bytes) -> rtc.AudioFrame:
+        return rtc.AudioFrame(pcm, CALLER_SAMPLE_RATE, 1, _SAMPLES_PER_FRAME)
+
+
+@dataclass
+class PlayedSegment:
+    """One agent audio segment as the caller heard it."""
+
+    captured_seconds: float = 0.0
+    first_frame_at: float | None = None
+    """When its first frame started playing: what the caller hears first."""
+    finished_at: float | None = None
+    played_seconds: float = 0.0
+    interrupted: bool = False
+    flushed: bool = False
+    frames: deque[rtc.AudioFrame] = field(default_factory=deque, repr=False)
+
+
+class PlayoutRecorder(io.AudioOutput):
+    """Agent audio sink playing in real time and recording what played when.
+
+    Segments are what the framework separates with ``flush()``. Each gets exactly one
+    ``playback_finished``: after its last frame played, or at ``clear_buffer()`` (then
+    ``interrupted=True`` and the position is how much played). A segment cleared before it
+    was flushed finishes on that flush, so the framework's capture/flush pairs stay counted.
+    """
+
+    def __init__(self, *, on_segment_started: Callable[[PlayedSegment], None] | None = None):
+        super().__init__(
+            label="SimulatedPlayout",
+            capabilities=io.AudioOutputCapabilities(pause=True),
+            sample_rate=None,
+        )
+        self.segments: list[PlayedSegment] = []
+        self._on_segment_started = on_segment_started
+        self._capturing: PlayedSegment | None = None
+        self._pending: deque[PlayedSegment] = deque()  # captured, not finished, in order
+        self._frame_ready = asyncio.Event()
+        self._resumed = asyncio.Event()
+        self._resumed.set()
+        self._next_deadline = 0.0
+        self._playing: tuple[PlayedSegment, float, float] | None = None  # segment, start, len
+        self._player: asyncio.Task[None] | None = None
+
+    @property
+    def idle(self) -> bool:
+        """Nothing captured is waiting to play or playing."""
+        return not self._pending
+
+    async def capture_frame(self, frame: rtc.AudioFrame) -> None:
+        await super().capture_frame(frame)
+        segment = self._capturing
+        if segment is None:
+            segment = self._capturing = PlayedSegment()
+            self.segments.append(segment)
+            self._pending.append(segment)
+        if segment.interrupted:
+            return  # cleared while still being captured: the rest is never heard
+        segment.frames.append(frame)
+        segment.captured_seconds += frame.duration
+        self._frame_ready.set()
+        if self._player is None:
+            self._player = asyncio.create_task(self._play(), name="simulated_playout")
+
+    def flush(self) -> None:
+        super().flush()
+        segment, self._capturing = self._capturing, None
+        if segment is None:
+            return
+        segment.flushed = True
+        playing_it = self._playing is not None and self._playing[0] is segment
+        if segment.interrupted or (not segment.frames and not playing_it):
+            # cleared earlier, or every frame already played before the flush came
+            self._finish(segment, interrupted=segment.interrupted)
+        self._frame_ready.set()
+
+    def clear_buffer(self) -> None:
+        for segment in list(self._pending):
+            segment.frames.clear()
+            segment.interrupted = True
+            if self._playing is not None and self._playing[0] is segment:
+                # 20 ms frame that started 12 ms ago: 12 ms of it were heard
+                _, started, length = self._playing
+                segment.played_seconds += min(max(time.monotonic() - started, 0.0), length)
+                self._playing = None
+            if segment.flushed:
+                self._finish(segment, interrupted=True)
+
+    def pause(self) -> None:
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        self._resumed.set()
+
+    async def aclose(self) -> None:
+        if self._player is not None:
+            self._player.cancel()
+            await asyncio.gather(self._player, return_exceptions=True)
+
+    def _finish(self, segment: PlayedSegment, *, interrupted: bool) -> None:
+        if segment.finished_at is not None:
+            return
+        segment.finished_at = time.monotonic()
+        if segment in self._pending:
+            self._pending.remove(segment)
+        position = segment.played_seconds if interrupted else segment.captured_seconds
+        self.on_playback_finished(playback_position=position, interrupted=interrupted)
+
+    async def _play(self) -> None:
+        while True:
+            segment = next((s for s in self._pending if s.frames), None)
+            if segment is None:
+                self._frame_ready.clear()
+                await self._frame_ready.wait()
+                continue
+            await self._resumed.wait()
+            if not segment.frames:
+                continue  # cleared while paused
+            frame = segment.frames.popleft()
+            now = time.monotonic()
+            start = max(now, self._next_deadline)
+            if segment.first_frame_at is None:
+                segment.first_frame_at = start
+                self.on_playback_started(created_at=time.time())
+                if self._on_segment_started is not None:
+                    self._on_segment_started(segment)
+            self._playing = (segment, start, frame.duration)
+            self._next_deadline = start + frame.duration
+            await asyncio.sleep(self._next_deadline - now)
+            if self._playing is None or self._playing[0] is not segment:
+                continue  # cleared mid-frame: clear_buffer() counted what was heard
+            self._playing = None
+            segment.played_seconds += frame.duration
+            if segment.flushed and not segment.frames:
+                self._finish(segment, interrupted=False)
+
+
+@dataclass
+class PublishedTranscript:
+    """One agent transcript segment as published to the caller."""
+
+    text: str = ""
+    first_text_at: float | None = None
+    flushed_at: float | None = None
+
+
+class TranscriptRecorder(io.TextOutput):
+    """Agent transcript sink: what RoomIO would publish on ``lk.transcription``."""
+
+    def __init__(self) -> None:
+        super().__init__(label="SimulatedTranscript", next_in_chain=None)
+        self.segments: list[PublishedTranscript] = []
+        self._current: PublishedTranscript | None = None
+
+    async def capture_text(self, text: str) -> None:
+        if self._current is None:
+            self._current = PublishedTranscript(first_text_at=time.monotonic())
+            self.segments.append(self._current)
+        self._current.text += text
+
+    def flush(self) -> None:
+        if self._current is not None:
+            self._current.flushed_at = time.monotonic()
+            self._current = None
+
+
+@dataclass
+class SimulatedRoom:
+    """The three endpoints, wired like RoomIO (audio and text behind a synchronizer)."""
+
+    caller: CallerAudioInput
+    playout: PlayoutRecorder
+    transcript: TranscriptRecorder
+    synchronizer: TranscriptSynchronizer
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        speech: CallerSpeech | None = None,
+        on_segment_started: Callable[[PlayedSegment], None] | None = None,
+    ) -> SimulatedRoom:
+        playout = PlayoutRecorder(on_segment_started=on_segment_started)
+        transcript = TranscriptRecorder()
+        synchronizer = TranscriptSynchronizer(
+            next_in_chain_audio=playout, next_in_chain_text=transcript
+        )
+        return cls(
+            caller=CallerAudioInput(speech),
+            playout=playout,
+            transcript=transcript,
+            synchronizer=synchronizer,
+        )
+
+    async def aclose(self) -> None:
+        self.caller.hang_up()
+        await self.synchronizer.aclose()
+        await self.playout.aclose()
