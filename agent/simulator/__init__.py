@@ -11,7 +11,7 @@ simulated room, with offline stand-ins for the STT, LLM and TTS vendors. It is w
 - :mod:`.speech`: the recorded caller speech and the speaking rate.
 """
 
-from .harness import SessionHook, SimulatedCall
+from .harness import SessionFactory, SessionHook, SimulatedCall
 from .offline import OfflineLatencies, OfflineLLM, OfflineSTT, OfflineTTS, ScriptedReply
 from .script import CallerStep, HangupStep, SayStep, SilenceStep, parse_caller_script
 from .timings import LogEntry, SimulatedCallResult, TurnTiming, TurnWaterfall
@@ -26,6 +26,7 @@ __all__ = [
     "OfflineTTS",
     "SayStep",
     "ScriptedReply",
+    "SessionFactory",
     "SessionHook",
     "SilenceStep",
     "SimulatedCall",

@@ -6,11 +6,14 @@ only the STT/LLM/TTS vendors (:mod:`agent.simulator.offline`) and the room
 (:mod:`agent.simulator.transport`), then plays the caller's script against it on the wall
 clock. VAD, turn handling, interruptions, tools and the transcript sync are production code.
 
-The session kwargs must pin ``vad`` and ``turn_handling["turn_detection"]``: left out, the
+The session comes from ``session_kwargs`` (the offline vendors are added to them) or from a
+``session_factory`` given the offline vendors (``agent.session.build_session`` fits). Kwargs
+must pin ``vad`` and ``turn_handling["turn_detection"]``: left out, the
 framework builds its default native VAD and a turn detector, which is not the production
 set-up under test (and may reach for the network). ``aec_warmup_duration`` defaults to
 None here, as the framework itself does for its simulations (agent_session.py:2143-2146): a
 synthetic caller never hears the agent's echo, and a 3 s warm-up would swallow barge-ins.
+A factory must do that itself (``aec_warmup_duration=None``), the harness cannot reach in.
 
 Pacing of the caller (see :mod:`agent.simulator.script`): a line waits until the agent's
 answer to the caller's previous line has been committed and has played out, then
@@ -48,6 +51,8 @@ from .transport import PlayedSegment, SimulatedRoom
 logger = structlog.get_logger(__name__)
 
 SessionHook = Callable[[AgentSession[Any]], Awaitable[None]]
+SessionFactory = Callable[[OfflineSTT, OfflineLLM, OfflineTTS], AgentSession[Any]]
+"""Builds the session around the offline vendors, e.g. ``agent.session.build_session``."""
 
 
 class _SessionEnded(Exception):
@@ -73,7 +78,8 @@ class SimulatedCall:
         self,
         *,
         agent: Agent,
-        session_kwargs: Mapping[str, Any],
+        session_kwargs: Mapping[str, Any] | None = None,
+        session_factory: SessionFactory | None = None,
         script: Sequence[CallerStep | Mapping[str, Any]],
         llm_replies: Sequence[ScriptedReply | Mapping[str, Any]] = (),
         latencies: OfflineLatencies | None = None,
@@ -86,14 +92,18 @@ class SimulatedCall:
         time_limit_seconds: float = 120.0,
         speech: CallerSpeech | None = None,
     ) -> None:
-        turn_handling = session_kwargs.get("turn_handling") or {}
-        if session_kwargs.get("vad") is None or "turn_detection" not in turn_handling:
-            raise ValueError(
-                "session_kwargs must pin `vad` and `turn_handling['turn_detection']`; "
-                "otherwise the framework builds its default native VAD and turn detector"
-            )
+        if (session_kwargs is None) == (session_factory is None):
+            raise ValueError("give exactly one of session_kwargs and session_factory")
+        if session_kwargs is not None:
+            turn_handling = session_kwargs.get("turn_handling") or {}
+            if session_kwargs.get("vad") is None or "turn_detection" not in turn_handling:
+                raise ValueError(
+                    "session_kwargs must pin `vad` and `turn_handling['turn_detection']`; "
+                    "otherwise the framework builds its default native VAD and turn detector"
+                )
         self._agent = agent
-        self._session_kwargs = dict(session_kwargs)
+        self._session_kwargs = dict(session_kwargs or {})
+        self._session_factory = session_factory
         self._script = parse_caller_script(script)
         latencies = latencies or OfflineLatencies()
         self.stt = OfflineSTT(latencies=latencies)
@@ -133,9 +143,13 @@ class SimulatedCall:
         self._room = room = SimulatedRoom.create(
             speech=self._speech, on_segment_started=self._on_segment_started
         )
-        kwargs: dict[str, Any] = {"aec_warmup_duration": None, **self._session_kwargs}
-        kwargs.update(stt=self.stt, llm=self.llm, tts=self.tts)
-        self._session = session = AgentSession(**kwargs)
+        if self._session_factory is not None:
+            session = self._session_factory(self.stt, self.llm, self.tts)
+        else:
+            kwargs: dict[str, Any] = {"aec_warmup_duration": None, **self._session_kwargs}
+            kwargs.update(stt=self.stt, llm=self.llm, tts=self.tts)
+            session = AgentSession(**kwargs)
+        self._session = session
         session.input.audio = room.caller
         session.output.audio = room.synchronizer.audio_output
         session.output.transcription = room.synchronizer.text_output
