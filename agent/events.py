@@ -63,7 +63,13 @@ def utc_now() -> datetime:
 class WireModel(BaseModel):
     """Base of every outgoing model: unknown fields are a bug, aliases are the wire names."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        serialize_by_alias=True,
+        # Every field is always sent (null when empty): the schema says so to receivers.
+        json_schema_serialization_defaults_required=True,
+    )
 
 
 CallStatus = Literal["in-progress", "forwarding", "ended"]

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from agent.config.dispatch import DispatchDocument, FlatSessionConfig
+from agent.events import events_schema
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "config"
 DISPATCH_SCHEMA_FILE = "dispatch.schema.json"
@@ -57,7 +58,10 @@ def render(schema: dict[str, Any]) -> str:
 
 def schemas() -> dict[str, str]:
     """File name -> rendered schema, for every contract this project exports."""
-    return {DISPATCH_SCHEMA_FILE: render(dispatch_schema())}
+    return {
+        DISPATCH_SCHEMA_FILE: render(dispatch_schema()),
+        "events.schema.json": render(events_schema()),
+    }
 
 
 def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
