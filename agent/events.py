@@ -17,6 +17,7 @@ making the caller wait for a receiver.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 import json
 import uuid
 from collections.abc import Callable, Iterable
@@ -478,6 +479,22 @@ class CallEvents:
             log.debug("event_filtered", event_type=event.type, call_id=self.call.id)
             return None
         delivery = self.delivery_for(event)
+        previous = self._last
+        task = asyncio.get_running_loop().create_task(self._submit_after(previous, delivery))
+        self._last = task
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return delivery
+
+    def emit_report(self, report: EndOfCallReport) -> Delivery | None:
+        """Send the end-of-call report under the call's one report delivery id, so a crash
+        report for the same call (sent by the main process) dedupes against it."""
+        if report.type not in self._enabled:
+            return None
+        from agent.call_ledger import report_delivery_id
+
+        delivery = self.delivery_for(report)
+        delivery = replace(delivery, delivery_id=report_delivery_id(self.call.id))
         previous = self._last
         task = asyncio.get_running_loop().create_task(self._submit_after(previous, delivery))
         self._last = task

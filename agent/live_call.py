@@ -1,0 +1,238 @@
+"""LiveCall: one call, from the agent going live to its report handed to the sinks.
+
+Production (`job.py`, in a LiveKit room) and the simulator (offline providers, simulated audio)
+both run calls through this class, so what the simulator tests is what production does:
+
+    session events --> CallLifecycle (limits, silence, ending: exactly one EndReason)
+                   --> CallRecord (transcript, tools, latency, usage)
+                   --> CallEvents (status-update, transcript) --> sink
+    ended          --> session closed --> analysis --> end-of-call report --> sink, flushed
+
+Delivery never blocks the audio path: events are enqueued and the sinks deliver on their own
+tasks. The report is emitted with a delivery id derived from the call id, so the main process's
+crash report (call_ledger.py) and this one can never both count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from livekit.agents import AgentSession, llm, stt, tts, vad
+from livekit.agents.voice import events as lk_events
+
+from agent.analysis import analyse_call
+from agent.call_record import CallRecord
+from agent.clock import Clock, RealClock
+from agent.config.dispatch import CallSpec
+from agent.end_reason import EndReason
+from agent.events import Analysis, CallEvents, EndOfCallReport
+from agent.lifecycle.binding import SessionActions, bind_room, bind_session
+from agent.lifecycle.call import CallLifecycle
+from agent.lifecycle.ending import CallEnd
+from agent.lifecycle.settings import LifecycleSettings
+from agent.report import build_report
+from agent.session import CallAgent, GreetingAudio, build_session
+from agent.sinks.base import EventSink
+
+log = structlog.get_logger(__name__)
+
+REPORT_FLUSH_SECONDS = 60.0
+"""How long the report may take to reach its sinks before it is parked in the outbox."""
+
+
+class LiveCall:
+    """Everything one call owns. `run()` returns the end-of-call report that was sent."""
+
+    def __init__(
+        self,
+        spec: CallSpec,
+        *,
+        stt_engine: stt.STT[Any],
+        llm_engine: llm.LLM[Any],
+        tts_engine: tts.TTS[Any],
+        vad_engine: vad.VAD,
+        sink: EventSink,
+        default_secret: str | None = None,
+        analysis_llm: llm.LLM[Any] | None = None,
+        clock: Clock | None = None,
+        extra_tools: Sequence[llm.Tool] = (),
+        greeting_audio: GreetingAudio | None = None,
+        hang_up: Callable[[], None] | None = None,
+        close_transcript_timeout: float = 2.0,
+    ) -> None:
+        self.spec = spec
+        assistant = spec.assistant
+        self.session: AgentSession[Any] = build_session(
+            spec,
+            stt_engine=stt_engine,
+            llm_engine=llm_engine,
+            tts_engine=tts_engine,
+            vad_engine=vad_engine,
+            close_transcript_timeout=close_transcript_timeout,
+        )
+        self.record = CallRecord(call_id=spec.call_id, llm_model=assistant.llm_config.model)
+        if spec.call.customer and spec.call.customer.number:
+            self.record.set_numbers(caller=spec.call.customer.number)
+        self.events = CallEvents.for_call(spec, sink, default_secret=default_secret)
+        self._sink = sink
+        self._analysis_llm = analysis_llm or llm_engine
+        self._external_hang_up = hang_up
+        self._ended = asyncio.Event()
+        self.lifecycle = CallLifecycle(
+            clock or RealClock(),
+            SessionActions(self.session, hang_up=self._hang_up),
+            LifecycleSettings.model_validate(assistant.model_dump()),
+        )
+        self.lifecycle.add_ended_listener(self._on_ended)
+        tools: list[llm.Tool] = list(extra_tools)
+        if assistant.end_call_enabled:
+            tools.append(self._end_call_tool())
+        self.agent = CallAgent(assistant, tools=tools, greeting_audio=greeting_audio)
+        self._unbind: list[Callable[[], None]] = []
+        self.report: EndOfCallReport | None = None
+
+    # -- wiring -------------------------------------------------------------------------------
+
+    def _end_call_tool(self) -> llm.Tool:
+        lifecycle, message = self.lifecycle, self.spec.assistant.end_call_message
+
+        @llm.function_tool(
+            name="end_call",
+            description=(
+                "End the call. Use it when the caller says goodbye or the conversation is "
+                "complete. The closing line is spoken for you; do not say goodbye yourself."
+            ),
+        )
+        async def end_call() -> str:
+            lifecycle.request_end(EndReason.AGENT_HANGUP, "end_call_tool", goodbye=message)
+            return "The call is ending."
+
+        return end_call
+
+    def _bind_record(self) -> None:
+        session, record, events = self.session, self.record, self.events
+
+        def on_item(ev: lk_events.ConversationItemAddedEvent) -> None:
+            item = ev.item
+            if isinstance(item, llm.ChatMessage):
+                record.record_chat_item(item)
+                text = item.text_content or ""
+                if item.role in ("user", "assistant") and text:
+                    events.emit(
+                        events.transcript(
+                            "user" if item.role == "user" else "assistant",
+                            text,
+                            record.offset(item.created_at),
+                            None,
+                        )
+                    )
+
+        def on_tools(ev: lk_events.FunctionToolsExecutedEvent) -> None:
+            for call, output in ev.zipped():
+                record.record_chat_item(call)
+                if output is not None:
+                    record.record_chat_item(output)
+
+        session.on("conversation_item_added", on_item)
+        session.on("function_tools_executed", on_tools)
+
+        def unbind() -> None:
+            session.off("conversation_item_added", on_item)
+            session.off("function_tools_executed", on_tools)
+
+        self._unbind.append(unbind)
+
+    def _hang_up(self) -> None:
+        self._ended.set()
+        if self._external_hang_up is not None:
+            self._external_hang_up()
+
+    def _on_ended(self, end: CallEnd) -> None:
+        self.record.set_end(
+            end.reason,
+            end.detail,
+            ended_at=end.ended_at,
+            duration_seconds=end.duration_seconds,
+            started_at=end.started_at,
+        )
+        self._ended.set()
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def start(self, *, room: Any = None, room_options: Any = None) -> None:
+        """Start the session (in `room`, or on I/O already assigned to `session.input/output`)
+        and go live: limits start counting and `status-update: in-progress` goes out."""
+        self._unbind.append(bind_session(self.lifecycle, self.session))
+        self._bind_record()
+        if room is not None:
+            self._unbind.append(bind_room(self.lifecycle, room, caller_identity=None))
+        kwargs: dict[str, Any] = {"agent": self.agent}
+        if room is not None:
+            kwargs["room"] = room
+        if room_options is not None:
+            kwargs["room_options"] = room_options
+        await self.session.start(**kwargs)
+        self.lifecycle.start()
+        self.record.set_start(self.lifecycle.started_at)
+        self.events.emit(self.events.status_update("in-progress"))
+        log.info("call_live", call_type=self.spec.call.type.value)
+
+    async def wait_ended(self) -> None:
+        await self._ended.wait()
+
+    async def finish(self) -> EndOfCallReport:
+        """Close the session, analyse, report. Safe to call once the lifecycle has ended."""
+        if not self.lifecycle.is_ended:
+            # Reached only when something outside the lifecycle stopped the call.
+            self.lifecycle.request_end(EndReason.ERROR, "session_closed_unexpectedly")
+        with contextlib.suppress(Exception):
+            self.record.record_session_usage(self.session.usage)
+        with contextlib.suppress(Exception):
+            await self.session.aclose()
+        for unbind in self._unbind:
+            unbind()
+        self.events.emit(self.events.status_update("ended"))
+        analysis = await self._analyse()
+        report = build_report(self.record, self.spec, analysis)
+        self.report = report
+        self.events.emit_report(report)
+        await self.events.drain()
+        await self._sink.flush(self.spec.call_id, timeout=REPORT_FLUSH_SECONDS)
+        log.info(
+            "call_reported",
+            end_reason=report.end_reason,
+            end_detail=report.end_detail,
+            duration_seconds=report.duration_seconds,
+        )
+        return report
+
+    async def _analyse(self) -> Analysis:
+        assistant = self.spec.assistant
+        try:
+            return await analyse_call(
+                assistant.analysis_plan,
+                transcript=self.record.transcript_text(),
+                user_messages=self.record.user_message_count,
+                model=self._analysis_llm,
+            )
+        except Exception as exc:  # analysis must never cost the report
+            log.warning("analysis_failed", error_type=type(exc).__name__)
+            return Analysis()
+
+    async def run(self, *, room: Any = None, room_options: Any = None) -> EndOfCallReport:
+        try:
+            await self.start(room=room, room_options=room_options)
+            await self.wait_ended()
+        except Exception as exc:
+            log.exception("call_failed")
+            self.lifecycle.on_error("worker", f"{type(exc).__name__}: {exc}"[:300])
+        return await self.finish()
+
+    @property
+    def started_at(self) -> datetime:
+        return self.lifecycle.started_at

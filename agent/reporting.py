@@ -1,0 +1,157 @@
+"""Reports that do not come from a running LiveCall, and the sink every report goes through.
+
+- A dispatch document that does not parse still gets a `config_error` end-of-call report,
+  sent wherever the broken document said (if a webhook URL could be read at all).
+- A job process that died is reported by the main process (`call_ledger.py` decides when).
+- Deliveries parked in the outbox by an earlier run are replayed at start-up.
+
+`build_sink` is the one place that turns WorkerSettings into the signed-webhook sink with its SSRF
+policy and outbox, so the worker, the job processes and the CLI all deliver the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from agent.call_ledger import CallLedger, JobWatch, OrphanedCall, report_delivery_id
+from agent.config.dispatch import CallType, ReportTarget, salvage_report_target
+from agent.errors import ConfigError
+from agent.events import AssistantRef, CallRef, CallEvents
+from agent.report import config_error_report, crash_report
+from agent.secret_refs import SecretResolver
+from agent.settings import WorkerSettings
+from agent.sinks.base import EventSink
+from agent.sinks.outbox import Outbox, OutboxBusy
+from agent.sinks.ssrf import TargetPolicy
+from agent.sinks.webhook import WebhookSink
+
+log = structlog.get_logger(__name__)
+
+
+def build_sink(settings: WorkerSettings, *, policy: TargetPolicy | None = None) -> WebhookSink:
+    return WebhookSink(
+        policy or TargetPolicy(settings.allowed_targets),
+        Outbox(settings.outbox_dir),
+    )
+
+
+def _default_secret(settings: WorkerSettings) -> str | None:
+    return settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+
+
+def _events_for(target: ReportTarget, sink: EventSink, settings: WorkerSettings) -> CallEvents:
+    if target.webhook_url is None:
+        log.warning("report_has_no_webhook_url", call_id=target.call_id)
+    return CallEvents(
+        sink,
+        call=CallRef(id=target.call_id, type=CallType(target.call_type)),
+        assistant=AssistantRef(name=target.assistant_name, metadata=target.metadata),
+        url=target.webhook_url,
+        secret=target.webhook_secret or _default_secret(settings),
+    )
+
+
+async def report_config_error(
+    raw: str | bytes | Mapping[str, Any] | None,
+    error: ConfigError,
+    *,
+    room_name: str,
+    settings: WorkerSettings,
+    sink: EventSink,
+    started_at: datetime | None = None,
+) -> None:
+    """Send the `config_error` report of a call whose document did not parse."""
+    target = salvage_report_target(
+        raw, room_name=room_name, resolver=SecretResolver(secrets_dir=settings.secrets_dir)
+    )
+    # The problems name fields, never values, so they are safe to log.
+    log.error("config_error", call_id=target.call_id, problems=[str(p) for p in error.problems])
+    events = _events_for(target, sink, settings)
+    events.emit(events.status_update("ended"))
+    events.emit_report(config_error_report(target, error, started_at=started_at))
+    await events.drain()
+    await sink.flush(target.call_id, timeout=30.0)
+
+
+async def report_crash(orphan: OrphanedCall, *, settings: WorkerSettings, sink: EventSink) -> None:
+    """The end-of-call report of a call whose job process died, sent by the main process."""
+    raw = orphan.dispatch_metadata or orphan.room_metadata
+    target = salvage_report_target(
+        raw,
+        room_name=orphan.entry.room,
+        resolver=SecretResolver(secrets_dir=settings.secrets_dir),
+    )
+    if target.call_id != orphan.entry.call_id:
+        target = ReportTarget(**{**target.__dict__, "call_id": orphan.entry.call_id})
+    started = datetime.fromisoformat(orphan.entry.started_at)
+    detail = f"job_process_died (exit code {orphan.exitcode})"
+    events = _events_for(target, sink, settings)
+    delivery = events.emit_report(crash_report(target, started_at=started, detail=detail))
+    await events.drain()
+    await sink.flush(target.call_id, timeout=30.0)
+    if delivery is not None:
+        assert delivery.delivery_id == report_delivery_id(target.call_id)
+
+
+class JobProcessGuard:
+    """Main-process side of the ledger: reports calls whose job process died."""
+
+    def __init__(self, server: Any, ledger: CallLedger, settings: WorkerSettings) -> None:
+        import asyncio
+
+        self._settings = settings
+        self._sink = build_sink(settings)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._watch = JobWatch(ledger, self._on_orphan)
+        self._ledger = ledger
+        self._attached = False
+        # The process pool exists only once the server runs; attach when it says so.
+        server.on("worker_started", lambda *_: self._attach(server))
+
+    def _attach(self, server: Any) -> None:
+        if not self._attached:
+            self._watch.attach(server._proc_pool)  # the framework has no public hook for this
+            self._attached = True
+
+    def _on_orphan(self, orphan: OrphanedCall) -> None:
+        import asyncio
+
+        async def send() -> None:
+            try:
+                await report_crash(orphan, settings=self._settings, sink=self._sink)
+            finally:
+                self._ledger.close(orphan.entry.job_id)
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        self._watch.close()
+
+
+def watch_job_processes(
+    server: Any, ledger: CallLedger, settings: WorkerSettings
+) -> JobProcessGuard:
+    return JobProcessGuard(server, ledger, settings)
+
+
+async def replay_at_startup(settings: WorkerSettings) -> None:
+    outbox = Outbox(settings.outbox_dir)
+    if not outbox.pending():
+        return
+    try:
+        result = await outbox.replay(TargetPolicy(settings.allowed_targets))
+    except OutboxBusy:
+        log.info("outbox_replay_skipped_busy")
+        return
+    log.info(
+        "outbox_replayed",
+        delivered=result.delivered,
+        failed=result.failed,
+        remaining=result.remaining,
+    )
