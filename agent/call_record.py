@@ -287,6 +287,9 @@ class CallRecord:
             return None
         return round(at - self.started_at.timestamp(), 3)
 
+    def tool_calls(self) -> list[ToolCallEntry]:
+        return list(self._tools.values())
+
     def messages(self) -> Iterable[MessageEntry]:
         return (e for e in self.entries if isinstance(e, MessageEntry))
 

@@ -17,7 +17,6 @@ making the caller wait for a receiver.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 import json
 import uuid
 from collections.abc import Callable, Iterable
@@ -35,6 +34,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from agent.call_ledger import report_delivery_id
 from agent.config.assistant import ALL_WEBHOOK_EVENTS
 from agent.config.dispatch import CallSpec, CallType
 from agent.end_reason import EndReason
@@ -454,7 +454,12 @@ class CallEvents:
         return ToolCalls(call=self.call, assistant=self.assistant, tool_call_list=list(calls))
 
     def delivery_for(
-        self, event: EventMessage, *, url: str | None = None, secret: str | None = None
+        self,
+        event: EventMessage,
+        *,
+        url: str | None = None,
+        secret: str | None = None,
+        delivery_id: str | None = None,
     ) -> Delivery:
         """Stamp ``event`` (seq, timestamp, call status) and serialise it; sends nothing.
         ``url``/``secret`` default to the assistant's webhook."""
@@ -471,14 +476,15 @@ class CallEvents:
             stamped,
             url=url if url is not None else self._url,
             secret=secret if secret is not None else self._secret,
+            delivery_id=delivery_id,
         )
 
-    def emit(self, event: EventMessage) -> Delivery | None:
+    def emit(self, event: EventMessage, *, delivery_id: str | None = None) -> Delivery | None:
         """Send ``event`` to the sink unless ``webhook_events`` leaves it out. Never waits."""
         if event.type not in self._enabled:
             log.debug("event_filtered", event_type=event.type, call_id=self.call.id)
             return None
-        delivery = self.delivery_for(event)
+        delivery = self.delivery_for(event, delivery_id=delivery_id)
         previous = self._last
         task = asyncio.get_running_loop().create_task(self._submit_after(previous, delivery))
         self._last = task
@@ -489,18 +495,7 @@ class CallEvents:
     def emit_report(self, report: EndOfCallReport) -> Delivery | None:
         """Send the end-of-call report under the call's one report delivery id, so a crash
         report for the same call (sent by the main process) dedupes against it."""
-        if report.type not in self._enabled:
-            return None
-        from agent.call_ledger import report_delivery_id
-
-        delivery = self.delivery_for(report)
-        delivery = replace(delivery, delivery_id=report_delivery_id(self.call.id))
-        previous = self._last
-        task = asyncio.get_running_loop().create_task(self._submit_after(previous, delivery))
-        self._last = task
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        return delivery
+        return self.emit(report, delivery_id=report_delivery_id(self.call.id))
 
     async def drain(self) -> None:
         """Wait until every emitted event is in the sink (not: delivered; see ``flush``)."""
