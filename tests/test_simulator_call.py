@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from livekit.agents import Agent, function_tool, llm, vad
+from livekit.agents import Agent, AgentSession, RunContext, function_tool, llm, vad
 
 from agent.config.assistant import TurnConfig
 from agent.providers import load_vad
@@ -55,16 +55,28 @@ def _messages(history: llm.ChatContext) -> list[tuple[str, str, bool]]:
 
 
 async def test_greeting_then_a_caller_turn_gets_the_scripted_reply(silero: vad.VAD) -> None:
+    hooks: list[str] = []
+
+    async def started(session: AgentSession[Any]) -> None:
+        hooks.append(f"started:{session.agent_state}")
+
+    async def hung_up(session: AgentSession[Any]) -> None:
+        hooks.append("hangup")  # the lifecycle records user_hangup here, then closes
+        await session.aclose()
+
     call = SimulatedCall(
         agent=Agent(instructions="You are the receptionist of a restaurant."),
         session_kwargs=_session_kwargs(silero),
         greeting="Hello, how can I help?",
         script=[{"say": "I'd like to book a table."}, {"hangup": True}],
         llm_replies=[{"say": "Sure, for how many people?"}],
+        on_session_started=started,
+        on_hangup=hung_up,
     )
     result = await call.run()
 
     assert result.ended_by == "caller_hangup"
+    assert hooks == ["started:listening", "hangup"]
     assert _messages(result.history) == [
         ("assistant", "Hello, how can I help?", False),
         ("user", "I'd like to book a table.", False),
@@ -143,3 +155,22 @@ async def test_a_barge_in_cuts_the_agent_and_truncates_its_transcript(silero: va
     assert LONG_REPLY not in published
     assert any(text and LONG_REPLY.startswith(text.strip()) for text in published)
     assert result.turns[1].barge_in
+
+
+async def test_the_call_ends_when_the_agent_closes_the_session(silero: vad.VAD) -> None:
+    @function_tool
+    async def end_call(context: RunContext[None]) -> None:
+        """End the call."""
+        context.session.shutdown(drain=True)  # returns None: no follow-up reply wanted
+
+    call = SimulatedCall(
+        agent=Agent(instructions="You end calls.", tools=[end_call]),
+        session_kwargs=_session_kwargs(silero),
+        script=[{"say": "That's all, goodbye."}, {"say": "Hello? Are you there?"}],
+        llm_replies=[{"say": "Goodbye!", "tool": {"name": "end_call"}}],
+    )
+    result = await call.run()
+
+    assert result.ended_by == "session_closed"
+    assert [entry.text for entry in result.log if entry.who == "caller"] == ["That's all, goodbye."]
+    assert _messages(result.history)[-1] == ("assistant", "Goodbye!", False)

@@ -14,11 +14,19 @@ simulated room, with offline stand-ins for the STT, LLM and TTS vendors. It is w
 from .harness import SessionFactory, SessionHook, SimulatedCall
 from .offline import OfflineLatencies, OfflineLLM, OfflineSTT, OfflineTTS, ScriptedReply
 from .script import CallerStep, HangupStep, SayStep, SilenceStep, parse_caller_script
-from .timings import LogEntry, SimulatedCallResult, TurnTiming, TurnWaterfall
+from .timings import (
+    LatencySplit,
+    LogEntry,
+    SimulatedCallResult,
+    TurnTiming,
+    TurnWaterfall,
+    split_latency,
+)
 
 __all__ = [
     "CallerStep",
     "HangupStep",
+    "LatencySplit",
     "LogEntry",
     "OfflineLLM",
     "OfflineLatencies",
@@ -34,4 +42,5 @@ __all__ = [
     "TurnTiming",
     "TurnWaterfall",
     "parse_caller_script",
+    "split_latency",
 ]
