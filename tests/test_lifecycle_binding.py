@@ -5,6 +5,9 @@ event models on it, exactly as livekit-agents 1.8.9 would, and check that the li
 reacts. Not covered here: ``SessionActions`` (``say``/``interrupt`` need a running session)
 and ``speech_created`` (a ``SpeechHandle`` only completes inside a running session); those
 belong to the offline-session tests of the session layer.
+
+The tests are async only because AgentSession and rtc.Room bind to the running event loop
+when they are built; all timing is on the virtual clock.
 """
 
 from __future__ import annotations
@@ -60,20 +63,20 @@ def _said(message: ChatMessage) -> ConversationItemAddedEvent:
     return ConversationItemAddedEvent(item=message)
 
 
-def test_binding_starts_from_the_sessions_current_state() -> None:
+async def test_binding_starts_from_the_sessions_current_state() -> None:
     clock, actions, _, _ = _call()
     clock.advance(60.0)  # a fresh session is "initializing": the silence clock waits
     assert actions.said == []
 
 
-def test_agent_state_events_drive_the_silence_clock() -> None:
+async def test_agent_state_events_drive_the_silence_clock() -> None:
     clock, actions, _, session = _call()
     _agent(session, "initializing", "listening")
     clock.advance(7.5)
     assert actions.said == [(7.5, PROMPT)]
 
 
-def test_agent_speaking_pauses_the_silence_clock() -> None:
+async def test_agent_speaking_pauses_the_silence_clock() -> None:
     clock, actions, _, session = _call()
     _agent(session, "initializing", "speaking")
     clock.advance(30.0)
@@ -82,7 +85,7 @@ def test_agent_speaking_pauses_the_silence_clock() -> None:
     assert actions.said == [(37.5, PROMPT)]
 
 
-def test_user_speech_and_final_words_reset_the_stage() -> None:
+async def test_user_speech_and_final_words_reset_the_stage() -> None:
     clock, _actions, call, session = _call()
     _agent(session, "initializing", "listening")
     clock.advance(7.5)
@@ -99,7 +102,7 @@ def test_user_speech_and_final_words_reset_the_stage() -> None:
     assert call.silence.stage == 0
 
 
-def test_tool_execution_events_pause_and_resume_the_silence_clock() -> None:
+async def test_tool_execution_events_pause_and_resume_the_silence_clock() -> None:
     clock, actions, _, session = _call()
     _agent(session, "initializing", "listening")
     call_a = FunctionCall(call_id="call_a", name="book_table", arguments="{}")
@@ -130,7 +133,7 @@ def test_tool_execution_events_pause_and_resume_the_silence_clock() -> None:
     assert actions.said == [(47.5, PROMPT)]
 
 
-def test_assistant_end_phrase_ends_the_call_but_the_callers_does_not() -> None:
+async def test_assistant_end_phrase_ends_the_call_but_the_callers_does_not() -> None:
     _, actions, call, session = _call()
     session.emit(
         "conversation_item_added", _said(ChatMessage(role="user", content=["okay goodbye"]))
@@ -145,7 +148,7 @@ def test_assistant_end_phrase_ends_the_call_but_the_callers_does_not() -> None:
     assert len(actions.hang_ups) == 1
 
 
-def test_session_closing_on_an_unrecoverable_error_ends_with_the_component() -> None:
+async def test_session_closing_on_an_unrecoverable_error_ends_with_the_component() -> None:
     _, actions, call, session = _call()
     error = TTSError(
         timestamp=time.time(),
@@ -159,14 +162,14 @@ def test_session_closing_on_an_unrecoverable_error_ends_with_the_component() -> 
     assert len(actions.hang_ups) == 1
 
 
-def test_session_closing_on_job_shutdown_is_a_worker_shutdown() -> None:
+async def test_session_closing_on_job_shutdown_is_a_worker_shutdown() -> None:
     _, _, call, session = _call()
     session.emit("close", CloseEvent(reason=CloseReason.JOB_SHUTDOWN))
     assert call.end_reason is EndReason.ERROR
     assert call.end_detail == WORKER_SHUTDOWN
 
 
-def test_session_close_after_the_end_changes_nothing() -> None:
+async def test_session_close_after_the_end_changes_nothing() -> None:
     _, actions, call, session = _call()
     call.on_participant_left("CLIENT_INITIATED")
     session.emit("close", CloseEvent(reason=CloseReason.USER_INITIATED))
@@ -175,7 +178,7 @@ def test_session_close_after_the_end_changes_nothing() -> None:
     assert len(actions.hang_ups) == 1
 
 
-def test_unbound_session_events_no_longer_reach_the_lifecycle() -> None:
+async def test_unbound_session_events_no_longer_reach_the_lifecycle() -> None:
     clock = VirtualClock()
     actions = ScriptedSession(clock)
     call = CallLifecycle(clock, actions)
@@ -196,7 +199,7 @@ def _participant(
     return rtc.RemoteParticipant(owned)
 
 
-def test_the_caller_leaving_for_any_reason_is_a_user_hangup() -> None:
+async def test_the_caller_leaving_for_any_reason_is_a_user_hangup() -> None:
     clock = VirtualClock()
     actions = ScriptedSession(clock)
     call = CallLifecycle(clock, actions)
@@ -215,7 +218,7 @@ def test_the_caller_leaving_for_any_reason_is_a_user_hangup() -> None:
     assert call.end_detail == "PARTICIPANT_REMOVED"
 
 
-def test_without_a_known_identity_agents_leaving_are_not_the_caller() -> None:
+async def test_without_a_known_identity_agents_leaving_are_not_the_caller() -> None:
     clock = VirtualClock()
     call = CallLifecycle(clock, ScriptedSession(clock))
     room = rtc.Room()
@@ -233,7 +236,7 @@ def test_without_a_known_identity_agents_leaving_are_not_the_caller() -> None:
     assert call.end_detail == "CLIENT_INITIATED"
 
 
-def test_room_deleted_and_other_room_disconnects() -> None:
+async def test_room_deleted_and_other_room_disconnects() -> None:
     clock = VirtualClock()
     deleted = CallLifecycle(clock, ScriptedSession(clock))
     room = rtc.Room()
