@@ -4,14 +4,18 @@ A real ``AgentSession`` (production VAD and turn handling) talks to a scripted c
 simulated room, with offline stand-ins for the STT, LLM and TTS vendors. It is what
 ``python -m agent simulate``, the session tests and the benchmarks run on.
 
-- :mod:`.harness`: :class:`SimulatedCall`, the whole call and its timings;
+- :mod:`.harness`: :class:`SimulatedCall`, the whole call with a session it builds;
+- :mod:`.caller`: :class:`ScriptedCaller`, the caller's pacing and the call's timings, on
+  any session wired to a :class:`~.transport.SimulatedRoom`;
+- :mod:`.timings`: what a call measured, and the latency split;
 - :mod:`.script`: the caller's steps (say, barge in, stay silent, hang up);
 - :mod:`.offline`: the vendor stand-ins and their configured latencies;
 - :mod:`.transport`: caller audio in, agent audio and transcript out, in real time;
 - :mod:`.speech`: the recorded caller speech and the speaking rate.
 """
 
-from .harness import SessionFactory, SessionHook, SimulatedCall
+from .caller import ScriptedCaller, SessionHook
+from .harness import SessionFactory, SimulatedCall
 from .offline import OfflineLatencies, OfflineLLM, OfflineSTT, OfflineTTS, ScriptedReply
 from .script import CallerStep, HangupStep, SayStep, SilenceStep, parse_caller_script
 from .timings import (
@@ -33,6 +37,7 @@ __all__ = [
     "OfflineSTT",
     "OfflineTTS",
     "SayStep",
+    "ScriptedCaller",
     "ScriptedReply",
     "SessionFactory",
     "SessionHook",

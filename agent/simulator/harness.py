@@ -4,75 +4,42 @@
 gives (in production terms: what ``agent.session`` builds from the dispatch config), swaps in
 only the STT/LLM/TTS vendors (:mod:`agent.simulator.offline`) and the room
 (:mod:`agent.simulator.transport`), then plays the caller's script against it on the wall
-clock. VAD, turn handling, interruptions, tools and the transcript sync are production code.
+clock (:mod:`agent.simulator.caller`). VAD, turn handling, interruptions, tools and the
+transcript sync are production code.
 
 The session comes from ``session_kwargs`` (the offline vendors are added to them) or from a
 ``session_factory`` given the offline vendors (``agent.session.build_session`` fits). Kwargs
-must pin ``vad`` and ``turn_handling["turn_detection"]``: left out, the
-framework builds its default native VAD and a turn detector, which is not the production
-set-up under test (and may reach for the network). ``aec_warmup_duration`` defaults to
-None here, as the framework itself does for its simulations (agent_session.py:2143-2146): a
-synthetic caller never hears the agent's echo, and a 3 s warm-up would swallow barge-ins.
-A factory must do that itself (``aec_warmup_duration=None``), the harness cannot reach in.
-
-Pacing of the caller (see :mod:`agent.simulator.script`): a line waits until the agent's
-answer to the caller's previous line has been committed and has played out, then
-``reply_gap_seconds`` (a person's pause before speaking). Every wait is capped by
-``answer_timeout_seconds`` so an agent that never answers cannot stall the script.
+must pin ``vad`` and ``turn_handling["turn_detection"]``: left out, the framework builds its
+default native VAD and a turn detector, which is not the production set-up under test (and
+may reach for the network). ``aec_warmup_duration`` defaults to None here, as the framework
+itself does for its simulations (agent_session.py:2143-2146): a synthetic caller never hears
+the agent's echo, and a 3 s warm-up would swallow barge-ins. A factory must do that itself
+(``aec_warmup_duration=None``), the harness cannot reach in.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import structlog
 from livekit.agents import Agent, AgentSession
-from livekit.agents.voice import events
-from livekit.agents.voice.agent_activity import ActivityClosedError
 
+from .caller import ScriptedCaller, SessionHook
 from .offline import OfflineLatencies, OfflineLLM, OfflineSTT, OfflineTTS, ScriptedReply
-from .script import CallerStep, HangupStep, SayStep, SilenceStep, parse_caller_script
-from .speech import CallerLine, CallerSpeech, seconds_to_say
-from .timings import (
-    CallEnding,
-    LogEntry,
-    SimulatedCallResult,
-    TurnTiming,
-    TurnWaterfall,
-    first_after,
-    ms_after,
-)
-from .transport import PlayedSegment, SimulatedRoom
+from .script import CallerStep, parse_caller_script
+from .speech import CallerSpeech
+from .timings import SimulatedCallResult
+from .transport import SimulatedRoom
 
-logger = structlog.get_logger(__name__)
-
-SessionHook = Callable[[AgentSession[Any]], Awaitable[None]]
 SessionFactory = Callable[[OfflineSTT, OfflineLLM, OfflineTTS], AgentSession[Any]]
 """Builds the session around the offline vendors, e.g. ``agent.session.build_session``."""
 
 
-class _SessionEnded(Exception):
-    """The session closed under the script (the agent hung up, or it failed)."""
-
-
-class _CallerLineRun:
-    def __init__(
-        self, line: CallerLine, *, barge_in: bool, started_at: float, turns_before: int
-    ) -> None:
-        self.line = line
-        self.barge_in = barge_in
-        self.started_at = started_at
-        self.turns_before = turns_before  # user turns committed before this line began
-        self.ended_at: float | None = None
-        self.answer_awaited = False
-
-
 class SimulatedCall:
-    """A scripted caller on a real ``AgentSession`` with offline vendors and a simulated room."""
+    """A scripted caller on a real ``AgentSession`` with offline vendors and a simulated room.
+
+    One :meth:`run` per instance.
+    """
 
     def __init__(
         self,
@@ -113,23 +80,14 @@ class SimulatedCall:
         self._greeting_instructions = greeting_instructions
         self._on_session_started = on_session_started
         self._on_hangup = on_hangup
-        self._reply_gap = reply_gap_seconds
-        self._answer_timeout = answer_timeout_seconds
-        self._time_limit = time_limit_seconds
+        self._pacing = {
+            "reply_gap_seconds": reply_gap_seconds,
+            "answer_timeout_seconds": answer_timeout_seconds,
+            "time_limit_seconds": time_limit_seconds,
+        }
         self._speech = speech
-
         self._session: AgentSession[Any] | None = None
         self._room: SimulatedRoom | None = None
-        self._started_at = 0.0
-        self._lines: list[_CallerLineRun] = []
-        self._log: list[LogEntry] = []
-        self._user_turns = 0
-        self._user_turn_added = asyncio.Event()
-        self._segment_started = asyncio.Event()
-        self._vad_ends: list[float] = []
-        self._commits: list[float] = []
-        self._closed = asyncio.Event()
-        self._step_done_at = 0.0
 
     @property
     def session(self) -> AgentSession[Any]:
@@ -138,11 +96,16 @@ class SimulatedCall:
             raise RuntimeError("the simulated call has not started")
         return self._session
 
+    @property
+    def room(self) -> SimulatedRoom:
+        """The simulated room (available once :meth:`run` has started)."""
+        if self._room is None:
+            raise RuntimeError("the simulated call has not started")
+        return self._room
+
     async def run(self) -> SimulatedCallResult:
         """Start the session, play the script, close everything and report."""
-        self._room = room = SimulatedRoom.create(
-            speech=self._speech, on_segment_started=self._on_segment_started
-        )
+        self._room = room = SimulatedRoom.create(speech=self._speech)
         if self._session_factory is not None:
             session = self._session_factory(self.stt, self.llm, self.tts)
         else:
@@ -150,15 +113,18 @@ class SimulatedCall:
             kwargs.update(stt=self.stt, llm=self.llm, tts=self.tts)
             session = AgentSession(**kwargs)
         self._session = session
-        session.input.audio = room.caller
-        session.output.audio = room.synchronizer.audio_output
-        session.output.transcription = room.synchronizer.text_output
-        session.on("conversation_item_added", self._on_item_added)
-        session.on("function_tools_executed", self._on_tools_executed)
-        session.on("user_state_changed", self._on_user_state_changed)
-        session.on("close", self._on_close)
+        room.attach(session)
+        caller = ScriptedCaller(
+            session=session,
+            room=room,
+            script=self._script,
+            on_hangup=self._on_hangup,
+            stt=self.stt,
+            llm=self.llm,
+            tts=self.tts,
+            **self._pacing,
+        )
 
-        self._started_at = self._step_done_at = time.monotonic()
         await session.start(self._agent)
         if self._on_session_started is not None:
             await self._on_session_started(session)
@@ -167,224 +133,8 @@ class SimulatedCall:
         elif self._greeting_instructions is not None:
             session.generate_reply(instructions=self._greeting_instructions)
 
-        ended_by: CallEnding
-        try:
-            ended_by = await asyncio.wait_for(self._play_script(), timeout=self._time_limit)
-        except _SessionEnded:
-            ended_by = "session_closed"
-        except TimeoutError:
-            ended_by = "time_limit"
-            logger.warning("simulated_call_time_limit", seconds=self._time_limit)
-
-        if not self._closed.is_set():
+        ended_by = await caller.play()
+        if not caller.session_closed:
             await session.aclose()
         await room.aclose()
-        return self._result(ended_by, wall_seconds=time.monotonic() - self._started_at)
-
-    async def _play_script(self) -> CallEnding:
-        for step in self._script:
-            if isinstance(step, SayStep):
-                if step.barge_in:
-                    await self._agent_speaking_for(step.barge_in_after_seconds)
-                else:
-                    await self._agent_done()
-                await self._say(step)
-            elif isinstance(step, SilenceStep):
-                await self._agent_done()
-                await self._sleep(step.seconds)
-            elif isinstance(step, HangupStep):
-                if step.wait_for_agent:
-                    await self._agent_done()
-                await self._hang_up()
-                return "caller_hangup"
-            self._step_done_at = time.monotonic()
-        await self._agent_done()
-        return "script_end"
-
-    async def _say(self, step: SayStep) -> None:
-        assert self._room is not None
-        line = CallerLine(
-            line_id=len(self._lines), text=step.text, seconds=seconds_to_say(step.text)
-        )
-        run = _CallerLineRun(
-            line,
-            barge_in=step.barge_in,
-            started_at=time.monotonic(),
-            turns_before=self._user_turns,
-        )
-        self._lines.append(run)
-        self._log.append(LogEntry(at_ms=self._ms(run.started_at), who="caller", text=step.text))
-        done = self._room.caller.say(line)
-        run.ended_at = await self._until_closed(done)
-
-    async def _hang_up(self) -> None:
-        assert self._room is not None
-        self._room.caller.hang_up()
-        if self._on_hangup is not None:
-            await self._on_hangup(self.session)
-        else:
-            await self.session.aclose()
-
-    async def _agent_done(self) -> None:
-        """Wait for the agent to answer the caller's last line and finish speaking."""
-        assert self._room is not None
-        if self._lines and not self._lines[-1].answer_awaited:
-            # the last line's turn must be committed first: until then the agent looks idle
-            last = self._lines[-1]
-            last.answer_awaited = True
-            deadline = time.monotonic() + self._answer_timeout
-            while self._user_turns <= last.turns_before and time.monotonic() < deadline:
-                self._user_turn_added.clear()
-                await self._wait_event(self._user_turn_added, deadline - time.monotonic())
-        deadline = time.monotonic() + self._answer_timeout
-        while time.monotonic() < deadline:
-            await self._until_closed(self.session.wait_for_idle())
-            if self._room.playout.idle:
-                await self._sleep(self._reply_gap)
-                if self._room.playout.idle and self.session.agent_state != "speaking":
-                    return
-            else:
-                await self._sleep(0.05)
-
-    async def _agent_speaking_for(self, seconds: float) -> None:
-        """Wait until agent audio that started after the previous step has played ``seconds``."""
-        assert self._room is not None
-        deadline = time.monotonic() + self._answer_timeout
-        while time.monotonic() < deadline:
-            started = first_after(
-                (s.first_frame_at for s in self._room.playout.segments if s.finished_at is None),
-                self._step_done_at,
-            )
-            if started is not None:
-                await self._sleep(max(0.0, started + seconds - time.monotonic()))
-                return
-            self._segment_started.clear()
-            await self._wait_event(self._segment_started, deadline - time.monotonic())
-
-    # -- waiting, with the session able to end the call under us --
-
-    async def _until_closed(self, awaitable: Awaitable[Any]) -> Any:
-        task = asyncio.ensure_future(awaitable)
-        closed = asyncio.create_task(self._closed.wait())
-        try:
-            await asyncio.wait({task, closed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closed.cancel()
-        if not task.done():
-            task.cancel()
-            raise _SessionEnded
-        try:
-            return task.result()
-        except (ActivityClosedError, RuntimeError) as err:  # wait_for_idle while closing
-            raise _SessionEnded from err
-
-    async def _sleep(self, seconds: float) -> None:
-        await self._wait_event(self._closed, seconds)
-        if self._closed.is_set():
-            raise _SessionEnded
-
-    async def _wait_event(self, event: asyncio.Event, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._until_closed(event.wait()), timeout=seconds)
-
-    # -- session and playout events --
-
-    def _on_segment_started(self, segment: PlayedSegment) -> None:
-        self._segment_started.set()
-
-    def _on_item_added(self, ev: events.ConversationItemAddedEvent) -> None:
-        item = ev.item
-        if item.type != "message":
-            return
-        if item.role == "user":
-            self._user_turns += 1
-            self._commits.append(time.monotonic())
-            self._user_turn_added.set()
-        elif item.role == "assistant":
-            # logged when it started playing (wall clock in the metrics), else when added
-            spoke_at = item.metrics.get("started_speaking_at")
-            at = time.monotonic()
-            if spoke_at is not None:
-                at -= time.time() - spoke_at
-            self._log.append(
-                LogEntry(
-                    at_ms=self._ms(at),
-                    who="agent",
-                    text=item.text_content or "",
-                    interrupted=item.interrupted,
-                )
-            )
-
-    def _on_tools_executed(self, ev: events.FunctionToolsExecutedEvent) -> None:
-        now = self._ms(time.monotonic())
-        for call, output in zip(ev.function_calls, ev.function_call_outputs, strict=False):
-            result = output.output if output is not None else ""
-            text = f"{call.name}({call.arguments}) -> {result}"
-            self._log.append(LogEntry(at_ms=now, who="tool", text=text))
-
-    def _on_user_state_changed(self, ev: events.UserStateChangedEvent) -> None:
-        if ev.old_state == "speaking" and ev.new_state != "speaking":
-            self._vad_ends.append(time.monotonic())
-
-    def _on_close(self, ev: events.CloseEvent) -> None:
-        self._closed.set()
-
-    # -- report --
-
-    def _ms(self, at: float) -> float:
-        return round((at - self._started_at) * 1000, 1)
-
-    def _result(self, ended_by: CallEnding, *, wall_seconds: float) -> SimulatedCallResult:
-        assert self._room is not None
-        assert self._session is not None
-        first_frames = [s.first_frame_at for s in self._room.playout.segments]
-        first_line_at = self._lines[0].started_at if self._lines else float("inf")
-        greeting_at = first_after(first_frames, self._started_at)
-        turns = [self._turn_timing(run, first_frames) for run in self._lines]
-        return SimulatedCallResult(
-            ended_by=ended_by,
-            wall_seconds=round(wall_seconds, 3),
-            greeting_ms=self._ms(greeting_at)
-            if greeting_at is not None and greeting_at < first_line_at
-            else None,
-            turns=[turn for turn in turns if turn is not None],
-            log=sorted(self._log, key=lambda entry: entry.at_ms),
-            history=self._session.history.copy(),
-            published_transcripts=[s.text for s in self._room.transcript.segments],
-        )
-
-    def _turn_timing(
-        self, run: _CallerLineRun, first_frames: list[float | None]
-    ) -> TurnTiming | None:
-        if run.ended_at is None:
-            return None
-        end = run.ended_at
-        next_line = next((r for r in self._lines if r.started_at > run.started_at), None)
-        answer_at = first_after(first_frames, end)
-        next_end = next_line.ended_at if next_line is not None else None
-        if answer_at is not None and next_end is not None and answer_at > next_end:
-            answer_at = None  # the next line came first: this one was never answered
-        llm_request = first_after((r.requested_at for r in self.llm.requests), end)
-        request = next((r for r in self.llm.requests if r.requested_at == llm_request), None)
-        synthesis_at = first_after((s.first_text_at for s in self.tts.syntheses), end)
-        synthesis = next((s for s in self.tts.syntheses if s.first_text_at == synthesis_at), None)
-        waterfall = TurnWaterfall(
-            stt_final_ms=ms_after(first_after((f.emitted_at for f in self.stt.finals), end), end),
-            vad_end_of_speech_ms=ms_after(first_after(self._vad_ends, end), end),
-            turn_committed_ms=ms_after(first_after(self._commits, end), end),
-            llm_request_ms=ms_after(llm_request, end),
-            llm_first_delta_ms=ms_after(request.first_delta_at if request else None, end),
-            tts_first_text_ms=ms_after(synthesis_at, end),
-            tts_first_audio_ms=ms_after(synthesis.first_audio_at if synthesis else None, end),
-            first_agent_audio_ms=ms_after(answer_at, end),
-        )
-        return TurnTiming(
-            caller_text=run.line.text,
-            barge_in=run.barge_in,
-            caller_started_at_ms=self._ms(run.started_at),
-            caller_ended_at_ms=self._ms(end),
-            latency_ms=ms_after(answer_at, end),
-            waterfall=waterfall,
-        )
+        return caller.result(ended_by)

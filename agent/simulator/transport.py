@@ -23,8 +23,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from livekit import rtc
+from livekit.agents import AgentSession
 from livekit.agents.voice import io
 from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
 
@@ -135,7 +137,9 @@ class PlayoutRecorder(io.AudioOutput):
             sample_rate=None,
         )
         self.segments: list[PlayedSegment] = []
-        self._on_segment_started = on_segment_started
+        self._segment_listeners: list[Callable[[PlayedSegment], None]] = []
+        if on_segment_started is not None:
+            self._segment_listeners.append(on_segment_started)
         self._capturing: PlayedSegment | None = None
         self._pending: deque[PlayedSegment] = deque()  # captured, not finished, in order
         self._frame_ready = asyncio.Event()
@@ -144,6 +148,10 @@ class PlayoutRecorder(io.AudioOutput):
         self._next_deadline = 0.0
         self._playing: tuple[PlayedSegment, float, float] | None = None  # segment, start, len
         self._player: asyncio.Task[None] | None = None
+
+    def add_segment_listener(self, listener: Callable[[PlayedSegment], None]) -> None:
+        """Call ``listener`` when a segment's first frame starts playing."""
+        self._segment_listeners.append(listener)
 
     @property
     def idle(self) -> bool:
@@ -225,8 +233,8 @@ class PlayoutRecorder(io.AudioOutput):
             if segment.first_frame_at is None:
                 segment.first_frame_at = start
                 self.on_playback_started(created_at=time.time())
-                if self._on_segment_started is not None:
-                    self._on_segment_started(segment)
+                for listener in self._segment_listeners:
+                    listener(segment)
             self._playing = (segment, start, frame.duration)
             self._next_deadline = start + frame.duration
             await asyncio.sleep(self._next_deadline - now)
@@ -294,6 +302,13 @@ class SimulatedRoom:
             transcript=transcript,
             synchronizer=synchronizer,
         )
+
+    def attach(self, session: AgentSession[Any]) -> None:
+        """Be the session's room: set its audio input, audio output and transcript output
+        (before ``session.start()``, which then makes no RoomIO of its own)."""
+        session.input.audio = self.caller
+        session.output.audio = self.synchronizer.audio_output
+        session.output.transcription = self.synchronizer.text_output
 
     async def aclose(self) -> None:
         self.caller.hang_up()
