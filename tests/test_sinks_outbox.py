@@ -164,15 +164,21 @@ async def test_replay_keeps_what_still_fails_with_its_history(
     outbox = Outbox(tmp_path)
     clock = VirtualClock()
     url = receiver.script("/down", Reply(500))
-    delivery = make_delivery(url)
-    outbox.park(delivery, reason="retries_exhausted", attempts=[AttemptRecord(at=1.0)])
+    first = make_delivery(url, seq=1)
+    outbox.park(first, reason="retries_exhausted", attempts=[AttemptRecord(at=1.0)])
+    for seq in (2, 3):
+        outbox.park(make_delivery(url, seq=seq), reason="retries_exhausted")
     result = await outbox.replay(
         TargetPolicy.loopback_allowed(), sleep=clock.sleep, clock=clock.monotonic
     )
-    assert (result.delivered, result.failed, result.remaining) == (0, 1, 1)
-    [parked] = outbox.pending()
-    assert len(parked.entry.attempts) == 1 + 3  # default replay: 3 attempts
-    assert parked.entry.reason == "replay: retries_exhausted"
+    # the first exhausts its 3 replay attempts; the receiver is then known to be down, so
+    # the later ones are not tried (and cannot overtake the first)
+    assert (result.delivered, result.failed, result.skipped, result.remaining) == (0, 1, 2, 3)
+    assert [r.headers["X-Webhook-Id"] for r in receiver.received] == [first.delivery_id] * 3
+    parked = outbox.pending()
+    assert len(parked[0].entry.attempts) == 1 + 3  # default replay: 3 attempts
+    assert parked[0].entry.reason == "replay: retries_exhausted"
+    assert [len(p.entry.attempts) for p in parked[1:]] == [0, 0]
 
 
 async def test_replay_drops_deliveries_the_receiver_called_gone(

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -124,6 +125,9 @@ class ReplayResult:
     """Files left in the outbox after the replay."""
     dropped: int = 0
     """Removed because the receiver answered 410 Gone for that call's URL."""
+    skipped: int = 0
+    """Not tried: an earlier delivery to the same receiver exhausted its retries in this
+    replay. Kept for the next replay."""
     bad: tuple[Path, ...] = field(default_factory=tuple)
     """Unreadable files moved aside as ``*.bad`` during this replay."""
 
@@ -247,14 +251,19 @@ class Outbox:
         try:
             parked, bad = await asyncio.to_thread(self._scan)
             sink = WebhookSink(policy, self, **sink_options)
-            tally = {"delivered": 0, "failed": 0, "dropped": 0}
+            tally = {"delivered": 0, "failed": 0, "dropped": 0, "skipped": 0}
+            # Receivers found down in this replay: their other deliveries wait for the next
+            # replay instead of each spending a full retry window (200 parked deliveries x
+            # ~2 s of backoff would hold start-up for minutes), and a call's later events
+            # never overtake an earlier one that failed.
+            down: set[str] = set()
             gate = asyncio.Semaphore(max(1, concurrency))
 
             async def replay_call(items: list[ParkedDelivery]) -> None:
                 gone: set[str] = set()
                 async with gate:
                     for item in items:
-                        tally[await self._replay_one(sink, item, gone)] += 1
+                        tally[await self._replay_one(sink, item, gone, down)] += 1
 
             by_call = [list(g) for _, g in groupby(parked, key=lambda p: p.entry.call_id)]
             try:
@@ -270,12 +279,15 @@ class Outbox:
             delivered=result.delivered,
             failed=result.failed,
             dropped=result.dropped,
+            skipped=result.skipped,
             remaining=result.remaining,
             bad=len(result.bad),
         )
         return result
 
-    async def _replay_one(self, sink: WebhookSink, item: ParkedDelivery, gone: set[str]) -> str:
+    async def _replay_one(
+        self, sink: WebhookSink, item: ParkedDelivery, gone: set[str], down: set[str]
+    ) -> str:
         entry = item.entry
         delivery = entry.delivery()
         bound = log.bind(
@@ -289,7 +301,13 @@ class Outbox:
             await asyncio.to_thread(self.remove, entry.delivery_id)
             bound.warning("outbox_dropped", reason="gone" if delivery.url else "no_url")
             return "dropped"
+        receiver = _receiver_key(delivery.url)
+        if receiver in down:
+            bound.debug("outbox_replay_skipped", reason="receiver_down")
+            return "skipped"
         result = await sink.send(delivery)
+        if result.reason in _RECEIVER_DOWN:
+            down.add(receiver)
         if result.verdict is Verdict.DELIVERED:
             await asyncio.to_thread(self.remove, entry.delivery_id)
             bound.info("outbox_delivered", attempts=len(result.attempts))
@@ -308,6 +326,18 @@ class Outbox:
         await asyncio.to_thread(self._write, updated)
         bound.warning("outbox_replay_failed", reason=result.reason)
         return "failed"
+
+
+_RECEIVER_DOWN = frozenset({"retries_exhausted", "retry_window_ended"})
+
+
+def _receiver_key(url: str) -> str:
+    """Scheme, host and port: the unit that is up or down."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port}"
+    except ValueError:
+        return url
 
 
 def _lock(path: Path) -> int:
