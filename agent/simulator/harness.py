@@ -12,7 +12,7 @@ The session comes from ``session_kwargs`` (the offline vendors are added to them
 must pin ``vad`` and ``turn_handling["turn_detection"]``: left out, the framework builds its
 default native VAD and a turn detector, which is not the production set-up under test (and
 may reach for the network). ``aec_warmup_duration`` defaults to None here, as the framework
-itself does for its simulations (agent_session.py:2143-2146): a synthetic caller never hears
+itself does for its simulations (agent_session.py:2135-2147): a synthetic caller never hears
 the agent's echo, and a 3 s warm-up would swallow barge-ins. A factory must do that itself
 (``aec_warmup_duration=None``), the harness cannot reach in.
 """
