@@ -108,9 +108,10 @@ class LiveCall:
                 "complete. The closing line is spoken for you; do not say goodbye yourself."
             ),
         )
-        async def end_call() -> str:
+        async def end_call() -> None:
             lifecycle.request_end(EndReason.AGENT_HANGUP, "end_call_tool", goodbye=message)
-            return "The call is ending."
+            # No LLM reply after the goodbye: the lifecycle speaks end_call_message itself.
+            raise llm.StopResponse()
 
         return end_call
 
