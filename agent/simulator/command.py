@@ -1,0 +1,99 @@
+"""`python -m agent simulate SCENARIO`: one whole call on this machine, no account needed.
+
+The call runs through LiveCall exactly as in production (see :mod:`agent.simulator.live`);
+its webhooks go for real to the assistant's `webhook_url`, signed, with loopback receivers
+allowed (a local receiver is the usual target here). The conversation is printed as it
+happens, then the end reason and duration.
+
+Exit codes: 0 the call ran to an end (any end reason, `config_error` included), 2 the scenario
+cannot be read or is invalid (every problem printed with its path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from agent.settings import WorkerSettings
+
+from .scenario import Scenario, ScenarioError, load_scenario
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `simulate` command to the CLI's sub-parsers."""
+    simulate = sub.add_parser("simulate", help="run a scenario file as a whole simulated call")
+    simulate.add_argument("scenario", type=Path, help="scenario YAML (see config/scenarios/)")
+    simulate.add_argument(
+        "--report", type=Path, default=None, help="write the end-of-call report JSON here"
+    )
+    simulate.add_argument(
+        "--llm",
+        choices=("offline", "real"),
+        default="offline",
+        help="real: the assistant's llm_config (needs its API key) instead of the scripted LLM",
+    )
+    simulate.add_argument(
+        "--outbox", type=Path, default=None, help="outbox directory (default: a temporary one)"
+    )
+    simulate.set_defaults(func=cmd_simulate)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(
+            f"invalid scenario: {len(exc.problems)} problem(s) in {args.scenario}", file=sys.stderr
+        )
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    try:
+        settings = WorkerSettings()
+    except ValidationError as exc:
+        # include_input=False: the offending value may be a secret.
+        for err in exc.errors(include_url=False, include_input=False):
+            where = ".".join(str(p) for p in err["loc"]) or "settings"
+            print(f"settings: {where}: {err['msg']}", file=sys.stderr)
+        return 2
+    if args.outbox is not None:
+        return asyncio.run(_simulate(args, scenario, settings, args.outbox))
+    with tempfile.TemporaryDirectory(prefix="voice-agent-sim-outbox-") as outbox:
+        return asyncio.run(_simulate(args, scenario, settings, Path(outbox)))
+
+
+async def _simulate(
+    args: argparse.Namespace, scenario: Scenario, settings: WorkerSettings, outbox: Path
+) -> int:
+    from agent.sinks.outbox import Outbox
+    from agent.sinks.ssrf import TargetPolicy
+    from agent.sinks.webhook import WebhookSink
+
+    from .live import run_scenario
+
+    sink = WebhookSink(TargetPolicy.loopback_allowed(), Outbox(outbox))
+    try:
+        result = await run_scenario(
+            scenario, sink=sink, settings=settings, real_llm=args.llm == "real"
+        )
+    finally:
+        await sink.aclose(timeout=30.0)
+    parked = len(sink.outbox.pending())
+    if parked:
+        kept = "kept" if args.outbox is not None else "discarded with the temporary outbox"
+        print(f"undelivered: {parked} webhook(s) parked in {outbox} ({kept})", file=sys.stderr)
+    duration = f"{result.duration_seconds:.2f} s" if result.duration_seconds is not None else "-"
+    print(f"end_reason: {result.end_reason}")
+    print(f"duration: {duration} (wall {result.wall_seconds:.2f} s)")
+    if args.report is not None:
+        args.report.write_bytes(result.report_body)
+        print(f"report: {args.report}")
+    elif result.report_url is None:  # nobody received it: show it here
+        print(json.dumps(json.loads(result.report_body), indent=2))
+    return 0

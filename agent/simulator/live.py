@@ -1,0 +1,277 @@
+"""Run a scenario through LiveCall: the production call path, with a simulated caller.
+
+:class:`agent.simulator.SimulatedCall` owns its session, so it cannot run a call the way
+production does. This runner lets :class:`agent.live_call.LiveCall` build and own everything
+(session, lifecycle, call record, events, report) and only swaps what production gets from
+outside: the STT/LLM/TTS vendors (offline stand-ins, or the real LLM), and the room (a
+:class:`SimulatedRoom` assigned to the session's I/O before ``LiveCall.start``). The caller's
+hang-up reaches the lifecycle as a participant leaving, as ``bind_room`` reports it in a room.
+
+Pacing is the harness's, simplified: a line waits until the agent has answered the previous
+line and gone quiet (plus ``REPLY_GAP_SECONDS``); a barge-in waits for the agent's next speech
+to have played ``after_seconds``. Every wait is capped at ``ANSWER_TIMEOUT_SECONDS``, and the
+whole script is abandoned the moment the call ends (silence timeout, max duration, end_call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from livekit.agents import llm
+from livekit.agents.voice import events as lk_events
+
+from agent.config.assistant import FirstMessageMode
+from agent.config.dispatch import ParseOptions, parse_dispatch
+from agent.errors import ConfigError
+from agent.events import EndOfCallReport, parse_envelope, to_delivery
+from agent.live_call import LiveCall
+from agent.providers import build_llm, load_vad
+from agent.reporting import report_config_error
+from agent.settings import WorkerSettings
+from agent.sinks.base import Delivery, EventSink
+
+from .offline import OfflineLLM, OfflineSTT, OfflineTTS
+from .scenario import Scenario
+from .script import CallerStep, HangupStep, SayStep, SilenceStep
+from .speech import CallerLine, seconds_to_say
+from .transport import SimulatedRoom
+
+log = structlog.get_logger(__name__)
+
+ROOM_NAME = "simulator"
+REPLY_GAP_SECONDS = 0.2
+"""A person's pause before answering once the agent has gone quiet."""
+ANSWER_TIMEOUT_SECONDS = 8.0
+"""Longest a caller step waits for the agent; an agent that never answers cannot stall it."""
+_POLL_SECONDS = 0.05
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class ScenarioResult:
+    """What a simulated call ended with; ``report_body`` is the webhook body, byte for byte."""
+
+    report_body: bytes
+    report_url: str | None
+    """Where the report was sent (None: the assistant has no webhook_url)."""
+    end_reason: str
+    duration_seconds: float | None
+    wall_seconds: float
+
+
+class ReportCapture:
+    """The sink in front of the real one: passes every delivery on, keeps the report's body.
+
+    The body is what a receiver gets even when the assistant has no webhook_url (the webhook
+    sink skips such deliveries, but they are still built and handed over)."""
+
+    def __init__(self, inner: EventSink) -> None:
+        self.inner = inner
+        self.report_body: bytes | None = None
+        self.report_url: str | None = None
+
+    async def submit(self, delivery: Delivery) -> None:
+        if delivery.event_type == "end-of-call-report":
+            self.report_body = delivery.body
+            self.report_url = delivery.url
+        await self.inner.submit(delivery)
+
+    async def flush(self, call_id: str | None = None, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        await self.inner.flush(call_id, timeout=timeout)
+
+    async def aclose(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        await self.inner.aclose(timeout=timeout)
+
+
+@dataclass
+class _Caller:
+    """Plays the caller's steps against the running call."""
+
+    call: LiveCall
+    room: SimulatedRoom
+    user_turns: int = 0
+    segment_started: asyncio.Event = field(default_factory=asyncio.Event)
+    turn_added: asyncio.Event = field(default_factory=asyncio.Event)
+    _lines: int = 0
+    _turns_before_last_line: int | None = None
+
+    def on_user_turn(self) -> None:
+        self.user_turns += 1
+        self.turn_added.set()
+
+    async def play(self, steps: list[CallerStep]) -> None:
+        assistant = self.call.spec.assistant
+        if assistant.effective_first_message_mode is FirstMessageMode.SPEAKS_FIRST:
+            await _wait(self.segment_started, ANSWER_TIMEOUT_SECONDS)  # the greeting began
+        for step in steps:
+            self.segment_started.clear()
+            if isinstance(step, SayStep):
+                if step.barge_in:
+                    await _wait(self.segment_started, ANSWER_TIMEOUT_SECONDS)
+                    await asyncio.sleep(step.barge_in_after_seconds)
+                else:
+                    await self._agent_done()
+                await self._say(step.text)
+            elif isinstance(step, SilenceStep):
+                await self._agent_done()
+                await asyncio.sleep(step.seconds)
+            elif isinstance(step, HangupStep):
+                if step.wait_for_agent:
+                    await self._agent_done()
+                self.room.caller.hang_up()
+                self.call.lifecycle.on_participant_left("CLIENT_INITIATED")
+                return
+        # no hangup: the caller stays on the line, silent, until the call ends by itself
+
+    async def _say(self, text: str) -> None:
+        line = CallerLine(line_id=self._lines, text=text, seconds=seconds_to_say(text))
+        self._lines += 1
+        self._turns_before_last_line = self.user_turns
+        await self.room.caller.say(line)
+
+    async def _agent_done(self) -> None:
+        """The caller's last line has become a turn, and the agent answered and went quiet."""
+        deadline = time.monotonic() + ANSWER_TIMEOUT_SECONDS
+        if self._turns_before_last_line is not None:
+            while self.user_turns <= self._turns_before_last_line:
+                self.turn_added.clear()
+                if not await _wait(self.turn_added, deadline - time.monotonic()):
+                    break
+            self._turns_before_last_line = None
+            deadline = time.monotonic() + ANSWER_TIMEOUT_SECONDS
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if self.room.playout.idle and self.call.session.agent_state in ("listening", "idle"):
+                quiet_since = quiet_since or now
+                if now - quiet_since >= REPLY_GAP_SECONDS:
+                    return
+            else:
+                quiet_since = None
+            await asyncio.sleep(_POLL_SECONDS)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    if seconds <= 0:
+        return event.is_set()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout=seconds)
+    return event.is_set()
+
+
+def _conversation_printer(call: LiveCall, caller: _Caller, say: Say, started: float) -> None:
+    def at() -> str:
+        return f"{time.monotonic() - started:7.2f}s"
+
+    def on_item(ev: lk_events.ConversationItemAddedEvent) -> None:
+        item = ev.item
+        if not isinstance(item, llm.ChatMessage) or item.role not in ("user", "assistant"):
+            return
+        if item.role == "user":
+            caller.on_user_turn()
+        cut = " [interrupted]" if item.interrupted else ""
+        who = "caller" if item.role == "user" else "agent"
+        say(f"{at()}  {who:<6}  {item.text_content or ''}{cut}")
+
+    def on_tools(ev: lk_events.FunctionToolsExecutedEvent) -> None:
+        for fn_call, output in ev.zipped():
+            result = output.output if output is not None else ""
+            say(f"{at()}  {'tool':<6}  {fn_call.name}({fn_call.arguments}) -> {result}")
+
+    call.session.on("conversation_item_added", on_item)
+    call.session.on("function_tools_executed", on_tools)
+
+
+def _result(capture: ReportCapture, report: EndOfCallReport | None, wall: float) -> ScenarioResult:
+    body = capture.report_body
+    if body is None and report is not None:  # webhook_events left the report out
+        body = to_delivery(report, url=None, secret=None).body
+    if body is None:
+        raise RuntimeError("the call ended without an end-of-call report")
+    message = parse_envelope(body).message
+    assert isinstance(message, EndOfCallReport)
+    return ScenarioResult(
+        report_body=body,
+        report_url=capture.report_url,
+        end_reason=str(message.end_reason),
+        duration_seconds=message.duration_seconds,
+        wall_seconds=round(wall, 3),
+    )
+
+
+async def run_scenario(
+    scenario: Scenario,
+    *,
+    sink: EventSink,
+    settings: WorkerSettings,
+    real_llm: bool = False,
+    say: Say = print,
+) -> ScenarioResult:
+    """Run one scenario to its end-of-call report (sent to ``sink``, returned as its body)."""
+    capture = ReportCapture(sink)
+    started = time.monotonic()
+    try:
+        spec = await parse_dispatch(
+            scenario.dispatch,
+            room_name=ROOM_NAME,
+            options=ParseOptions(max_call_seconds=settings.max_call_seconds),
+        )
+    except ConfigError as exc:
+        for problem in exc.problems:
+            say(f"config_error: {problem}")
+        await report_config_error(
+            scenario.dispatch, exc, room_name=ROOM_NAME, settings=settings, sink=capture
+        )
+        return _result(capture, None, time.monotonic() - started)
+    for warning in spec.warnings:
+        say(f"warning: {warning}")
+
+    latencies = scenario.providers
+    llm_engine: Any = (
+        build_llm(spec.assistant.llm_config, settings)
+        if real_llm
+        else OfflineLLM(scenario.llm, latencies=latencies)
+    )
+    default_secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    segment_started = asyncio.Event()
+    room = SimulatedRoom.create(on_segment_started=lambda _segment: segment_started.set())
+    call = LiveCall(
+        spec,
+        stt_engine=OfflineSTT(latencies=latencies),
+        llm_engine=llm_engine,
+        tts_engine=OfflineTTS(latencies=latencies),
+        vad_engine=load_vad(spec.assistant.turn_config),
+        sink=capture,
+        default_secret=default_secret,
+        hang_up=room.caller.hang_up,  # the agent hung up: the caller's line goes dead
+        close_transcript_timeout=0.2,
+    )
+    caller = _Caller(call, room, segment_started=segment_started)
+    call.session.input.audio = room.caller
+    call.session.output.audio = room.synchronizer.audio_output
+    call.session.output.transcription = room.synchronizer.text_output
+    _conversation_printer(call, caller, say, started)
+
+    script: asyncio.Task[None] | None = None
+    try:
+        await call.start()
+        script = asyncio.create_task(caller.play(scenario.caller_steps()))
+        await call.wait_ended()
+    except Exception as exc:
+        log.exception("simulated_call_failed")
+        call.lifecycle.on_error("worker", f"{type(exc).__name__}: {exc}"[:300])
+    finally:
+        if script is not None:
+            script.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await script
+    report = await call.finish()
+    await room.aclose()
+    return _result(capture, report, time.monotonic() - started)
