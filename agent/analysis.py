@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any, Literal
 
 import structlog
@@ -59,10 +60,20 @@ class AnalysisFailed(Exception):
     """A part's answer was unusable; the message says why (it goes into the report)."""
 
 
+UsageCallback = Callable[[int, int], None]
+"""Called with (prompt_tokens, completion_tokens) after each answered request."""
+
+
 async def analyse_call(
-    plan: AnalysisPlan, *, transcript: str, user_messages: int, model: AnalysisLLM
+    plan: AnalysisPlan,
+    *,
+    transcript: str,
+    user_messages: int,
+    model: AnalysisLLM,
+    on_usage: UsageCallback | None = None,
 ) -> Analysis:
-    """Run the enabled parts of ``plan`` on ``transcript``; never raises for a part."""
+    """Run the enabled parts of ``plan`` on ``transcript``; never raises for a part.
+    ``on_usage`` sees the tokens each request cost (e.g. ``CallRecord.add_usage``)."""
     threshold = plan.min_messages_threshold
     if user_messages < threshold:
         skipped = AnalysisPart(
@@ -73,13 +84,14 @@ async def analyse_call(
                 summary=skipped, structured_data=skipped, success_evaluation=skipped
             )
         )
+    ask = partial(_ask, model, on_usage)
     summary, structured, success = await asyncio.gather(
         _part(plan.summary_plan.enabled, plan.summary_plan.timeout_seconds,
-              _summary(plan.summary_plan.prompt, transcript, model)),
+              _summary(plan.summary_plan.prompt, transcript, ask)),
         _part(plan.structured_data_plan.enabled, plan.structured_data_plan.timeout_seconds,
-              _structured_data(plan.structured_data_plan, transcript, model)),
+              _structured_data(plan.structured_data_plan, transcript, ask)),
         _part(plan.success_evaluation_plan.enabled, plan.success_evaluation_plan.timeout_seconds,
-              _success(plan.success_evaluation_plan, transcript, model)),
+              _success(plan.success_evaluation_plan, transcript, ask)),
     )  # fmt: skip
     return Analysis(
         summary=summary[0],
@@ -106,34 +118,39 @@ async def _part(
         return None, AnalysisPart(status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
 
 
-async def _ask(model: AnalysisLLM, messages: Messages) -> str:
+Ask = Callable[[Messages], Awaitable[str]]
+
+
+async def _ask(model: AnalysisLLM, on_usage: UsageCallback | None, messages: Messages) -> str:
     chat_ctx = llm.ChatContext.empty()
     for role, content in messages:
         chat_ctx.add_message(role=role, content=content)
     response = await model.chat(chat_ctx=chat_ctx).collect()
+    if on_usage is not None and response.usage is not None:
+        on_usage(response.usage.prompt_tokens, response.usage.completion_tokens)
     return response.text.strip()
 
 
-async def _summary(prompt: str | None, transcript: str, model: AnalysisLLM) -> str:
-    text = await _ask(model, [("system", prompt or SUMMARY_PROMPT), ("user", transcript)])
+async def _summary(prompt: str | None, transcript: str, ask: Ask) -> str:
+    text = await ask([("system", prompt or SUMMARY_PROMPT), ("user", transcript)])
     if not text:
         raise AnalysisFailed("empty summary")
     return text
 
 
-async def _structured_data(plan: StructuredDataPlan, transcript: str, model: AnalysisLLM) -> Any:
+async def _structured_data(plan: StructuredDataPlan, transcript: str, ask: Ask) -> Any:
     schema_text = json.dumps(plan.schema_, ensure_ascii=False)
     system = (plan.prompt + "\n\n" if plan.prompt else "") + STRUCTURED_PROMPT.format(
         schema=schema_text
     )
     messages: Messages = [("system", system), ("user", transcript)]
-    answer = await _ask(model, messages)
+    answer = await ask(messages)
     value, errors = _parse_and_validate(answer, plan.schema_)
     if not errors:
         return value
     # One repair attempt: show the model its answer and what is wrong with it.
     messages += [("assistant", answer), ("user", REPAIR_PROMPT.format(errors="\n".join(errors)))]
-    value, errors = _parse_and_validate(await _ask(model, messages), plan.schema_)
+    value, errors = _parse_and_validate(await ask(messages), plan.schema_)
     if errors:
         raise AnalysisFailed("invalid after one repair: " + "; ".join(errors[:5]))
     return value
@@ -148,9 +165,9 @@ def _parse_and_validate(answer: str, schema: dict[str, Any]) -> tuple[Any, list[
     return value, schema_errors(value, schema)
 
 
-async def _success(plan: SuccessEvaluationPlan, transcript: str, model: AnalysisLLM) -> bool | int:
+async def _success(plan: SuccessEvaluationPlan, transcript: str, ask: Ask) -> bool | int:
     default = VERDICT_PROMPT if plan.rubric == "pass_fail" else NUMERIC_PROMPT
-    answer = await _ask(model, [("system", plan.prompt or default), ("user", transcript)])
+    answer = await ask([("system", plan.prompt or default), ("user", transcript)])
     if plan.rubric == "pass_fail":
         word = re.search(r"\b(true|false|pass|fail|yes|no)\b", answer, re.IGNORECASE)
         if word is None:

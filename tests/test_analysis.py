@@ -15,7 +15,7 @@ from livekit.agents.types import (
     NotGivenOr,
 )
 
-from agent.analysis import REPAIR_PROMPT, analyse_call, schema_errors
+from agent.analysis import REPAIR_PROMPT, SUMMARY_PROMPT, analyse_call, schema_errors
 from agent.config.assistant import AnalysisPlan
 
 HANG = object()
@@ -77,6 +77,13 @@ class FakeStream(llm.LLMStream):
         for word in self.reply.split(" "):
             delta = llm.ChoiceDelta(role="assistant", content=word + " ")
             self._event_ch.send_nowait(llm.ChatChunk(id="fake", delta=delta))
+        # a provider's closing usage chunk: 4 characters a token
+        prompt = sum(len(item.text_content or "") for item in self.chat_ctx.messages()) // 4
+        completion = len(self.reply) // 4
+        usage = llm.CompletionUsage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
+        self._event_ch.send_nowait(llm.ChatChunk(id="fake", usage=usage))
 
 
 TRANSCRIPT = "AI: Good evening.\nUser: A table for two on Friday, name Jansen.\nAI: Booked."
@@ -246,3 +253,15 @@ async def test_disabled_parts_are_skipped_and_cost_no_request() -> None:
 )  # fmt: skip
 def test_schema_subset(value: Any, schema: dict[str, Any], errors: list[str]) -> None:
     assert schema_errors(value, schema) == errors
+
+
+async def test_each_answered_request_reports_its_tokens() -> None:
+    model = FakeLLM(by_prompt("Jansen booked.", ['{"party_size": 2, "day": "friday"}'], "true"))
+    spent: list[tuple[int, int]] = []
+    await analyse_call(
+        plan(), transcript=TRANSCRIPT, user_messages=1, model=model,
+        on_usage=lambda prompt, completion: spent.append((prompt, completion)),
+    )  # fmt: skip
+    assert len(spent) == 3
+    summary_prompt = (len(SUMMARY_PROMPT) + len(TRANSCRIPT)) // 4
+    assert (summary_prompt, len("Jansen booked.") // 4) in spent
