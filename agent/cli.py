@@ -99,6 +99,45 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(settings, dev=args.command == "dev")
 
 
+def cmd_outbox_replay(args: argparse.Namespace) -> int:
+    from agent.settings import WorkerSettings
+    from agent.sinks.outbox import Outbox, OutboxBusy
+    from agent.sinks.ssrf import TargetPolicy
+
+    settings = _settings_or_exit()
+    assert isinstance(settings, WorkerSettings)
+    outbox = Outbox(args.directory or settings.outbox_dir)
+    try:
+        result = asyncio.run(outbox.replay(TargetPolicy(settings.allowed_targets)))
+    except OutboxBusy:
+        print("outbox is being replayed by another process; try again later", file=sys.stderr)
+        return 1
+    print(
+        json.dumps(
+            {
+                "delivered": result.delivered,
+                "failed": result.failed,
+                "dropped": result.dropped,
+                "remaining": result.remaining,
+                "bad_files": [str(p) for p in result.bad],
+            }
+        )
+    )
+    return 0 if result.failed == 0 else 1
+
+
+def cmd_outbox_list(args: argparse.Namespace) -> int:
+    from agent.settings import WorkerSettings
+    from agent.sinks.outbox import Outbox
+
+    settings = _settings_or_exit()
+    assert isinstance(settings, WorkerSettings)
+    for parked in Outbox(args.directory or settings.outbox_dir).pending():
+        entry = parked.entry
+        print(f"{entry.delivery_id} call={entry.call_id} event={entry.event_type} seq={entry.seq}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m agent", description="Self-hosted LiveKit voice agent worker."
@@ -131,6 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--name", default="dispatch.schema.json", help="schema to print")
     schema.set_defaults(func=cmd_schema)
 
+    outbox = sub.add_parser("outbox", help="webhook outbox: what could not be delivered")
+    outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    replay = outbox_sub.add_parser("replay", help="send every parked delivery again")
+    replay.add_argument(
+        "directory", nargs="?", type=Path, default=None,
+        help="outbox directory (default: VOICE_AGENT_OUTBOX_DIR); e.g. a dead pod's directory",
+    )  # fmt: skip
+    replay.set_defaults(func=cmd_outbox_replay)
+    listing = outbox_sub.add_parser("list", help="list parked deliveries")
+    listing.add_argument("directory", nargs="?", type=Path, default=None)
+    listing.set_defaults(func=cmd_outbox_list)
+
     for register in _extra_commands():
         register(sub)
     return parser
@@ -140,8 +191,9 @@ def _extra_commands() -> list[
     Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
 ]:
     """Commands that live with the module they drive (simulator, outbox, control, local dev)."""
-    registrars: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
-    return registrars
+    from agent.simulator.command import register as register_simulate
+
+    return [register_simulate]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

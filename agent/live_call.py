@@ -30,7 +30,7 @@ from agent.call_record import CallRecord
 from agent.clock import Clock, RealClock
 from agent.config.dispatch import CallSpec
 from agent.end_reason import EndReason
-from agent.events import Analysis, CallEvents, EndOfCallReport
+from agent.events import Analysis, AnalysisPart, AnalysisParts, CallEvents, EndOfCallReport
 from agent.lifecycle.binding import SessionActions, bind_room, bind_session
 from agent.lifecycle.call import CallLifecycle
 from agent.lifecycle.ending import CallEnd
@@ -59,11 +59,13 @@ class LiveCall:
         sink: EventSink,
         default_secret: str | None = None,
         analysis_llm: llm.LLM[Any] | None = None,
+        analyse: bool = True,
         clock: Clock | None = None,
         extra_tools: Sequence[llm.Tool] = (),
         greeting_audio: GreetingAudio | None = None,
         hang_up: Callable[[], None] | None = None,
         close_transcript_timeout: float = 2.0,
+        aec_warmup: bool = True,
     ) -> None:
         self.spec = spec
         assistant = spec.assistant
@@ -74,6 +76,7 @@ class LiveCall:
             tts_engine=tts_engine,
             vad_engine=vad_engine,
             close_transcript_timeout=close_transcript_timeout,
+            aec_warmup=aec_warmup,
         )
         self.record = CallRecord(call_id=spec.call_id, llm_model=assistant.llm_config.model)
         if spec.call.customer and spec.call.customer.number:
@@ -81,6 +84,7 @@ class LiveCall:
         self.events = CallEvents.for_call(spec, sink, default_secret=default_secret)
         self._sink = sink
         self._analysis_llm = analysis_llm or llm_engine
+        self._analyse_enabled = analyse
         self._external_hang_up = hang_up
         self._ended = asyncio.Event()
         self.lifecycle = CallLifecycle(
@@ -183,6 +187,11 @@ class LiveCall:
         self.events.emit(self.events.status_update("in-progress"))
         log.info("call_live", call_type=self.spec.call.type.value)
 
+    def caller_left(self, reason: str = "CLIENT_INITIATED") -> None:
+        """The caller hung up (the room binding calls the lifecycle itself; transports without
+        a room, like the simulator, call this)."""
+        self.lifecycle.on_participant_left(reason)
+
     async def wait_ended(self) -> None:
         await self._ended.wait()
 
@@ -214,6 +223,15 @@ class LiveCall:
 
     async def _analyse(self) -> Analysis:
         assistant = self.spec.assistant
+        if not self._analyse_enabled:
+            # The offline simulator has no model that could judge a call; a scripted line in
+            # `summary` would look like a real analysis, so the parts say they were skipped.
+            skipped = AnalysisPart(status="skipped", error="no analysis model (offline run)")
+            return Analysis(
+                parts=AnalysisParts(
+                    summary=skipped, structured_data=skipped, success_evaluation=skipped
+                )
+            )
         try:
             return await analyse_call(
                 assistant.analysis_plan,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from structlog.types import EventDict, Processor
@@ -26,10 +26,14 @@ def _drop_color_message(_: Any, __: str, event: EventDict) -> EventDict:
     return event
 
 
-def configure_logging(fmt: LogFormat = LogFormat.AUTO, level: str = "INFO") -> None:
-    """Route structlog and stdlib logging through one renderer. Idempotent."""
+def configure_logging(
+    fmt: LogFormat = LogFormat.AUTO, level: str = "INFO", *, stream: TextIO | None = None
+) -> None:
+    """Route structlog and stdlib logging through one renderer. Idempotent. `stream` defaults
+    to stdout; commands that print their own output to stdout log to stderr instead."""
+    stream = stream or sys.stdout
     global _configured
-    json_output = fmt is LogFormat.JSON or (fmt is LogFormat.AUTO and not sys.stdout.isatty())
+    json_output = fmt is LogFormat.JSON or (fmt is LogFormat.AUTO and not stream.isatty())
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -41,7 +45,7 @@ def configure_logging(fmt: LogFormat = LogFormat.AUTO, level: str = "INFO") -> N
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if json_output
-        else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -57,7 +61,7 @@ def configure_logging(fmt: LogFormat = LogFormat.AUTO, level: str = "INFO") -> N
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -20,7 +20,7 @@ import structlog
 from agent.call_ledger import CallLedger, JobWatch, OrphanedCall, report_delivery_id
 from agent.config.dispatch import CallType, ReportTarget, salvage_report_target
 from agent.errors import ConfigError
-from agent.events import AssistantRef, CallRef, CallEvents
+from agent.events import AssistantRef, CallEvents, CallRef
 from agent.report import config_error_report, crash_report
 from agent.secret_refs import SecretResolver
 from agent.settings import WorkerSettings

@@ -151,6 +151,7 @@ def build_session(
     tts_engine: tts.TTS[Any],
     vad_engine: vad.VAD,
     close_transcript_timeout: float = 2.0,
+    aec_warmup: bool = True,
 ) -> AgentSession[Any]:
     """The AgentSession of one call, with our own silence handling (the framework's
     `user_away_timeout` only flips a state once, so it is switched off)."""
@@ -163,4 +164,7 @@ def build_session(
         max_tool_steps=MAX_TOOL_STEPS,
         user_away_timeout=None,
         session_close_transcript_timeout=close_transcript_timeout,
+        # Echo-cancellation warm-up ignores barge-ins in the agent's first 3 s of speech; a
+        # simulated room has no echo, so the simulator turns it off (as livekit's own does).
+        aec_warmup_duration=NOT_GIVEN if aec_warmup else None,
     )

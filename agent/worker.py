@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import Any
 
 import structlog
 from livekit.agents import AgentServer, JobContext, JobProcess

@@ -140,7 +140,9 @@ class TurnConfig(ContractModel):
     min_silence_seconds: float = Field(0.55, ge=0.1, le=3.0)
     """VAD: silence that ends a speech segment."""
     min_endpointing_delay: float = Field(0.5, ge=0.0, le=5.0)
-    """Extra wait after the VAD says the caller stopped, before the turn is taken."""
+    """Minimum time since the caller's last speech before the turn is taken (counted from the
+    end of speech, so it overlaps the VAD silence window: with 0.55 s of silence, 0.5 s adds
+    nothing)."""
     max_endpointing_delay: float = Field(3.0, ge=0.5, le=10.0)
     allow_interruptions: bool = True
     min_interruption_seconds: float = Field(0.5, ge=0.0, le=5.0)

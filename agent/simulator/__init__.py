@@ -14,18 +14,42 @@ simulated room, with offline stand-ins for the STT, LLM and TTS vendors. It is w
 - :mod:`.speech`: the recorded caller speech and the speaking rate.
 """
 
-from .caller import ScriptedCaller, SessionHook
-from .harness import SessionFactory, SimulatedCall
-from .offline import OfflineLatencies, OfflineLLM, OfflineSTT, OfflineTTS, ScriptedReply
-from .script import CallerStep, HangupStep, SayStep, SilenceStep, parse_caller_script
-from .timings import (
-    LatencySplit,
-    LogEntry,
-    SimulatedCallResult,
-    TurnTiming,
-    TurnWaterfall,
-    split_latency,
-)
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the real names, for type checkers; at run time they load on first use
+    from .caller import ScriptedCaller, SessionHook
+    from .harness import SessionFactory, SimulatedCall
+    from .offline import OfflineLatencies, OfflineLLM, OfflineSTT, OfflineTTS, ScriptedReply
+    from .script import CallerStep, HangupStep, SayStep, SilenceStep, parse_caller_script
+    from .timings import (
+        LatencySplit,
+        LogEntry,
+        SimulatedCallResult,
+        TurnTiming,
+        TurnWaterfall,
+        split_latency,
+    )
+
+# Loaded on first use: `python -m agent check` imports this package (for the `simulate` command's
+# arguments) and must not pay for livekit-agents (~3 s) to validate a document.
+_LAZY = {
+    "ScriptedCaller": ".caller", "SessionHook": ".caller",
+    "SessionFactory": ".harness", "SimulatedCall": ".harness",
+    "OfflineLatencies": ".offline", "OfflineLLM": ".offline", "OfflineSTT": ".offline",
+    "OfflineTTS": ".offline", "ScriptedReply": ".offline",
+    "CallerStep": ".script", "HangupStep": ".script", "SayStep": ".script",
+    "SilenceStep": ".script", "parse_caller_script": ".script",
+    "LatencySplit": ".timings", "LogEntry": ".timings", "SimulatedCallResult": ".timings",
+    "TurnTiming": ".timings", "TurnWaterfall": ".timings", "split_latency": ".timings",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CallerStep",

@@ -17,12 +17,15 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from agent.logs import configure_logging
 from agent.settings import WorkerSettings
 
-from .scenario import Scenario, ScenarioError, load_scenario
+if TYPE_CHECKING:
+    from .scenario import Scenario
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,6 +48,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    # Imported here: registering the command must not load the framework for `check`/`schema`.
+    from .scenario import ScenarioError, load_scenario
+
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as exc:
@@ -62,6 +68,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             where = ".".join(str(p) for p in err["loc"]) or "settings"
             print(f"settings: {where}: {err['msg']}", file=sys.stderr)
         return 2
+    # stdout carries the conversation; logs go to stderr so the two never interleave.
+    configure_logging(settings.log_format, settings.log_level, stream=sys.stderr)
     if args.outbox is not None:
         return asyncio.run(_simulate(args, scenario, settings, args.outbox))
     with tempfile.TemporaryDirectory(prefix="voice-agent-sim-outbox-") as outbox:

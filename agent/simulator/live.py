@@ -126,7 +126,7 @@ class _Caller:
                 if step.wait_for_agent:
                     await self._agent_done()
                 self.room.caller.hang_up()
-                self.call.lifecycle.on_participant_left("CLIENT_INITIATED")
+                self.call.caller_left("CLIENT_INITIATED")
                 return
         # no hangup: the caller stays on the line, silent, until the call ends by itself
 
@@ -252,6 +252,8 @@ async def run_scenario(
         default_secret=default_secret,
         hang_up=room.caller.hang_up,  # the agent hung up: the caller's line goes dead
         close_transcript_timeout=0.2,
+        aec_warmup=False,
+        analyse=real_llm,
     )
     caller = _Caller(call, room, segment_started=segment_started)
     call.session.input.audio = room.caller
