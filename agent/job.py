@@ -2,12 +2,21 @@
 
 Reads the dispatch document (dispatch metadata first, room metadata second), turns it into a
 CallSpec and real providers, and runs the call through LiveCall in the room. A document that does
-not parse never crashes the process and never leaves the caller in a silent room: the call ends at
-once with `config_error`, and the report names the field.
+not parse never crashes the process and never leaves the caller in a silent room: the room is
+closed at once, the call ends with `config_error`, and the report names the field.
+
+Two halves, because of how the framework ends a job: once shutdown starts (the room closes, or
+the worker is told to stop) the entrypoint gets 15 s before it is cancelled, while the
+`on_session_end` callback gets `session_end_timeout` (the report budget, 300 s). So the
+entrypoint runs the call until the lifecycle has ended it and then closes the room (which hangs
+up a web caller or the SIP leg); `report_call`, registered as `on_session_end`, analyses and
+sends the report. A worker shutdown reaching a live call cancels the entrypoint: that becomes the
+lifecycle's `worker_shutdown` end, and the report skips analysis to fit the exit window.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,11 +42,15 @@ from agent.reporting import build_sink, report_config_error
 from agent.secret_refs import SecretResolver
 from agent.session import GreetingAudio
 from agent.settings import WorkerSettings
+from agent.sinks.base import EventSink
 
 log = structlog.get_logger(__name__)
 
 _GREETINGS = GreetingAudio()
 """Per job process: a repeated greeting plays from memory (see session.GreetingAudio)."""
+
+_CALLS: dict[str, tuple[LiveCall, EventSink, CallLedger]] = {}
+"""Calls of this job process whose report is still owed, by job id."""
 
 
 def _options(settings: WorkerSettings) -> ParseOptions:
@@ -75,6 +88,7 @@ async def run_job(ctx: JobContext) -> None:
             raw, exc, room_name=room_name, settings=settings, sink=sink, started_at=started_at
         )
         await sink.aclose()
+        await _close_room(ctx)
         ctx.shutdown(reason="config_error")
         return
     bind_call(call_id=spec.call_id, room=room_name, job_id=ctx.job.id)
@@ -99,29 +113,51 @@ async def run_job(ctx: JobContext) -> None:
             settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         ),
         greeting_audio=_GREETINGS,
-        hang_up=lambda: ctx.shutdown(reason="call_ended"),
     )
-    ctx.add_shutdown_callback(_on_shutdown(call))
+    _CALLS[ctx.job.id] = (call, sink, ledger)
     await ctx.connect()
     try:
-        await call.run(
+        await call.start(
             room=ctx.room,
             room_options=RoomOptions(
                 text_output=TextOutputOptions(sync_transcription=True),
                 close_on_disconnect=False,  # the lifecycle decides, for every disconnect reason
             ),
         )
-        if spec.assistant.first_message:
-            await _GREETINGS.fill(providers.tts, spec.assistant.first_message)
+        await call.wait_ended()
+    except asyncio.CancelledError:
+        # The framework cancels the entrypoint 15 s after a shutdown request (the worker's
+        # drain timeout ran out): end the call cleanly; its report is still sent.
+        call.lifecycle.on_worker_shutdown()
+        call.skip_analysis("worker_shutdown")
+        await call.wait_ended()  # bounded by the lifecycle's goodbye backstop (<= 10 s)
+    except Exception as exc:
+        log.exception("call_failed")
+        call.lifecycle.on_error("worker", f"{type(exc).__name__}: {exc}"[:300])
+        await call.wait_ended()
+    # Hang up: closing the room disconnects a web caller and drops the SIP leg. The framework
+    # then closes the session and runs report_call (on_session_end).
+    await _close_room(ctx)
+
+
+async def report_call(ctx: JobContext) -> None:
+    """`on_session_end`: analysis, the end-of-call report, delivery (or the outbox)."""
+    owed = _CALLS.pop(ctx.job.id, None)
+    if owed is None:
+        return  # config_error calls are reported in the entrypoint
+    call, sink, ledger = owed
+    try:
+        await call.finish()
+        tts = call.session.tts
+        if call.spec.assistant.first_message and tts is not None:
+            await _GREETINGS.fill(tts, call.spec.assistant.first_message)
     finally:
         await sink.aclose(timeout=30.0)
         ledger.close(ctx.job.id)
 
 
-def _on_shutdown(call: LiveCall) -> Any:
-    async def on_shutdown(reason: str) -> None:
-        # Drain timeout or a shutdown we did not ask for: end the call cleanly, report still sent.
-        if not call.lifecycle.is_ending:
-            call.lifecycle.on_worker_shutdown()
-
-    return on_shutdown
+async def _close_room(ctx: JobContext) -> None:
+    try:
+        await ctx.delete_room()
+    except Exception as exc:  # the room may already be gone; the call is over either way
+        log.info("room_close_failed", error_type=type(exc).__name__)

@@ -85,6 +85,7 @@ class LiveCall:
         self._sink = sink
         self._analysis_llm = analysis_llm or llm_engine
         self._analyse_enabled = analyse
+        self._skip_reason = "no analysis model (offline run)"
         self._external_hang_up = hang_up
         self._ended = asyncio.Event()
         self.lifecycle = CallLifecycle(
@@ -187,6 +188,11 @@ class LiveCall:
         self.events.emit(self.events.status_update("in-progress"))
         log.info("call_live", call_type=self.spec.call.type.value)
 
+    def skip_analysis(self, reason: str) -> None:
+        """Report without analysis (a worker shutdown has no time for it)."""
+        self._analyse_enabled = False
+        self._skip_reason = reason
+
     def caller_left(self, reason: str = "CLIENT_INITIATED") -> None:
         """The caller hung up (the room binding calls the lifecycle itself; transports without
         a room, like the simulator, call this)."""
@@ -224,9 +230,9 @@ class LiveCall:
     async def _analyse(self) -> Analysis:
         assistant = self.spec.assistant
         if not self._analyse_enabled:
-            # The offline simulator has no model that could judge a call; a scripted line in
-            # `summary` would look like a real analysis, so the parts say they were skipped.
-            skipped = AnalysisPart(status="skipped", error="no analysis model (offline run)")
+            # The offline simulator has no model that could judge a call (a scripted line in
+            # `summary` would look like a real analysis), and a worker shutdown has no time.
+            skipped = AnalysisPart(status="skipped", error=self._skip_reason)
             return Analysis(
                 parts=AnalysisParts(
                     summary=skipped, structured_data=skipped, success_evaluation=skipped

@@ -44,6 +44,12 @@ async def entrypoint(ctx: JobContext) -> None:
     await run_job(ctx)
 
 
+async def session_end(ctx: JobContext) -> None:
+    from agent.job import report_call
+
+    await report_call(ctx)
+
+
 def build_server(settings: WorkerSettings, load: CallLoad) -> AgentServer:
     production = settings.mode is WorkerMode.PRODUCTION
     server = AgentServer(
@@ -58,12 +64,16 @@ def build_server(settings: WorkerSettings, load: CallLoad) -> AgentServer:
         setup_fnc=prewarm,
         # The report is sent after the session closes; give it the whole report budget.
         session_end_timeout=float(settings.report_budget_seconds),
+        # At the drain timeout a call gets 15 s to notice (the framework's entrypoint grace),
+        # <= 10 s for its goodbye, then sends its report without analysis (<= 30 s flush):
+        # 15 + 10 + 30 = 55 s, inside terminationGracePeriodSeconds - drain = 60 s.
+        shutdown_process_timeout=55.0,
         # Idle processes make a new call start without paying the VAD load; 1 in dev.
         num_idle_processes=2 if production else 1,
         job_memory_warn_mb=700,
         log_level=settings.log_level.upper(),
     )
-    server.rtc_session(entrypoint, agent_name=settings.name)
+    server.rtc_session(entrypoint, agent_name=settings.name, on_session_end=session_end)
     return server
 
 
