@@ -1,6 +1,7 @@
 """Job: what a job process does with one dispatched call (the worker's entrypoint body).
 
-Reads the dispatch document (dispatch metadata first, room metadata second), turns it into a
+Reads the dispatch document from the configured config source (by default dispatch metadata
+first, room metadata second; see agent/config/sources.py), turns it into a
 CallSpec and real providers, and runs the call through LiveCall in the room. A document that does
 not parse never crashes the process and never leaves the caller in a silent room: the room is
 closed at once, the call ends with `config_error`, and the report names the field.
@@ -17,6 +18,7 @@ lifecycle's `worker_shutdown` end, and the report skips analysis to fit the exit
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +35,7 @@ from agent.config.dispatch import (
     SavedAssistants,
     parse_dispatch,
 )
+from agent.config.sources import CallFacts, RawDocument, RoomFacts, load_config_source, room_facts
 from agent.config.summary import describe
 from agent.errors import ConfigError
 from agent.live_call import LiveCall
@@ -73,12 +76,17 @@ async def run_job(ctx: JobContext) -> None:
     bind_call(call_id=room_name, room=room_name, job_id=ctx.job.id)
     sink = build_sink(settings)
     ledger = CallLedger(settings.outbox_dir / "ledger")
-    raw: str | None = ctx.job.metadata or None
+    facts = CallFacts(
+        job_id=ctx.job.id,
+        room_name=room_name,
+        dispatch_metadata=ctx.job.metadata or "",
+        room=_room_facts(ctx),
+    )
+    raw: RawDocument = ctx.job.metadata or None
     origin: ConfigOrigin = "dispatch"
-    if not raw:
-        await ctx.connect()
-        raw, origin = ctx.room.metadata or None, "room"
     try:
+        # Where the document comes from is the operator's choice (VOICE_AGENT_CONFIG_SOURCE).
+        raw, origin = await load_config_source(settings).load(facts)
         spec = await parse_dispatch(
             raw, room_name=room_name, origin=origin, options=_options(settings)
         )
@@ -154,6 +162,17 @@ async def report_call(ctx: JobContext) -> None:
     finally:
         await sink.aclose(timeout=30.0)
         ledger.close(ctx.job.id)
+
+
+def _room_facts(ctx: JobContext) -> Callable[[], Awaitable[RoomFacts]]:
+    """Joins the room (once) and reads its metadata and any SIP caller's numbers."""
+
+    async def read() -> RoomFacts:
+        await ctx.connect()
+        participants = ctx.room.remote_participants.values()
+        return room_facts(ctx.room.metadata, [p.attributes for p in participants])
+
+    return read
 
 
 async def _close_room(ctx: JobContext) -> None:

@@ -5,8 +5,10 @@
 - A job process that died is reported by the main process (`call_ledger.py` decides when).
 - Deliveries parked in the outbox by an earlier run are replayed at start-up.
 
-`build_sink` is the one place that turns WorkerSettings into the signed-webhook sink with its SSRF
-policy and outbox, so the worker, the job processes and the CLI all deliver the same way.
+`build_sink` is the one place that turns WorkerSettings into the configured sinks
+(`VOICE_AGENT_SINKS`: the signed-webhook sink with its SSRF policy and outbox by default, plus
+`jsonl`, `log` or entry-point sinks), so the worker, the job processes and the CLI all deliver the
+same way.
 """
 
 from __future__ import annotations
@@ -24,19 +26,25 @@ from agent.events import AssistantRef, CallEvents, CallRef
 from agent.report import config_error_report, crash_report
 from agent.secret_refs import SecretResolver
 from agent.settings import WorkerSettings
-from agent.sinks.base import EventSink
+from agent.sinks.base import EventSink, FanOutSink, SinkContext, load_sinks
 from agent.sinks.outbox import Outbox, OutboxBusy
 from agent.sinks.ssrf import TargetPolicy
-from agent.sinks.webhook import WebhookSink
 
 log = structlog.get_logger(__name__)
 
 
-def build_sink(settings: WorkerSettings, *, policy: TargetPolicy | None = None) -> WebhookSink:
-    return WebhookSink(
-        policy or TargetPolicy(settings.allowed_targets),
-        Outbox(settings.outbox_dir),
+def build_sink(settings: WorkerSettings, *, policy: TargetPolicy | None = None) -> EventSink:
+    """The sinks named in `settings.sinks`, behind one (a FanOutSink when there are several).
+
+    Raises ConfigError for an unknown sink name or `jsonl` without `VOICE_AGENT_JSONL_PATH`.
+    """
+    context = SinkContext(
+        policy=policy or TargetPolicy(settings.allowed_targets),
+        outbox=Outbox(settings.outbox_dir),
+        jsonl_path=settings.jsonl_path,
     )
+    sinks = load_sinks(settings.sinks, context)
+    return sinks[0] if len(sinks) == 1 else FanOutSink(sinks)
 
 
 def _default_secret(settings: WorkerSettings) -> str | None:
@@ -132,6 +140,16 @@ class JobProcessGuard:
 
     def close(self) -> None:
         self._watch.close()
+
+    async def aclose(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - parks, not cancels
+        """Stop watching, let crash reports already started finish, then close the sink
+        (which parks whatever is still undelivered in the outbox)."""
+        import asyncio
+
+        self._watch.close()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+        await self._sink.aclose(timeout=timeout)
 
 
 def watch_job_processes(

@@ -132,7 +132,22 @@ class WorkerSettings(BaseSettings):
     control_allowed_identities: CsvList = Field(default_factory=list)
     """Room participants whose control packets are accepted (the server API is always accepted)."""
 
-    @field_validator("allowed_targets", "control_allowed_identities", mode="before")
+    # --- Where configs come from and where events go (docs/plugging-in.md) -------------------
+    config_source: str = Field("dispatch", min_length=1)
+    """`dispatch` (dispatch metadata, else room metadata), `assistant-request` (ask a backend),
+    or the name of a `voice_agent.config_sources` entry point (env `VOICE_AGENT_CONFIG_SOURCE`)."""
+    assistant_request_url: str | None = None
+    """Backend asked for the assistant when `config_source` is `assistant-request`."""
+    assistant_request_secret: SecretStr | None = None
+    """Signs the assistant-request; falls back to `webhook_secret`."""
+    assistant_request_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    """The whole assistant-request exchange; the caller waits in silence meanwhile."""
+    sinks: CsvList = Field(default_factory=lambda: ["webhook"], min_length=1)
+    """Event sinks, in order (comma list): `webhook`, `jsonl`, `log`, or entry-point names."""
+    jsonl_path: Path | None = None
+    """File the `jsonl` sink appends to."""
+
+    @field_validator("allowed_targets", "control_allowed_identities", "sinks", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split_csv(value)

@@ -78,6 +78,13 @@ def build_server(settings: WorkerSettings, load: CallLoad) -> AgentServer:
 
 
 async def serve(settings: WorkerSettings, *, dev: bool) -> int:
+    from agent.config.sources import load_config_source
+    from agent.reporting import build_sink
+
+    # An unknown or incomplete config source or sink stops the worker here (ConfigError),
+    # not on every call.
+    load_config_source(settings)
+    await build_sink(settings).aclose(timeout=0)
     health = WorkerHealth()
     health.set_active_calls(0, settings.max_concurrent_calls)
     ledger = CallLedger(settings.outbox_dir / "ledger")
@@ -131,7 +138,7 @@ async def serve(settings: WorkerSettings, *, dev: bool) -> int:
         with contextlib.suppress(asyncio.CancelledError):
             await run_task
     stop_wait.cancel()
-    watcher.close()
+    await watcher.aclose()  # crash reports already started get their flush
     replay_task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await replay_task
