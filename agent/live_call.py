@@ -44,6 +44,11 @@ log = structlog.get_logger(__name__)
 REPORT_FLUSH_SECONDS = 60.0
 """How long the report may take to reach its sinks before it is parked in the outbox."""
 
+PROVIDER_FAILURE_MESSAGE = "Sorry, I'm having technical trouble and have to end the call. Goodbye!"
+"""Spoken when the LLM or STT is down for good (not the TTS: that one cannot speak)."""
+
+_ERROR_DETAIL_LIMIT = 300
+
 
 class LiveCall:
     """Everything one call owns. `run()` returns the end-of-call report that was sent."""
@@ -153,6 +158,38 @@ class LiveCall:
 
         self._unbind.append(unbind)
 
+    def _bind_provider_failures(self) -> None:
+        """End the call with ``error`` on the first provider failure the framework gave up on.
+
+        The framework retries a failing STT/LLM/TTS request (``conn_options.max_retry``) and
+        then reports it as unrecoverable, but keeps the session open until
+        ``max_unrecoverable_errors`` (3) more have followed, counting back to zero whenever
+        the agent speaks. A silence prompt is speech, so with the LLM down the call never
+        closed: the caller heard nothing, then "you've stepped away", and the report said
+        silence_timeout. The retries are the recovery; once they are spent the call ends."""
+        session, lifecycle = self.session, self.lifecycle
+
+        def on_error(ev: lk_events.ErrorEvent) -> None:
+            error = ev.error
+            if getattr(error, "recoverable", True) or lifecycle.is_ending:
+                return
+            kind = getattr(error, "type", None)
+            if isinstance(kind, str) and kind.endswith("_error"):
+                component = kind.removesuffix("_error")
+            else:
+                component = type(ev.source).__name__.lower()
+            cause = getattr(error, "error", None)
+            detail = f"{type(cause).__name__}: {cause}" if cause is not None else "failed"
+            log.warning("provider_failed", component=component, error_type=type(cause).__name__)
+            lifecycle.request_end(
+                EndReason.ERROR,
+                f"{component}: {detail}"[:_ERROR_DETAIL_LIMIT],
+                goodbye=None if component == "tts" else PROVIDER_FAILURE_MESSAGE,
+            )
+
+        session.on("error", on_error)
+        self._unbind.append(lambda: session.off("error", on_error))
+
     def _hang_up(self) -> None:
         self._ended.set()
         if self._external_hang_up is not None:
@@ -175,6 +212,7 @@ class LiveCall:
         and go live: limits start counting and `status-update: in-progress` goes out."""
         self._unbind.append(bind_session(self.lifecycle, self.session))
         self._bind_record()
+        self._bind_provider_failures()
         if room is not None:
             self._unbind.append(bind_room(self.lifecycle, room, caller_identity=None))
         kwargs: dict[str, Any] = {"agent": self.agent}

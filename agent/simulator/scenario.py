@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .offline import OfflineLatencies, ScriptedReply
+from .offline import OfflineProviders, ScriptedReply
 from .script import CallerStep, HangupStep, SayStep, SilenceStep
 
 
@@ -74,7 +74,8 @@ class Scenario(BaseModel):
     """In order once the call starts; without a hangup the caller then stays silent."""
     llm: list[ScriptedReply] = Field(default_factory=list)
     """The offline LLM's replies, one per request, in order."""
-    providers: OfflineLatencies = Field(default_factory=OfflineLatencies)
+    providers: OfflineProviders = Field(default_factory=OfflineProviders)
+    """How slow the pretend vendors are and, optionally, how they fail."""
 
     def caller_steps(self) -> list[CallerStep]:
         return [action.step() for action in self.caller]

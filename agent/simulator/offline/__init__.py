@@ -5,6 +5,7 @@ They make a whole call run with no network and no account while the rest of the 
 says how its stand-in decides what to answer and when.
 """
 
+from .failures import OfflineProviders
 from .latencies import OfflineLatencies
 from .llm import FALLBACK_REPLY, LLMRequestRecord, OfflineLLM, ScriptedReply, ScriptedToolCall
 from .stt import OfflineSTT, TranscriptRecord
@@ -15,6 +16,7 @@ __all__ = [
     "LLMRequestRecord",
     "OfflineLLM",
     "OfflineLatencies",
+    "OfflineProviders",
     "OfflineSTT",
     "OfflineTTS",
     "ScriptedReply",

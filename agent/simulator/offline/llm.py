@@ -16,6 +16,10 @@ is exactly one reply per request, in order.
 Timing: the first delta (text or tool call) comes ``llm_ttft_ms`` after the request; after
 that one word per delta at ``llm_tokens_per_second``. Usage is estimated at 4 characters a
 token for the prompt (every text in the chat context) and the completion.
+
+Failures (``llm_fail``, ``llm_stall`` in :class:`~.failures.OfflineProviders`) are raised as the
+framework's API errors from ``_run``, so the framework's retry loop handles them as it handles
+the OpenAI plugin's; see :mod:`.failures`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from livekit.agents import llm, utils
+from livekit.agents import APIStatusError, APITimeoutError, llm, utils
 from livekit.agents.types import (
     DEFAULT_API_CONNECT_OPTIONS,
     NOT_GIVEN,
@@ -35,6 +39,7 @@ from livekit.agents.types import (
 )
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .failures import OfflineProviders
 from .latencies import OfflineLatencies
 
 FALLBACK_REPLY = "Sorry, could you say that again?"
@@ -157,6 +162,8 @@ class OfflineLLM(llm.LLM[None]):
             requested_at=time.monotonic(),
         )
         self.requests.append(record)
+        if isinstance(self._latencies, OfflineProviders):
+            conn_options = self._latencies.conn_options(conn_options)
         return OfflineLLMStream(
             self, record=record, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options
         )
@@ -179,7 +186,14 @@ class OfflineLLMStream(llm.LLMStream):
     async def _run(self) -> None:
         request_id = utils.shortuuid("offline_")
         reply = self._record.reply
-        await asyncio.sleep(self._latencies.llm_ttft_ms / 1000)
+        latencies = self._latencies
+        if isinstance(latencies, OfflineProviders) and latencies.llm_stall:
+            # nothing ever arrives: the read timeout gives up, as httpx does for the plugin
+            await asyncio.sleep(self._conn_options.timeout)
+            raise APITimeoutError("offline LLM stalled (injected)")
+        await asyncio.sleep(latencies.llm_ttft_ms / 1000)
+        if isinstance(latencies, OfflineProviders) and latencies.llm_fail:
+            raise APIStatusError("offline LLM unavailable (injected)", status_code=503)
         self._record.first_delta_at = time.monotonic()
 
         completion_chars = 0

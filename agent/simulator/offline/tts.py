@@ -12,6 +12,10 @@ the session as fast as the LLM writes; the audio output paces it to real time.
 Both interfaces are offered, as vendors do: ``stream()`` (text in as the LLM writes it,
 the path the session uses when ``streaming=True``) and ``synthesize()`` (whole text, used
 through the framework's sentence adapter when ``streaming=False``).
+
+Failure (``tts_fail_after: N`` in :class:`~.failures.OfflineProviders`): once N syntheses have
+succeeded, every attempt raises the framework's ``APIConnectionError`` before any audio (the
+vendor is unreachable), so the framework retries and then gives up; see :mod:`.failures`.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ import time
 from array import array
 from dataclasses import dataclass
 
-from livekit.agents import tts, utils
+from livekit.agents import APIConnectionError, tts, utils
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
 from ..speech import CHARS_PER_SECOND
+from .failures import OfflineProviders
 from .latencies import OfflineLatencies
 
 _TONE_HZ = 200
@@ -88,7 +93,8 @@ class OfflineTTS(tts.TTS[None]):
             sample_rate=sample_rate,
             num_channels=1,
         )
-        self._first_audio_delay = (latencies or OfflineLatencies()).tts_ttfb_ms / 1000
+        self._latencies = latencies or OfflineLatencies()
+        self._first_audio_delay = self._latencies.tts_ttfb_ms / 1000
         self.syntheses: list[SynthesisRecord] = []
         """Every synthesis (stream or chunked), in the order started."""
 
@@ -104,15 +110,31 @@ class OfflineTTS(tts.TTS[None]):
         """Samples of speech for ``characters`` of text at the speaking rate."""
         return round(characters / CHARS_PER_SECOND * self.sample_rate)
 
+    def check_reachable(self) -> None:
+        """Raise as an unreachable vendor does once ``tts_fail_after`` syntheses succeeded."""
+        providers = self._latencies
+        if not isinstance(providers, OfflineProviders) or providers.tts_fail_after is None:
+            return
+        if len(self.syntheses) >= providers.tts_fail_after:
+            raise APIConnectionError("offline TTS unreachable (injected)")
+
+    def _conn_options(self, given: APIConnectOptions) -> APIConnectOptions:
+        providers = self._latencies
+        if isinstance(providers, OfflineProviders):
+            return providers.conn_options(given)
+        return given
+
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> OfflineChunkedStream:
-        return OfflineChunkedStream(tts=self, input_text=text, conn_options=conn_options)
+        return OfflineChunkedStream(
+            tts=self, input_text=text, conn_options=self._conn_options(conn_options)
+        )
 
     def stream(
         self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> OfflineSynthesizeStream:
-        return OfflineSynthesizeStream(tts=self, conn_options=conn_options)
+        return OfflineSynthesizeStream(tts=self, conn_options=self._conn_options(conn_options))
 
 
 class OfflineChunkedStream(tts.ChunkedStream):
@@ -122,6 +144,7 @@ class OfflineChunkedStream(tts.ChunkedStream):
 
     async def _run(self, output_emitter: tts.AudioEmitter) -> None:
         offline = self._offline
+        offline.check_reachable()
         record = SynthesisRecord(text=self._input_text, first_text_at=time.monotonic())
         offline.syntheses.append(record)
         output_emitter.initialize(
@@ -164,6 +187,7 @@ class OfflineSynthesizeStream(tts.SynthesizeStream):
                 continue
 
             if record is None:
+                offline.check_reachable()
                 record = SynthesisRecord(first_text_at=time.monotonic())
                 offline.syntheses.append(record)
                 samples_sent = 0
