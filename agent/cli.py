@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -92,10 +93,16 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from agent.settings import WorkerSettings
-    from agent.worker import run_worker
 
     settings = _settings_or_exit()
     assert isinstance(settings, WorkerSettings)
+    if settings.prometheus_port:
+        # Before livekit.agents imports prometheus_client: calls run in job processes, whose
+        # metrics reach the main process's /metrics only through this directory (agent/metrics.py).
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.prometheus_multiproc_dir))
+        Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+    from agent.worker import run_worker
+
     return run_worker(settings, dev=args.command == "dev")
 
 
@@ -191,9 +198,10 @@ def _extra_commands() -> list[
     Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
 ]:
     """Commands that live with the module they drive (simulator, outbox, control, local dev)."""
+    from agent.devtools.commands import register_dispatch, register_token
     from agent.simulator.command import register as register_simulate
 
-    return [register_simulate]
+    return [register_dispatch, register_token, register_simulate]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

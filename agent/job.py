@@ -26,6 +26,7 @@ import structlog
 from livekit.agents import JobContext
 from livekit.agents.voice.room_io import RoomOptions, TextOutputOptions
 
+from agent import metrics
 from agent.call_ledger import CallLedger
 from agent.config.dispatch import (
     ConfigOrigin,
@@ -162,6 +163,7 @@ async def report_call(ctx: JobContext) -> None:
     finally:
         await sink.aclose(timeout=30.0)
         ledger.close(ctx.job.id)
+        metrics.outbox_depth(_settings_of(ctx).outbox_dir)
 
 
 def _room_facts(ctx: JobContext) -> Callable[[], Awaitable[RoomFacts]]:
@@ -173,6 +175,11 @@ def _room_facts(ctx: JobContext) -> Callable[[], Awaitable[RoomFacts]]:
         return room_facts(ctx.room.metadata, [p.attributes for p in participants])
 
     return read
+
+
+def _settings_of(ctx: JobContext) -> WorkerSettings:
+    settings: WorkerSettings | None = ctx.proc.userdata.get("settings")
+    return settings or WorkerSettings()
 
 
 async def _close_room(ctx: JobContext) -> None:

@@ -25,6 +25,7 @@ import structlog
 from livekit.agents import AgentSession, llm, stt, tts, vad
 from livekit.agents.voice import events as lk_events
 
+from agent import metrics
 from agent.analysis import analyse_call
 from agent.call_record import CallRecord
 from agent.clock import Clock, RealClock
@@ -105,6 +106,7 @@ class LiveCall:
         self.agent = CallAgent(assistant, tools=tools, greeting_audio=greeting_audio)
         self._unbind: list[Callable[[], None]] = []
         self.report: EndOfCallReport | None = None
+        self._counted_live = False
 
     # -- wiring -------------------------------------------------------------------------------
 
@@ -190,6 +192,27 @@ class LiveCall:
         session.on("error", on_error)
         self._unbind.append(lambda: session.off("error", on_error))
 
+    def _count_provider_errors(self) -> None:
+        """`voice_agent_provider_errors`: every error the session reports, by component and the
+        provider configured for it (agent/metrics.py)."""
+        session, assistant = self.session, self.spec.assistant
+        providers = {
+            "stt": assistant.stt_config.provider,
+            "llm": assistant.llm_config.provider,
+            "tts": assistant.tts_config.provider,
+        }
+
+        def on_error(ev: lk_events.ErrorEvent) -> None:
+            kind = getattr(ev.error, "type", None)
+            component = kind.removesuffix("_error") if isinstance(kind, str) else "other"
+            recoverable = bool(getattr(ev.error, "recoverable", False))
+            metrics.provider_error(
+                component, providers.get(component, "unknown"), recoverable=recoverable
+            )
+
+        session.on("error", on_error)
+        self._unbind.append(lambda: session.off("error", on_error))
+
     def _hang_up(self) -> None:
         self._ended.set()
         if self._external_hang_up is not None:
@@ -212,6 +235,7 @@ class LiveCall:
         and go live: limits start counting and `status-update: in-progress` goes out."""
         self._unbind.append(bind_session(self.lifecycle, self.session))
         self._bind_record()
+        self._count_provider_errors()
         self._bind_provider_failures()
         if room is not None:
             self._unbind.append(bind_room(self.lifecycle, room, caller_identity=None))
@@ -224,6 +248,8 @@ class LiveCall:
         self.lifecycle.start()
         self.record.set_start(self.lifecycle.started_at)
         self.events.emit(self.events.status_update("in-progress"))
+        metrics.call_went_live(self.spec.call.type.value)
+        self._counted_live = True
         log.info("call_live", call_type=self.spec.call.type.value)
 
     def skip_analysis(self, reason: str) -> None:
@@ -244,6 +270,9 @@ class LiveCall:
         if not self.lifecycle.is_ended:
             # Reached only when something outside the lifecycle stopped the call.
             self.lifecycle.request_end(EndReason.ERROR, "session_closed_unexpectedly")
+        if self._counted_live:  # the conversation is over: no longer an active call
+            self._counted_live = False
+            metrics.call_left(self.spec.call.type.value)
         with contextlib.suppress(Exception):
             self.record.record_session_usage(self.session.usage)
         with contextlib.suppress(Exception):
@@ -257,12 +286,8 @@ class LiveCall:
         self.events.emit_report(report)
         await self.events.drain()
         await self._sink.flush(self.spec.call_id, timeout=REPORT_FLUSH_SECONDS)
-        log.info(
-            "call_reported",
-            end_reason=report.end_reason,
-            end_detail=report.end_detail,
-            duration_seconds=report.duration_seconds,
-        )
+        # The call's metrics and its canonical `call_summary` log line (agent/metrics.py).
+        metrics.record_call_end(report, metrics.outcomes_of(self._sink, self.spec.call_id))
         return report
 
     async def _analyse(self) -> Analysis:

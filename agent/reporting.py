@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from agent import metrics
 from agent.call_ledger import CallLedger, JobWatch, OrphanedCall, report_delivery_id
 from agent.config.dispatch import CallType, ReportTarget, salvage_report_target
 from agent.errors import ConfigError
@@ -80,9 +81,12 @@ async def report_config_error(
     log.error("config_error", call_id=target.call_id, problems=[str(p) for p in error.problems])
     events = _events_for(target, sink, settings)
     events.emit(events.status_update("ended"))
-    events.emit_report(config_error_report(target, error, started_at=started_at))
+    report = config_error_report(target, error, started_at=started_at)
+    events.emit_report(report)
     await events.drain()
     await sink.flush(target.call_id, timeout=30.0)
+    metrics.config_error()
+    metrics.record_call_end(report, metrics.outcomes_of(sink, target.call_id))
 
 
 async def report_crash(orphan: OrphanedCall, *, settings: WorkerSettings, sink: EventSink) -> None:
@@ -98,9 +102,11 @@ async def report_crash(orphan: OrphanedCall, *, settings: WorkerSettings, sink: 
     started = datetime.fromisoformat(orphan.entry.started_at)
     detail = f"job_process_died (exit code {orphan.exitcode})"
     events = _events_for(target, sink, settings)
-    delivery = events.emit_report(crash_report(target, started_at=started, detail=detail))
+    report = crash_report(target, started_at=started, detail=detail)
+    delivery = events.emit_report(report)
     await events.drain()
     await sink.flush(target.call_id, timeout=30.0)
+    metrics.record_call_end(report, metrics.outcomes_of(sink, target.call_id))
     if delivery is not None:
         assert delivery.delivery_id == report_delivery_id(target.call_id)
 
@@ -164,6 +170,7 @@ async def replay_at_startup(settings: WorkerSettings) -> None:
         return
     try:
         result = await outbox.replay(TargetPolicy(settings.allowed_targets))
+        metrics.outbox_depth(settings.outbox_dir)
     except OutboxBusy:
         log.info("outbox_replay_skipped_busy")
         return

@@ -109,6 +109,10 @@ class WorkerSettings(BaseSettings):
     ready_port: int = Field(8082, ge=0, le=65535)
     """Our readiness/liveness server (`/readyz` fails while draining)."""
     prometheus_port: int = Field(9100, ge=0, le=65535)
+    """`/metrics` of the whole worker, job processes included (livekit-agents serves it); 0: off."""
+    prometheus_multiproc_dir: Path = Path("/tmp/voice-agent-metrics")  # noqa: S108 - tmpfs in k8s
+    """Where every process writes its metrics for the scrape to merge; emptied at start. Must be
+    writable (a tmpfs/emptyDir: the root filesystem is read-only)."""
     max_call_seconds: int = Field(3600, ge=10, le=43200)
     """Operator cap on any call's `max_duration_seconds`: a longer per-call limit is clamped."""
     report_budget_seconds: int = Field(300, ge=10, le=3600)

@@ -91,6 +91,11 @@ async def serve(settings: WorkerSettings, *, dev: bool) -> int:
     load = CallLoad(settings.max_concurrent_calls, health=health)
     server = build_server(settings, load)
     load.attach(server)
+    from agent import metrics
+
+    metrics.watch_process_exits(server)  # a dead job process stops counting as active calls
+    if settings.prometheus_port and not metrics.multiprocess_active():
+        log.warning("metrics_main_process_only", hint="set PROMETHEUS_MULTIPROC_DIR before start")
     health_server = HealthServer(health, port=settings.ready_port)
     await health_server.start()
 
