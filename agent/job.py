@@ -47,6 +47,7 @@ from agent.secret_refs import SecretResolver
 from agent.session import GreetingAudio
 from agent.settings import WorkerSettings
 from agent.sinks.base import EventSink
+from agent.sinks.ssrf import TargetPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -122,6 +123,7 @@ async def run_job(ctx: JobContext) -> None:
             settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         ),
         greeting_audio=_GREETINGS,
+        tool_policy=TargetPolicy(settings.allowed_targets),
     )
     _CALLS[ctx.job.id] = (call, sink, ledger)
     await ctx.connect()

@@ -39,6 +39,8 @@ from agent.lifecycle.settings import LifecycleSettings
 from agent.report import build_report
 from agent.session import CallAgent, GreetingAudio, build_session
 from agent.sinks.base import EventSink
+from agent.sinks.ssrf import TargetPolicy
+from agent.tools import build_function_tools
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +74,7 @@ class LiveCall:
         hang_up: Callable[[], None] | None = None,
         close_transcript_timeout: float = 2.0,
         aec_warmup: bool = True,
+        tool_policy: TargetPolicy | None = None,
     ) -> None:
         self.spec = spec
         assistant = spec.assistant
@@ -88,6 +91,11 @@ class LiveCall:
         if spec.call.customer and spec.call.customer.number:
             self.record.set_numbers(caller=spec.call.customer.number)
         self.events = CallEvents.for_call(spec, sink, default_secret=default_secret)
+        # `function` tools POST to backends through the SSRF policy: the worker's allowed
+        # targets in production, loopback in the simulator, nothing private by default.
+        self.function_tools = build_function_tools(
+            spec, events=self.events, policy=tool_policy or TargetPolicy(), clock=clock
+        )
         self._sink = sink
         self._analysis_llm = analysis_llm or llm_engine
         self._analyse_enabled = analyse
@@ -100,7 +108,7 @@ class LiveCall:
             LifecycleSettings.model_validate(assistant.model_dump()),
         )
         self.lifecycle.add_ended_listener(self._on_ended)
-        tools: list[llm.Tool] = list(extra_tools)
+        tools: list[llm.Tool] = [*extra_tools, *self.function_tools.tools]
         if assistant.end_call_enabled:
             tools.append(self._end_call_tool())
         self.agent = CallAgent(assistant, tools=tools, greeting_audio=greeting_audio)
@@ -129,6 +137,7 @@ class LiveCall:
 
     def _bind_record(self) -> None:
         session, record, events = self.session, self.record, self.events
+        function_tools = self.function_tools
 
         def on_item(ev: lk_events.ConversationItemAddedEvent) -> None:
             item = ev.item
@@ -148,6 +157,9 @@ class LiveCall:
         def on_tools(ev: lk_events.FunctionToolsExecutedEvent) -> None:
             for call, output in ev.zipped():
                 record.record_chat_item(call)
+                # An HTTP tool's outcome as measured (parsed result, error, tool_ms) wins
+                # over the framework's output text, which is then a no-op for it.
+                function_tools.finish_in(record, call.call_id)
                 if output is not None:
                     record.record_chat_item(output)
 
@@ -275,8 +287,12 @@ class LiveCall:
             metrics.call_left(self.spec.call.type.value)
         with contextlib.suppress(Exception):
             self.record.record_session_usage(self.session.usage)
+        # Requests still in flight are abandoned: the session's close would wait for them.
+        self.function_tools.cancel_pending()
         with contextlib.suppress(Exception):
             await self.session.aclose()
+        self.function_tools.record_unreported(self.record)
+        await self.function_tools.aclose()
         for unbind in self._unbind:
             unbind()
         self.events.emit(self.events.status_update("ended"))

@@ -35,6 +35,7 @@ from agent.providers import build_llm, load_vad
 from agent.reporting import report_config_error
 from agent.settings import WorkerSettings
 from agent.sinks.base import Delivery, EventSink
+from agent.sinks.ssrf import TargetPolicy
 
 from .offline import OfflineLLM, OfflineSTT, OfflineTTS
 from .scenario import Scenario
@@ -253,6 +254,7 @@ async def run_scenario(
         hang_up=room.caller.hang_up,  # the agent hung up: the caller's line goes dead
         close_transcript_timeout=0.2,
         aec_warmup=False,
+        tool_policy=TargetPolicy.loopback_allowed(),  # tool servers run on this machine
         analyse=real_llm,
     )
     caller = _Caller(call, room, segment_started=segment_started)
