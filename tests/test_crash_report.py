@@ -11,6 +11,7 @@ Reports go to a real 127.0.0.1 receiver that checks every signature with the see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -24,6 +25,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from livekit.agents import AgentServer, JobContext, JobProcess
 from livekit.agents.job import JobAcceptArguments, RunningJobInfo
 from livekit.agents.utils import EventEmitter
 from livekit.protocol import agent, models
@@ -336,3 +338,71 @@ async def test_startup_replay_with_an_empty_outbox_sends_nothing(
 ) -> None:
     await replay_at_startup(settings_for(tmp_path))
     assert receiver.received == []
+
+
+# ---- (d) the real framework: AgentServer, unregistered, a simulated job killed -----------------
+
+LEDGER_ENV = "CRASH_TEST_LEDGER_DIR"
+TAKEN_ENV = "CRASH_TEST_TAKEN_FIFO"
+
+
+def idle_setup(proc: JobProcess) -> None:
+    """The job process's prewarm: nothing to load for this test."""
+
+
+async def entrypoint_that_hangs(ctx: JobContext) -> None:
+    """Runs in the framework's own job process: takes the call, then never finishes it."""
+    CallLedger(Path(os.environ[LEDGER_ENV])).open(ctx.job.id, CALL_ID, ctx.job.room.name)
+    # Tells the test the call is taken (the test blocks reading this FIFO).
+    await asyncio.to_thread(Path(os.environ[TAKEN_ENV]).write_text, str(os.getpid()))
+    await asyncio.Event().wait()
+
+
+async def test_real_agent_server_job_process_killed_gets_one_report(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(tmp_path)
+    ledger = CallLedger(settings.outbox_dir / "ledger")
+    monkeypatch.setenv(LEDGER_ENV, str(ledger.directory))  # job processes inherit it
+    taken = tmp_path / "taken"
+    os.mkfifo(taken)  # reading it blocks until the job process has opened its ledger entry
+    monkeypatch.setenv(TAKEN_ENV, str(taken))
+    server = AgentServer(
+        ws_url="ws://127.0.0.1:9",  # never dialled: the server runs unregistered
+        api_key="devkey",
+        api_secret="secret",
+        port=0,
+        prometheus_port=None,
+        setup_fnc=idle_setup,
+        num_idle_processes=1,
+    )
+    server.rtc_session(entrypoint_that_hangs, agent_name="crash-test")
+    guard = JobProcessGuard(server, ledger, settings)
+    started, closed = asyncio.Event(), asyncio.Event()
+    server.on("worker_started", lambda *_: started.set())
+    run = asyncio.create_task(server.run(devmode=True, unregistered=True))
+    try:
+        async with asyncio.timeout(120):
+            await started.wait()
+            server._proc_pool.on("process_closed", lambda *_: closed.set())
+            room = models.Room(name=ROOM, metadata=dispatch_document(receiver.url("/hooks")))
+            await server.simulate_job(ROOM, fake_job=True, room_info=room)
+            job_pid = int(await asyncio.to_thread(taken.read_text))
+            (entry,) = ledger.open_entries()
+            assert entry.pid == job_pid
+            os.kill(job_pid, signal.SIGKILL)
+            await closed.wait()
+            await guard.aclose()
+    finally:
+        await server.aclose()
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await run
+
+    (report,) = reports(receiver.received)
+    assert report.signature_ok is True
+    assert report.headers["X-Webhook-Id"] == report_delivery_id(CALL_ID)
+    message = json.loads(report.body)["message"]
+    assert message["end_reason"] == "error"
+    assert "exit code -9" in message["end_detail"]
+    assert ledger.open_entries() == []
