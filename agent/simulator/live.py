@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,6 +159,10 @@ class _Caller:
             await asyncio.sleep(_POLL_SECONDS)
 
 
+async def _awaited(awaitable: Awaitable[None]) -> None:
+    await awaitable
+
+
 async def _wait(event: asyncio.Event, seconds: float) -> bool:
     if seconds <= 0:
         return event.is_set()
@@ -214,8 +218,15 @@ async def run_scenario(
     settings: WorkerSettings,
     real_llm: bool = False,
     say: Say = print,
+    extra_tools: Sequence[llm.Tool] = (),
+    beside_call: Callable[[LiveCall], Awaitable[None]] | None = None,
 ) -> ScenarioResult:
-    """Run one scenario to its end-of-call report (sent to ``sink``, returned as its body)."""
+    """Run one scenario to its end-of-call report (sent to ``sink``, returned as its body).
+
+    ``extra_tools`` are given to the LLM as production's are (``LiveCall(extra_tools=)``).
+    ``beside_call(call)`` runs next to the caller once the call is live and is cancelled when
+    it ends: it does to the call what the room or the worker would (job.py's shutdown
+    callback, a caller leaving at an exact moment), for tests of how calls end."""
     capture = ReportCapture(sink)
     started = time.monotonic()
     try:
@@ -256,6 +267,7 @@ async def run_scenario(
         aec_warmup=False,
         tool_policy=TargetPolicy.loopback_allowed(),  # tool servers run on this machine
         analyse=real_llm,
+        extra_tools=extra_tools,
     )
     caller = _Caller(call, room, segment_started=segment_started)
     call.session.input.audio = room.caller
@@ -264,18 +276,22 @@ async def run_scenario(
     _conversation_printer(call, caller, say, started)
 
     script: asyncio.Task[None] | None = None
+    beside: asyncio.Task[None] | None = None
     try:
         await call.start()
         script = asyncio.create_task(caller.play(scenario.caller_steps()))
+        if beside_call is not None:
+            beside = asyncio.create_task(_awaited(beside_call(call)))
         await call.wait_ended()
     except Exception as exc:
         log.exception("simulated_call_failed")
         call.lifecycle.on_error("worker", f"{type(exc).__name__}: {exc}"[:300])
     finally:
-        if script is not None:
-            script.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await script
+        for task in (script, beside):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
     report = await call.finish()
     await room.aclose()
     return _result(capture, report, time.monotonic() - started)
