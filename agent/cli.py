@@ -198,11 +198,12 @@ def _extra_commands() -> list[
     Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
 ]:
     """Commands that live with the module they drive (simulator, outbox, control, local dev)."""
+    from agent.bench.command import register as register_bench
     from agent.control.command import register as register_control
     from agent.devtools.commands import register_dispatch, register_token
     from agent.simulator.command import register as register_simulate
 
-    return [register_dispatch, register_token, register_simulate, register_control]
+    return [register_dispatch, register_token, register_simulate, register_bench, register_control]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,10 @@ Pacing is the harness's, simplified: a line waits until the agent has answered t
 line and gone quiet (plus ``REPLY_GAP_SECONDS``); a barge-in waits for the agent's next speech
 to have played ``after_seconds``. Every wait is capped at ``ANSWER_TIMEOUT_SECONDS``, and the
 whole script is abandoned the moment the call ends (silence timeout, max duration, end_call).
+
+The result carries the call's timings (greeting, and each caller line's turn with its
+waterfall) measured the way :class:`~agent.simulator.caller.ScriptedCaller` measures them,
+for ``python -m agent bench``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from .offline import OfflineLLM, OfflineSTT, OfflineTTS
 from .scenario import Scenario
 from .script import CallerStep, HangupStep, SayStep, SilenceStep
 from .speech import CallerLine, seconds_to_say
+from .timings import TurnTiming, TurnWaterfall, first_after, ms_after
 from .transport import SimulatedRoom
 
 log = structlog.get_logger(__name__)
@@ -56,6 +61,16 @@ Say = Callable[[str], None]
 
 
 @dataclass
+class CallTimings:
+    """What the call measured, in ms: times are since the call started (``LiveCall.start``)."""
+
+    greeting_ms: float | None
+    """Call start -> first frame of the agent's first audio, when it spoke before the caller."""
+    turns: list[TurnTiming]
+    """One per caller line that was said to its end, in order."""
+
+
+@dataclass
 class ScenarioResult:
     """What a simulated call ended with; ``report_body`` is the webhook body, byte for byte."""
 
@@ -65,6 +80,10 @@ class ScenarioResult:
     end_reason: str
     duration_seconds: float | None
     wall_seconds: float
+    timings: CallTimings | None = None
+    """None when the call never started (config_error)."""
+    published_transcripts: list[str] = field(default_factory=list)
+    """The agent's transcript segments as published to the caller (cut where audio was cut)."""
 
 
 class ReportCapture:
@@ -92,6 +111,15 @@ class ReportCapture:
 
 
 @dataclass
+class _LineRun:
+    text: str
+    barge_in: bool
+    started_at: float
+    ended_at: float | None = None
+    """When its last frame reached the session: the caller's end of speech."""
+
+
+@dataclass
 class _Caller:
     """Plays the caller's steps against the running call."""
 
@@ -100,12 +128,19 @@ class _Caller:
     user_turns: int = 0
     segment_started: asyncio.Event = field(default_factory=asyncio.Event)
     turn_added: asyncio.Event = field(default_factory=asyncio.Event)
-    _lines: int = 0
+    lines: list[_LineRun] = field(default_factory=list)
+    commits: list[float] = field(default_factory=list)
+    vad_ends: list[float] = field(default_factory=list)
     _turns_before_last_line: int | None = None
 
     def on_user_turn(self) -> None:
         self.user_turns += 1
+        self.commits.append(time.monotonic())
         self.turn_added.set()
+
+    def on_user_state(self, ev: lk_events.UserStateChangedEvent) -> None:
+        if ev.old_state == "speaking" and ev.new_state != "speaking":
+            self.vad_ends.append(time.monotonic())
 
     async def play(self, steps: list[CallerStep]) -> None:
         assistant = self.call.spec.assistant
@@ -119,7 +154,7 @@ class _Caller:
                     await asyncio.sleep(step.barge_in_after_seconds)
                 else:
                     await self._agent_done()
-                await self._say(step.text)
+                await self._say(step.text, barge_in=step.barge_in)
             elif isinstance(step, SilenceStep):
                 await self._agent_done()
                 await asyncio.sleep(step.seconds)
@@ -131,11 +166,12 @@ class _Caller:
                 return
         # no hangup: the caller stays on the line, silent, until the call ends by itself
 
-    async def _say(self, text: str) -> None:
-        line = CallerLine(line_id=self._lines, text=text, seconds=seconds_to_say(text))
-        self._lines += 1
+    async def _say(self, text: str, *, barge_in: bool) -> None:
+        line = CallerLine(line_id=len(self.lines), text=text, seconds=seconds_to_say(text))
+        run = _LineRun(text, barge_in, started_at=time.monotonic())
+        self.lines.append(run)
         self._turns_before_last_line = self.user_turns
-        await self.room.caller.say(line)
+        run.ended_at = await self.room.caller.say(line)
 
     async def _agent_done(self) -> None:
         """The caller's last line has become a turn, and the agent answered and went quiet."""
@@ -157,6 +193,57 @@ class _Caller:
             else:
                 quiet_since = None
             await asyncio.sleep(_POLL_SECONDS)
+
+
+def _timings(
+    caller: _Caller, started: float, stt: OfflineSTT, llm_engine: Any, tts: OfflineTTS
+) -> CallTimings:
+    """The greeting and each line's turn, as ``ScriptedCaller`` measures them: a turn runs
+    from the line's last frame to the first agent audio frame after it (None when the next
+    line ended first: never answered); waterfall steps are the first of each after it."""
+    first_frames = [s.first_frame_at for s in caller.room.playout.segments]
+    requests = llm_engine.requests if isinstance(llm_engine, OfflineLLM) else []
+    greeting_at = first_after(first_frames, started)
+    first_line_at = caller.lines[0].started_at if caller.lines else float("inf")
+    turns = []
+    for i, run in enumerate(caller.lines):
+        end = run.ended_at
+        if end is None:
+            continue
+        answer_at = first_after(first_frames, end)
+        next_end = next((r.ended_at for r in caller.lines[i + 1 :]), None)
+        if answer_at is not None and next_end is not None and answer_at > next_end:
+            answer_at = None
+        request_at = first_after((r.requested_at for r in requests), end)
+        request = next((r for r in requests if r.requested_at == request_at), None)
+        text_at = first_after((s.first_text_at for s in tts.syntheses), end)
+        synthesis = next((s for s in tts.syntheses if s.first_text_at == text_at), None)
+        waterfall = TurnWaterfall(
+            stt_final_ms=ms_after(first_after((f.emitted_at for f in stt.finals), end), end),
+            vad_end_of_speech_ms=ms_after(first_after(caller.vad_ends, end), end),
+            turn_committed_ms=ms_after(first_after(caller.commits, end), end),
+            llm_request_ms=ms_after(request_at, end),
+            llm_first_delta_ms=ms_after(request.first_delta_at if request else None, end),
+            tts_first_text_ms=ms_after(text_at, end),
+            tts_first_audio_ms=ms_after(synthesis.first_audio_at if synthesis else None, end),
+            first_agent_audio_ms=ms_after(answer_at, end),
+        )
+        turns.append(
+            TurnTiming(
+                caller_text=run.text,
+                barge_in=run.barge_in,
+                caller_started_at_ms=ms_after(run.started_at, started) or 0.0,
+                caller_ended_at_ms=ms_after(end, started) or 0.0,
+                latency_ms=ms_after(answer_at, end),
+                waterfall=waterfall,
+            )
+        )
+    return CallTimings(
+        greeting_ms=ms_after(greeting_at, started)
+        if greeting_at is not None and greeting_at < first_line_at
+        else None,
+        turns=turns,
+    )
 
 
 async def _awaited(awaitable: Awaitable[None]) -> None:
@@ -194,7 +281,13 @@ def _conversation_printer(call: LiveCall, caller: _Caller, say: Say, started: fl
     call.session.on("function_tools_executed", on_tools)
 
 
-def _result(capture: ReportCapture, report: EndOfCallReport | None, wall: float) -> ScenarioResult:
+def _result(
+    capture: ReportCapture,
+    report: EndOfCallReport | None,
+    wall: float,
+    timings: CallTimings | None = None,
+    published: list[str] | None = None,
+) -> ScenarioResult:
     body = capture.report_body
     if body is None and report is not None:  # webhook_events left the report out
         body = to_delivery(report, url=None, secret=None).body
@@ -208,6 +301,8 @@ def _result(capture: ReportCapture, report: EndOfCallReport | None, wall: float)
         end_reason=str(message.end_reason),
         duration_seconds=message.duration_seconds,
         wall_seconds=round(wall, 3),
+        timings=timings,
+        published_transcripts=published or [],
     )
 
 
@@ -254,11 +349,12 @@ async def run_scenario(
     default_secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     segment_started = asyncio.Event()
     room = SimulatedRoom.create(on_segment_started=lambda _segment: segment_started.set())
+    stt_engine, tts_engine = OfflineSTT(latencies=latencies), OfflineTTS(latencies=latencies)
     call = LiveCall(
         spec,
-        stt_engine=OfflineSTT(latencies=latencies),
+        stt_engine=stt_engine,
         llm_engine=llm_engine,
-        tts_engine=OfflineTTS(latencies=latencies),
+        tts_engine=tts_engine,
         vad_engine=load_vad(spec.assistant.turn_config),
         sink=capture,
         default_secret=default_secret,
@@ -274,9 +370,11 @@ async def run_scenario(
     call.session.output.audio = room.synchronizer.audio_output
     call.session.output.transcription = room.synchronizer.text_output
     _conversation_printer(call, caller, say, started)
+    call.session.on("user_state_changed", caller.on_user_state)
 
     script: asyncio.Task[None] | None = None
     beside: asyncio.Task[None] | None = None
+    call_started = time.monotonic()
     try:
         await call.start()
         script = asyncio.create_task(caller.play(scenario.caller_steps()))
@@ -294,4 +392,6 @@ async def run_scenario(
                     await task
     report = await call.finish()
     await room.aclose()
-    return _result(capture, report, time.monotonic() - started)
+    timings = _timings(caller, call_started, stt_engine, llm_engine, tts_engine)
+    published = [segment.text for segment in room.transcript.segments]
+    return _result(capture, report, time.monotonic() - started, timings, published)

@@ -1,0 +1,125 @@
+"""What the bench reports: per concurrency level, and for the whole run (the printed JSON).
+
+Milliseconds throughout, rounded to 0.1. ``turn_overhead_ms`` is what the worker itself adds
+to a turn: its latency (caller's end of speech -> first agent audio frame) minus the configured
+waits on its critical path and minus silero's detection lag, exactly
+:func:`agent.simulator.timings.split_latency`'s ``worker_overhead_ms``. Configured waits with
+the defaults: max(VAD silence 550, endpointing 500, STT final 150) + LLM first token (nothing
+left of it when asked preemptively at the STT final) + TTS first audio 120 = 670 ms.
+
+Silero's detection lag (how much later than its 550 ms silence window it ends the speech:
+32 ms windows and the speech probability decaying, ~100-200 ms on an idle machine) is not
+worker code, so it is reported on its own (``vad_detection_ms``). But a VAD that falls behind
+its audio under load *is* the worker making callers wait, so a level only counts as carried
+when that lag (its median) has not grown by more than the budget over the lowest level's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Spread(BaseModel):
+    """p50 and p95 of a set of samples (None when there were none)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    p50: float | None
+    p95: float | None
+    samples: int
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Spread:
+        # here, not at the top: call_record loads the framework, which the parent process
+        # (it only reads the children's figures) would load for nothing (~5 s on 2 cores)
+        from agent.call_record import percentile
+
+        values = list(values)
+        return cls(p50=percentile(values, 50), p95=percentile(values, 95), samples=len(values))
+
+
+class LevelFigures(BaseModel):
+    """One concurrency level: ``calls`` calls, at most ``concurrency`` at once, one process."""
+
+    model_config = ConfigDict(frozen=True)
+
+    concurrency: int
+    calls: int
+    wall_seconds: float
+    call_seconds: float
+    """Sum of the calls' own durations (start of the call to its report sent)."""
+    end_reasons: dict[str, int]
+    turns: int
+    unanswered_turns: int
+    """Caller lines the agent never answered (before the next line or the hang-up)."""
+    turn_latency_ms: Spread
+    turn_overhead_ms: Spread
+    vad_detection_ms: Spread
+    """Not in the overhead: how much later than its silence window silero ended speech."""
+    greeting_ms: Spread
+    """Call start -> first frame of the first message (includes the TTS's configured 120 ms)."""
+    cpu_ms_per_call_second: float
+    """Process CPU time (user + system, all threads) over the level / ``call_seconds``."""
+    cpu_cores_busy: float
+    """Process CPU time / wall time: 1.0 is one core saturated."""
+    rss_baseline_mb: float
+    """RSS once everything is loaded and one warm-up call has run, before the level."""
+    rss_peak_mb: float
+    rss_mb_per_call: float
+    """(peak RSS during the level - baseline) / concurrency: what each live call holds."""
+    loop_lag_ms: Spread
+    """How late a 50 ms asyncio sleep woke up, sampled through the level."""
+    reports_received: int = 0
+    """End-of-call reports the loopback receiver got with a valid signature (filled by the
+    parent process, which runs the receiver)."""
+
+
+class BenchFigures(BaseModel):
+    """The whole run: the JSON object `python -m agent bench` prints last."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: str
+    cpus: int
+    turns_per_call: int
+    budget_ms: float
+    """The p95 turn overhead a level must stay under to count as carried."""
+    configured_turn_ms: float
+    """Configured waits on a turn's critical path (subtracted to get the overhead)."""
+    turn_overhead_ms: Spread
+    """At the lowest concurrency level: what one call on an idle worker pays."""
+    greeting_ms: Spread
+    """At the lowest concurrency level."""
+    cpu_ms_per_call_second: dict[str, float]
+    """By concurrency level."""
+    rss_mb_per_call: dict[str, float]
+    """By concurrency level."""
+    process_baseline_rss_mb: float
+    """A loaded worker process before its first measured call (lowest level's baseline)."""
+    max_concurrent_calls: int
+    """Highest level carried (:func:`carried`): p95 turn overhead under ``budget_ms``, the VAD
+    keeping up, every turn answered, every report received (0: not even one call)."""
+    degraded_at: int | None
+    """The first level that missed it (None: none of the levels tried did)."""
+    levels: list[LevelFigures]
+
+
+def carried(level: LevelFigures, budget_ms: float, *, idle_vad_p50_ms: float | None) -> bool:
+    """The level kept every call whole, the worker's p95 turn overhead under budget, and its
+    median VAD lag within budget of the idle one (``idle_vad_p50_ms``: the lowest level's).
+    The median, because the lag depends on how each line ends: its p95 over a handful of
+    lines is one line's, and would compare phrases rather than load."""
+    p95 = level.turn_overhead_ms.p95
+    vad_p50 = level.vad_detection_ms.p50
+    vad_kept_up = (
+        vad_p50 is None or idle_vad_p50_ms is None or vad_p50 - idle_vad_p50_ms < budget_ms
+    )
+    return (
+        p95 is not None
+        and p95 < budget_ms
+        and vad_kept_up
+        and level.unanswered_turns == 0
+        and level.reports_received == level.calls
+    )

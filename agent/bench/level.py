@@ -1,0 +1,201 @@
+"""One concurrency level, measured in a fresh process: ``python -m agent.bench.level``.
+
+A fresh process per level, because CPython keeps memory it has freed: a level run after a
+bigger one would start from the bigger one's high-water mark and show its calls as free. It
+is also what production does with its job processes (one loaded process, its calls inside).
+
+All the level's calls run in this one process on one event loop (``asyncio.gather``), at most
+``concurrency`` at a time; the first wave's starts are spread over ``STAGGER_SECONDS`` so the
+calls do not speak in lockstep (real calls arrive at random). Before measuring, one warm-up
+call (greeting, hang-up) loads what a first call loads lazily; the baseline RSS is taken
+after it. CPU is ``time.process_time()`` (user + system of every thread: silero's ONNX runs
+in threads) over the level; RSS is ``VmRSS`` from /proc/self/status, sampled every 50 ms.
+
+Prints one JSON line (:class:`~agent.bench.figures.LevelFigures`) on stdout; logs go to
+stderr. The webhook secret comes in ``VOICE_AGENT_BENCH_SECRET`` (not on the command line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.config.assistant import TurnConfig
+from agent.logs import configure_logging
+from agent.settings import WorkerSettings
+from agent.simulator.live import ScenarioResult, run_scenario
+from agent.simulator.offline import OfflineLatencies
+from agent.simulator.timings import split_latency
+from agent.sinks.outbox import Outbox
+from agent.sinks.ssrf import TargetPolicy
+from agent.sinks.webhook import WebhookSink
+
+from .figures import LevelFigures, Spread
+from .ramp import SECRET_ENV
+from .scenario import bench_scenario
+
+STAGGER_SECONDS = 3.0
+"""First-wave starts spread evenly over this: about one turn's cycle (line, answer, pause)."""
+SAMPLE_SECONDS = 0.05
+
+
+def rss_mb() -> float:
+    """Resident set size now (VmRSS), in MB; 0.0 where /proc is missing."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024  # "VmRSS:  123456 kB"
+    except OSError:
+        pass
+    return 0.0
+
+
+@dataclass
+class _Sampler:
+    """Peak RSS and event-loop lag through the level, every ``SAMPLE_SECONDS``."""
+
+    peak_rss_mb: float = 0.0
+    lags_ms: list[float] = field(default_factory=list)
+
+    async def run(self) -> None:
+        while True:
+            asked = time.monotonic()
+            await asyncio.sleep(SAMPLE_SECONDS)
+            # woke at asked + 50 ms + lag: lag is how long ready callbacks kept the loop busy
+            self.lags_ms.append((time.monotonic() - asked - SAMPLE_SECONDS) * 1000)
+            self.peak_rss_mb = max(self.peak_rss_mb, rss_mb())
+
+
+def _figures(
+    concurrency: int,
+    results: list[ScenarioResult],
+    *,
+    wall: float,
+    cpu: float,
+    baseline_mb: float,
+    sampler: _Sampler,
+) -> LevelFigures:
+    latencies = OfflineLatencies(stt_final_ms=150, llm_ttft_ms=250, tts_ttfb_ms=120)
+    turn = TurnConfig()
+    latency, overhead, vad_lag, greetings = [], [], [], []
+    unanswered = 0
+    for result in results:
+        timings = result.timings
+        if timings is None:
+            continue
+        if timings.greeting_ms is not None:
+            greetings.append(timings.greeting_ms)
+        for timing in timings.turns:
+            split = split_latency(
+                timing,
+                stt_final_ms=latencies.stt_final_ms,
+                llm_ttft_ms=latencies.llm_ttft_ms,
+                tts_ttfb_ms=latencies.tts_ttfb_ms,
+                min_silence_ms=turn.min_silence_seconds * 1000,
+                min_endpointing_ms=turn.min_endpointing_delay * 1000,
+            )
+            if split is None:
+                unanswered += 1
+                continue
+            latency.append(split.latency_ms)
+            overhead.append(split.worker_overhead_ms)
+            if split.vad_detection_ms is not None:
+                vad_lag.append(split.vad_detection_ms)
+    call_seconds = sum(r.wall_seconds for r in results)
+    return LevelFigures(
+        concurrency=concurrency,
+        calls=len(results),
+        wall_seconds=round(wall, 2),
+        call_seconds=round(call_seconds, 2),
+        end_reasons=dict(Counter(r.end_reason for r in results)),
+        turns=len(latency) + unanswered,
+        unanswered_turns=unanswered,
+        turn_latency_ms=Spread.of(latency),
+        turn_overhead_ms=Spread.of(overhead),
+        vad_detection_ms=Spread.of(vad_lag),
+        greeting_ms=Spread.of(greetings),
+        cpu_ms_per_call_second=round(cpu * 1000 / call_seconds, 1) if call_seconds else 0.0,
+        cpu_cores_busy=round(cpu / wall, 2) if wall else 0.0,
+        rss_baseline_mb=round(baseline_mb, 1),
+        rss_peak_mb=round(sampler.peak_rss_mb, 1),
+        rss_mb_per_call=round(max(sampler.peak_rss_mb - baseline_mb, 0.0) / concurrency, 1),
+        loop_lag_ms=Spread.of(sampler.lags_ms),
+    )
+
+
+async def measure_level(
+    *, concurrency: int, calls: int, turns: int, webhook_url: str | None, secret: str | None
+) -> LevelFigures:
+    """Run ``calls`` benchmark calls, ``concurrency`` at a time, in this process."""
+    settings = WorkerSettings()
+    with tempfile.TemporaryDirectory(prefix="voice-agent-bench-") as outbox:
+        sink = WebhookSink(TargetPolicy.loopback_allowed(), Outbox(Path(outbox)))
+
+        def call(call_id: str, call_turns: int) -> asyncio.Future[ScenarioResult]:
+            scenario = bench_scenario(
+                call_id=call_id, turns=call_turns, webhook_url=webhook_url, webhook_secret=secret
+            )
+            return asyncio.ensure_future(
+                run_scenario(scenario, sink=sink, settings=settings, say=lambda _line: None)
+            )
+
+        try:
+            await call(f"bench-c{concurrency}-warmup", 0)
+            gc.collect()
+            baseline = rss_mb()
+            sampler = _Sampler(peak_rss_mb=baseline)
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one(index: int) -> ScenarioResult:
+                async with gate:
+                    if index < concurrency:  # call 3 of 4: starts at 3/4 x 3 s = 2.25 s
+                        await asyncio.sleep(STAGGER_SECONDS * index / concurrency)
+                    return await call(f"bench-c{concurrency}-{index}", turns)
+
+            sampling = asyncio.create_task(sampler.run())
+            cpu_before, wall_before = time.process_time(), time.monotonic()
+            try:
+                results = await asyncio.gather(*(one(i) for i in range(calls)))
+            finally:
+                cpu = time.process_time() - cpu_before
+                wall = time.monotonic() - wall_before
+                sampling.cancel()
+        finally:
+            await sink.aclose(timeout=30.0)
+    return _figures(
+        concurrency, list(results), wall=wall, cpu=cpu, baseline_mb=baseline, sampler=sampler
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agent.bench.level")
+    parser.add_argument("--concurrency", type=int, required=True)
+    parser.add_argument("--calls", type=int, required=True)
+    parser.add_argument("--turns", type=int, required=True)
+    parser.add_argument("--webhook-url", default=None)
+    args = parser.parse_args(argv)
+    configure_logging(level=os.environ.get("VOICE_AGENT_LOG_LEVEL", "INFO"), stream=sys.stderr)
+    figures = asyncio.run(
+        measure_level(
+            concurrency=args.concurrency,
+            calls=args.calls,
+            turns=args.turns,
+            webhook_url=args.webhook_url,
+            secret=os.environ.get(SECRET_ENV),
+        )
+    )
+    print(figures.model_dump_json())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
