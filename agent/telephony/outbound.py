@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +121,37 @@ async def livekit_amd(call: LiveCall, identity: str) -> MachineVerdict:
     return verdicts[result.category]
 
 
+async def connect_outbound(
+    call: LiveCall,
+    sip: SipGateway,
+    *,
+    start: Callable[[], Awaitable[None]],
+    detect: Detect = livekit_amd,
+) -> None:
+    """Dial; once answered, go live (``start``, e.g. ``call.start(room=...)``) and screen for
+    a voicemail box. Returns when the call has ended (no answer included)."""
+    if not await dial(call, sip):
+        await call.wait_ended()
+        return
+    await start()
+    if not call.spec.assistant.voicemail_detection.enabled:
+        await call.wait_ended()
+        return
+    screening = asyncio.create_task(detect(call, callee_identity(call)))
+    ended = asyncio.create_task(call.wait_ended())
+    try:
+        done, _ = await asyncio.wait({screening, ended}, return_when=asyncio.FIRST_COMPLETED)
+        if screening in done:
+            act_on_verdict(call, _verdict(screening))
+        await ended
+    finally:
+        for task in (screening, ended):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
 async def run_outbound_call(
     call: LiveCall,
     sip: SipGateway,
@@ -129,26 +160,14 @@ async def run_outbound_call(
     room_options: Any = None,
     detect: Detect = livekit_amd,
 ) -> EndOfCallReport:
-    """The outbound counterpart of ``LiveCall.run``: dial, then the call, then the report."""
-    if not await dial(call, sip):
-        return await call.finish()
-    if not call.spec.assistant.voicemail_detection.enabled:
-        return await call.run(room=room, room_options=room_options)
-    screening: asyncio.Task[MachineVerdict] | None = None
-    try:
+    """The outbound counterpart of ``LiveCall.run``: dial, the call, then the report."""
+
+    async def start() -> None:
         await call.start(room=room, room_options=room_options)
-        screening = asyncio.create_task(detect(call, callee_identity(call)))
-        ended = asyncio.create_task(call.wait_ended())
-        done, _ = await asyncio.wait({screening, ended}, return_when=asyncio.FIRST_COMPLETED)
-        if screening in done:
-            act_on_verdict(call, _verdict(screening))
-        await ended
+
+    try:
+        await connect_outbound(call, sip, start=start, detect=detect)
     except Exception as exc:
         log.exception("call_failed")
         call.lifecycle.on_error("worker", f"{type(exc).__name__}: {exc}"[:300])
-    finally:
-        if screening is not None and not screening.done():
-            screening.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await screening
     return await call.finish()
