@@ -29,6 +29,7 @@ from livekit.agents.voice.room_io import RoomOptions, TextOutputOptions
 from agent import metrics
 from agent.call_ledger import CallLedger
 from agent.config.dispatch import (
+    CallType,
     ConfigOrigin,
     DirectoryAssistants,
     NoSavedAssistants,
@@ -38,6 +39,7 @@ from agent.config.dispatch import (
 )
 from agent.config.sources import CallFacts, RawDocument, RoomFacts, load_config_source, room_facts
 from agent.config.summary import describe
+from agent.control.channel import attach_control
 from agent.errors import ConfigError
 from agent.live_call import LiveCall
 from agent.logs import bind_call
@@ -48,6 +50,9 @@ from agent.session import GreetingAudio
 from agent.settings import WorkerSettings
 from agent.sinks.base import EventSink
 from agent.sinks.ssrf import TargetPolicy
+from agent.telephony.dtmf import room_publisher
+from agent.telephony.outbound import connect_outbound
+from agent.telephony.phone_line import PhoneLine
 
 log = structlog.get_logger(__name__)
 
@@ -101,7 +106,9 @@ async def run_job(ctx: JobContext) -> None:
         await _close_room(ctx)
         ctx.shutdown(reason="config_error")
         return
-    bind_call(call_id=spec.call_id, room=room_name, job_id=ctx.job.id)
+    bind_call(
+        call_id=spec.call_id, room=room_name, job_id=ctx.job.id, gdpr=spec.assistant.gdpr_mode
+    )
     for warning in spec.warnings:
         log.warning("dispatch_warning", warning=warning)
     log.info("call_accepted", summary=describe(spec), origin=origin)
@@ -112,6 +119,7 @@ async def run_job(ctx: JobContext) -> None:
     _GREETINGS.bind(
         f"{spec.assistant.tts_config.provider}:{spec.assistant.tts_config.model_dump_json()}"
     )
+    phone = PhoneLine.for_job(ctx, spec)
     call = LiveCall(
         spec,
         stt_engine=providers.stt,
@@ -124,10 +132,16 @@ async def run_job(ctx: JobContext) -> None:
         ),
         greeting_audio=_GREETINGS,
         tool_policy=TargetPolicy(settings.allowed_targets),
+        extra_tools=phone.tools(room_publisher(ctx.room)),
     )
+    phone.bind(call)
     _CALLS[ctx.job.id] = (call, sink, ledger)
     await ctx.connect()
-    try:
+    # Telephony (caller numbers, DTMF, transfer) and live control (voice-agent.control topic).
+    phone.attach_room(ctx.room)
+    attach_control(ctx.room, call, settings, transfer=phone.transfer)
+
+    async def go_live() -> None:
         await call.start(
             room=ctx.room,
             room_options=RoomOptions(
@@ -135,7 +149,13 @@ async def run_job(ctx: JobContext) -> None:
                 close_on_disconnect=False,  # the lifecycle decides, for every disconnect reason
             ),
         )
-        await call.wait_ended()
+
+    try:
+        if spec.call.type is CallType.OUTBOUND_PHONE and phone.sip is not None:
+            await connect_outbound(call, phone.sip, start=go_live)  # dial first, then go live
+        else:
+            await go_live()
+            await call.wait_ended()
     except asyncio.CancelledError:
         # The framework cancels the entrypoint 15 s after a shutdown request (the worker's
         # drain timeout ran out): end the call cleanly; its report is still sent.

@@ -5,7 +5,7 @@ LiveCall, and the caller is known only once they are in the room; so a PhoneLine
 first, its tools go into ``LiveCall(extra_tools=...)``, then ``bind(call)``, then
 ``attach_room(room)`` once connected:
 
-    phone = PhoneLine(spec, sip=SipGateway(ctx.api, room_name))
+    phone = PhoneLine.for_job(ctx, spec)
     call = LiveCall(spec, ..., extra_tools=phone.tools(room_publisher(ctx.room)))
     phone.bind(call)
     await ctx.connect()
@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import structlog
 from livekit import rtc
-from livekit.agents import llm
+from livekit.agents import JobContext, llm
 
 from agent.clock import Clock, RealClock
 from agent.config.assistant import DtmfTool, TransferCallTool
@@ -31,6 +32,8 @@ from agent.telephony.transfer import CallTransfer, transfer_call_tool
 if TYPE_CHECKING:
     from agent.live_call import LiveCall
 
+log = structlog.get_logger(__name__)
+
 
 class PhoneLine:
     """Transfer, DTMF and caller numbers for one call."""
@@ -42,6 +45,17 @@ class PhoneLine:
         self._clock = clock or RealClock()
         self._call: LiveCall | None = None
         self.dtmf: DtmfCollector | None = None
+
+    @classmethod
+    def for_job(cls, ctx: JobContext, spec: CallSpec) -> PhoneLine:
+        """The job's phone line: SIP through ``ctx.api`` (the worker exports LIVEKIT_URL and
+        credentials to job processes). Without them there is no SIP: transfers are refused."""
+        try:
+            sip: SipGateway | None = SipGateway(ctx.api, ctx.job.room.name)
+        except ValueError as exc:  # LiveKitAPI without a URL or credentials
+            log.warning("sip_unavailable", reason=str(exc))
+            sip = None
+        return cls(spec, sip=sip)
 
     def tools(self, publish: Publish | None) -> list[llm.Tool]:
         """``transfer_call`` for each transfer_call config, ``send_dtmf`` when configured."""
