@@ -169,13 +169,6 @@ async def test_a_call_logs_its_summary_and_never_a_secret_or_transcript_at_info(
         assert not any(line in t for t in all_logs.texts(logging.INFO)), f"{line!r} at info"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "livekit.agents' own DEBUG records ('received user transcript', "
-        "'conversation_item_added') carry the text in their extras; needs a gdpr filter"
-    ),
-)
 async def test_gdpr_mode_keeps_transcript_text_out_of_every_log_record(
     all_logs: Records, receiver_url: str, tmp_path: Path
 ) -> None:

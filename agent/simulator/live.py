@@ -35,6 +35,7 @@ from agent.config.dispatch import ParseOptions, parse_dispatch
 from agent.errors import ConfigError
 from agent.events import EndOfCallReport, parse_envelope, to_delivery
 from agent.live_call import LiveCall
+from agent.logs import bind_call, unbind_call
 from agent.providers import build_llm, load_vad
 from agent.reporting import report_config_error
 from agent.settings import WorkerSettings
@@ -347,6 +348,8 @@ async def run_scenario(
         else OfflineLLM(scenario.llm, latencies=latencies)
     )
     default_secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    # As job.py: the call's identity on every line, its gdpr_mode on livekit's own records.
+    bind_call(call_id=spec.call_id, room=ROOM_NAME, gdpr=spec.assistant.gdpr_mode)
     segment_started = asyncio.Event()
     room = SimulatedRoom.create(on_segment_started=lambda _segment: segment_started.set())
     stt_engine, tts_engine = OfflineSTT(latencies=latencies), OfflineTTS(latencies=latencies)
@@ -392,6 +395,7 @@ async def run_scenario(
                     await task
     report = await call.finish()
     await room.aclose()
+    unbind_call()
     timings = _timings(caller, call_started, stt_engine, llm_engine, tts_engine)
     published = [segment.text for segment in room.transcript.segments]
     return _result(capture, report, time.monotonic() - started, timings, published)
