@@ -116,16 +116,16 @@ async def run_bench(
                 )
                 done.append(figures)
                 print(f"bench: {_summary(figures)}", file=sys.stderr)
-                idle_vad = done[0].vad_detection_ms.p50
-                if not carried(figures, budget_ms, idle_vad_p50_ms=idle_vad):
+                idle_vad = done[0].vad_detection_ms.mean
+                if not carried(figures, budget_ms, idle_vad_mean_ms=idle_vad):
                     degraded_at = concurrency
                     break
     finally:
         await runner.cleanup()
     if receiver.bad_signatures:
         print(f"bench: {receiver.bad_signatures} badly signed webhook(s)", file=sys.stderr)
-    idle_vad = done[0].vad_detection_ms.p50
-    kept = [f.concurrency for f in done if carried(f, budget_ms, idle_vad_p50_ms=idle_vad)]
+    idle_vad = done[0].vad_detection_ms.mean
+    kept = [f.concurrency for f in done if carried(f, budget_ms, idle_vad_mean_ms=idle_vad)]
     return BenchFigures(
         mode=mode,
         cpus=len(os.sched_getaffinity(0)),
@@ -146,7 +146,7 @@ async def run_bench(
 def _summary(f: LevelFigures) -> str:
     return (
         f"{f.concurrency} at once: overhead p50/p95 {f.turn_overhead_ms.p50}/"
-        f"{f.turn_overhead_ms.p95} ms, vad lag p50 {f.vad_detection_ms.p50} ms, "
+        f"{f.turn_overhead_ms.p95} ms, vad lag mean {f.vad_detection_ms.mean} ms, "
         f"{f.cpu_ms_per_call_second} cpu ms/call-s, {f.rss_mb_per_call} MB/call, "
         f"unanswered {f.unanswered_turns}, reports {f.reports_received}/{f.calls}"
     )
