@@ -44,6 +44,9 @@ from agent.tools import build_function_tools
 
 log = structlog.get_logger(__name__)
 
+SESSION_CLOSE_SECONDS = 10.0
+"""Longest the end of a call waits for the framework to close the session (tools, playout)."""
+
 REPORT_FLUSH_SECONDS = 60.0
 """How long the report may take to reach its sinks before it is parked in the outbox."""
 
@@ -289,8 +292,10 @@ class LiveCall:
             self.record.record_session_usage(self.session.usage)
         # Requests still in flight are abandoned: the session's close would wait for them.
         self.function_tools.cancel_pending()
+        # A Python tool still running (one the framework waits for) must not hold the report:
+        # the call is over, so the close gets SESSION_CLOSE_SECONDS and is then abandoned.
         with contextlib.suppress(Exception):
-            await self.session.aclose()
+            await asyncio.wait_for(self.session.aclose(), timeout=SESSION_CLOSE_SECONDS)
         self.function_tools.record_unreported(self.record)
         await self.function_tools.aclose()
         for unbind in self._unbind:

@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from livekit import rtc
-from livekit.agents import NOT_GIVEN, Agent, AgentSession, llm, stt, tts, vad
+from livekit.agents import NOT_GIVEN, Agent, AgentSession, APIConnectOptions, llm, stt, tts, vad
+from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.voice.turn import TurnHandlingOptions
 
 from agent.config.assistant import AssistantConfig, FirstMessageMode, TurnConfig
@@ -167,4 +168,9 @@ def build_session(
         # Echo-cancellation warm-up ignores barge-ins in the agent's first 3 s of speech; a
         # simulated room has no echo, so the simulator turns it off (as livekit's own does).
         aec_warmup_duration=NOT_GIVEN if aec_warmup else None,
+        # The framework hands every LLM request the session's own timeout (10 s), replacing the
+        # one the plugin was built with, so llm_config.timeout_seconds must be set here.
+        conn_options=SessionConnectOptions(
+            llm_conn_options=APIConnectOptions(timeout=spec.assistant.llm_config.timeout_seconds)
+        ),
     )
