@@ -171,7 +171,8 @@ class ReportsOutcomes(Protocol):
 
 def outcomes_of(sink: object, call_id: str) -> list[DeliveryOutcome]:
     """The sink's delivery outcomes for the call; a sink that wraps another (``inner``, like the
-    simulator's report capture) is looked through. Sinks that keep no outcomes give []."""
+    simulator's report capture) is looked through, a FanOutSink answers for its members (several
+    sinks configured). Sinks that keep no outcomes give []."""
     seen = 0
     while sink is not None and seen < 4:
         outcomes = getattr(sink, "outcomes", None)

@@ -23,6 +23,7 @@ from agent.errors import ConfigError
 if TYPE_CHECKING:
     from agent.sinks.outbox import Outbox
     from agent.sinks.ssrf import TargetPolicy
+    from agent.sinks.webhook import DeliveryOutcome
 
 log = structlog.get_logger(__name__)
 
@@ -164,6 +165,16 @@ class FanOutSink:
                     call_id=delivery.call_id,
                     delivery_id=delivery.delivery_id,
                 )
+
+    def outcomes(self, call_id: str) -> list[DeliveryOutcome]:
+        """The call's delivery outcomes from every member that keeps them (the webhook sink
+        does), in configuration order: what agent/metrics.py counts at the end of a call."""
+        found: list[DeliveryOutcome] = []
+        for sink in self.sinks:
+            outcomes = getattr(sink, "outcomes", None)
+            if callable(outcomes):
+                found.extend(outcomes(call_id))
+        return found
 
     async def flush(self, call_id: str | None = None, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         # Sinks flush side by side: the timeout bounds the whole flush, not each sink.
