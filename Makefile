@@ -48,5 +48,10 @@ schema: setup
 bench: setup
 	$(RUN) python -m agent bench
 
+## A whole call offline: `make simulate SCENARIO=config/scenarios/booking.yaml`
+SCENARIO ?= config/scenarios/booking.yaml
+simulate: setup
+	$(RUN) python -m agent simulate $(SCENARIO)
+
 clean:
 	rm -rf $(TOOLS) $(VENV) .pytest_cache .mypy_cache .ruff_cache
