@@ -21,15 +21,13 @@ from agent.errors import ConfigError
 
 
 def _settings_or_exit() -> object:
-    from agent.settings import WorkerSettings
+    from agent.settings import WorkerSettings, settings_errors
 
     try:
         return WorkerSettings()
     except ValidationError as exc:
-        # include_input=False: the offending value may be a secret.
-        for err in exc.errors(include_url=False, include_input=False):
-            where = ".".join(str(p) for p in err["loc"]) or "settings"
-            print(f"settings: {where}: {err['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        for line in settings_errors(exc):
+            print(line, file=sys.stderr)
         raise SystemExit(2) from None
 
 

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Annotated, Self
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_API_KEY = "devkey"
@@ -175,3 +182,13 @@ class WorkerSettings(BaseSettings):
                 f"max_call_seconds + report_budget_seconds = {floor}, or SIGTERM cuts calls short"
             )
         return self
+
+
+def settings_errors(exc: ValidationError) -> list[str]:
+    """One line per problem, naming the setting; never the value (it may be a secret)."""
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"settings: {where}: {message}" if where else f"settings: {message}")
+    return lines

@@ -62,7 +62,7 @@ def cmd_control(args: argparse.Namespace) -> int:
     from livekit import api
 
     from agent.control.commands import InvalidCommand, parse_command
-    from agent.settings import WorkerSettings
+    from agent.settings import WorkerSettings, settings_errors
 
     text = sys.stdin.read() if args.command == "-" else args.command
     try:
@@ -73,9 +73,8 @@ def cmd_control(args: argparse.Namespace) -> int:
     try:
         settings = WorkerSettings()
     except ValidationError as exc:
-        for err in exc.errors(include_url=False, include_input=False):
-            where = ".".join(str(p) for p in err["loc"]) or "settings"
-            print(f"settings: {where}: {err['msg']}", file=sys.stderr)
+        for line in settings_errors(exc):
+            print(line, file=sys.stderr)
         return 2
     try:
         asyncio.run(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from agent.logs import configure_logging
-from agent.settings import WorkerSettings
+from agent.settings import WorkerSettings, settings_errors
 
 if TYPE_CHECKING:
     from .scenario import Scenario
@@ -63,10 +63,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     try:
         settings = WorkerSettings()
     except ValidationError as exc:
-        # include_input=False: the offending value may be a secret.
-        for err in exc.errors(include_url=False, include_input=False):
-            where = ".".join(str(p) for p in err["loc"]) or "settings"
-            print(f"settings: {where}: {err['msg']}", file=sys.stderr)
+        for line in settings_errors(exc):
+            print(line, file=sys.stderr)
         return 2
     # stdout carries the conversation; logs go to stderr so the two never interleave.
     configure_logging(settings.log_format, settings.log_level, stream=sys.stderr)
