@@ -50,9 +50,6 @@ SESSION_CLOSE_SECONDS = 10.0
 REPORT_FLUSH_SECONDS = 60.0
 """How long the report may take to reach its sinks before it is parked in the outbox."""
 
-PROVIDER_FAILURE_MESSAGE = "Sorry, I'm having technical trouble and have to end the call. Goodbye!"
-"""Spoken when the LLM or STT is down for good (not the TTS: that one cannot speak)."""
-
 _ERROR_DETAIL_LIMIT = 300
 
 
@@ -201,7 +198,7 @@ class LiveCall:
             lifecycle.request_end(
                 EndReason.ERROR,
                 f"{component}: {detail}"[:_ERROR_DETAIL_LIMIT],
-                goodbye=None if component == "tts" else PROVIDER_FAILURE_MESSAGE,
+                goodbye=None if component == "tts" else self.spec.assistant.error_message,
             )
 
         session.on("error", on_error)

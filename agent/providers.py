@@ -141,8 +141,11 @@ def build_llm(
         "api_key": api_key,
         # A stuck request is abandoned after timeout_seconds; connecting gets 5 s of that.
         "timeout": httpx2.Timeout(cfg.timeout_seconds, connect=min(5.0, cfg.timeout_seconds)),
-        # Many OpenAI-compatible servers reject `strict: true` tool schemas.
-        "_strict_tool_schema": base_url == "https://api.openai.com/v1",
+        # Never `strict: true`: OpenAI's strict mode rejects the JSON Schemas backends usually
+        # write (optional properties, no additionalProperties: false), many compatible servers
+        # reject the flag itself, and tool arguments are validated against the tool's own
+        # schema before any request goes out (agent/tools/schema_check.py).
+        "_strict_tool_schema": False,
     }
     if cfg.temperature is not None:
         kwargs["temperature"] = cfg.temperature

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.live_call import PROVIDER_FAILURE_MESSAGE
+from agent.config.assistant import AssistantConfig
 
 from .test_end_reasons_harness import (
     Receiver,
@@ -21,6 +21,8 @@ from .test_end_reasons_harness import (
     scenario_file,
     simulate,
 )
+
+DEFAULT_ERROR_MESSAGE = AssistantConfig.model_fields["error_message"].default
 
 __all__ = ["_quiet_env", "receiver"]
 
@@ -34,7 +36,7 @@ async def test_llm_down_apologises_and_ends_in_error(receiver: Receiver, tmp_pat
     assert result.end_reason == report["end_reason"] == "error"
     assert report["end_detail"].startswith("llm: APIStatusError")
     assert "503" in report["end_detail"]
-    assert agent_lines(report)[-1] == PROVIDER_FAILURE_MESSAGE
+    assert agent_lines(report)[-1] == DEFAULT_ERROR_MESSAGE
 
 
 async def test_tts_down_ends_in_error_without_goodbye(receiver: Receiver, tmp_path: Path) -> None:
@@ -43,7 +45,7 @@ async def test_tts_down_ends_in_error_without_goodbye(receiver: Receiver, tmp_pa
     report = receiver.only_report()
     assert result.end_reason == report["end_reason"] == "error"
     assert report["end_detail"].startswith("tts: ")
-    assert PROVIDER_FAILURE_MESSAGE not in report["transcript"]
+    assert DEFAULT_ERROR_MESSAGE not in report["transcript"]
 
 
 async def test_stalled_llm_times_out_into_error(receiver: Receiver, tmp_path: Path) -> None:
@@ -52,7 +54,7 @@ async def test_stalled_llm_times_out_into_error(receiver: Receiver, tmp_path: Pa
     report = receiver.only_report()
     assert result.end_reason == report["end_reason"] == "error"
     assert report["end_detail"].startswith("llm: APITimeoutError")
-    assert agent_lines(report)[-1] == PROVIDER_FAILURE_MESSAGE
+    assert agent_lines(report)[-1] == DEFAULT_ERROR_MESSAGE
 
 
 async def test_llm_stuck_past_the_limit_ends_at_max_duration(

@@ -311,6 +311,9 @@ class AssistantConfig(ContractModel):
     )
     max_duration_message: str = "We've reached the time limit for this call. Goodbye!"
     end_call_message: str = "Thanks for calling. Goodbye!"
+    error_message: str = "Sorry, I'm having technical trouble and have to end the call. Goodbye!"
+    """Said before a call ends with `error` (an LLM or STT that failed after retries); not said
+    when the TTS itself is what failed."""
     end_call_phrases: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=list, max_length=50
     )
