@@ -239,6 +239,10 @@ class LiveCall:
             started_at=end.started_at,
         )
         self._ended.set()
+        # In a job the framework closes the session before `finish()` runs (on_session_end),
+        # and that close awaits a running tool: abandon tool requests here, when the call ends,
+        # or a caller hanging up during a 20 s request holds the report for those 20 s.
+        self.function_tools.cancel_pending()
 
     # -- running ------------------------------------------------------------------------------
 
