@@ -169,6 +169,10 @@ async def run_job(ctx: JobContext) -> None:
     # Hang up: closing the room disconnects a web caller and drops the SIP leg. The framework
     # then closes the session and runs report_call (on_session_end).
     await _close_room(ctx)
+    # The job's shutdown (session close, report_call) starts on the room's `disconnected`, and
+    # `delete_room` only logs its failures (an API error, a fake job): without this the ended
+    # call's session would stay up in the room, still answering, and its report never be sent.
+    ctx.shutdown(reason="call_ended")
 
 
 async def report_call(ctx: JobContext) -> None:
@@ -177,14 +181,22 @@ async def report_call(ctx: JobContext) -> None:
     if owed is None:
         return  # config_error calls are reported in the entrypoint
     call, sink, ledger = owed
+    reported = False
     try:
         await call.finish()
+        reported = True
         tts = call.session.tts
         if call.spec.assistant.first_message and tts is not None:
             await _GREETINGS.fill(tts, call.spec.assistant.first_message)
     finally:
         await sink.aclose(timeout=30.0)
-        ledger.close(ctx.job.id)
+        # Only a report handed to the sinks closes the entry. If finish() raised or was cut
+        # off (session_end_timeout), the open entry makes the main process send the crash
+        # report; had ours got out after all, the shared delivery id dedupes the two.
+        if reported:
+            ledger.close(ctx.job.id)
+        else:
+            log.error("report_not_sent", job_id=ctx.job.id)
         metrics.outbox_depth(_settings_of(ctx).outbox_dir)
 
 
