@@ -31,7 +31,7 @@ from livekit.agents import llm
 from livekit.agents.voice import events as lk_events
 
 from agent.config.assistant import FirstMessageMode
-from agent.config.dispatch import ParseOptions, parse_dispatch
+from agent.config.dispatch import CallSpec, ParseOptions, parse_dispatch
 from agent.errors import ConfigError
 from agent.events import EndOfCallReport, parse_envelope, to_delivery
 from agent.live_call import LiveCall
@@ -43,8 +43,9 @@ from agent.sinks.base import Delivery, EventSink
 from agent.sinks.ssrf import TargetPolicy
 
 from .offline import OfflineLLM, OfflineSTT, OfflineTTS
+from .phone import SimulatedPhone, TransferRequest, simulated_phone
 from .scenario import Scenario
-from .script import CallerStep, HangupStep, SayStep, SilenceStep
+from .script import ControlStep, DtmfStep, HangupStep, SayStep, ScenarioStep, SilenceStep
 from .speech import CallerLine, seconds_to_say
 from .timings import TurnTiming, TurnWaterfall, first_after, ms_after
 from .transport import SimulatedRoom
@@ -85,6 +86,10 @@ class ScenarioResult:
     """None when the call never started (config_error)."""
     published_transcripts: list[str] = field(default_factory=list)
     """The agent's transcript segments as published to the caller (cut where audio was cut)."""
+    transfers: list[TransferRequest] = field(default_factory=list)
+    """The SIP REFERs the offline gateway got (a SIP caller's transfers), in order."""
+    dtmf_sent: list[str] = field(default_factory=list)
+    """Keys the agent pressed with ``send_dtmf``, in order."""
 
 
 class ReportCapture:
@@ -126,6 +131,7 @@ class _Caller:
 
     call: LiveCall
     room: SimulatedRoom
+    phone: SimulatedPhone
     user_turns: int = 0
     segment_started: asyncio.Event = field(default_factory=asyncio.Event)
     turn_added: asyncio.Event = field(default_factory=asyncio.Event)
@@ -143,7 +149,7 @@ class _Caller:
         if ev.old_state == "speaking" and ev.new_state != "speaking":
             self.vad_ends.append(time.monotonic())
 
-    async def play(self, steps: list[CallerStep]) -> None:
+    async def play(self, steps: list[ScenarioStep]) -> None:
         assistant = self.call.spec.assistant
         if assistant.effective_first_message_mode is FirstMessageMode.SPEAKS_FIRST:
             await _wait(self.segment_started, ANSWER_TIMEOUT_SECONDS)  # the greeting began
@@ -159,6 +165,13 @@ class _Caller:
             elif isinstance(step, SilenceStep):
                 await self._agent_done()
                 await asyncio.sleep(step.seconds)
+            elif isinstance(step, ControlStep):
+                await self._agent_done()
+                await self.phone.send_control(step)
+            elif isinstance(step, DtmfStep):
+                await self._agent_done()
+                self._turns_before_last_line = self.user_turns  # the entry becomes a turn
+                await self.phone.press(step)
             elif isinstance(step, HangupStep):
                 if step.wait_for_agent:
                     await self._agent_done()
@@ -341,6 +354,37 @@ async def run_scenario(
     for warning in spec.warnings:
         say(f"warning: {warning}")
 
+    async with simulated_phone(
+        scenario, spec, room_name=ROOM_NAME, say=say, started=started
+    ) as phone:
+        return await _live_call(
+            scenario,
+            spec,
+            phone,
+            capture,
+            settings=settings,
+            real_llm=real_llm,
+            say=say,
+            extra_tools=extra_tools,
+            beside_call=beside_call,
+            started=started,
+        )
+
+
+async def _live_call(
+    scenario: Scenario,
+    spec: CallSpec,
+    phone: SimulatedPhone,
+    capture: ReportCapture,
+    *,
+    settings: WorkerSettings,
+    real_llm: bool,
+    say: Say,
+    extra_tools: Sequence[llm.Tool],
+    beside_call: Callable[[LiveCall], Awaitable[None]] | None,
+    started: float,
+) -> ScenarioResult:
+    """The call itself, once its dispatch document parsed and its phone line is up."""
     latencies = scenario.providers
     llm_engine: Any = (
         build_llm(spec.assistant.llm_config, settings)
@@ -366,9 +410,10 @@ async def run_scenario(
         aec_warmup=False,
         tool_policy=TargetPolicy.loopback_allowed(),  # tool servers run on this machine
         analyse=real_llm,
-        extra_tools=extra_tools,
+        extra_tools=[*phone.tools(), *extra_tools],
     )
-    caller = _Caller(call, room, segment_started=segment_started)
+    phone.bind(call, settings)  # as job.py once connected: caller in the room, control on
+    caller = _Caller(call, room, phone, segment_started=segment_started)
     call.session.input.audio = room.caller
     call.session.output.audio = room.synchronizer.audio_output
     call.session.output.transcription = room.synchronizer.text_output
@@ -398,4 +443,7 @@ async def run_scenario(
     unbind_call()
     timings = _timings(caller, call_started, stt_engine, llm_engine, tts_engine)
     published = [segment.text for segment in room.transcript.segments]
-    return _result(capture, report, time.monotonic() - started, timings, published)
+    result = _result(capture, report, time.monotonic() - started, timings, published)
+    result.transfers = phone.transfers()
+    result.dtmf_sent = list(phone.dtmf_sent)
+    return result

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .offline import OfflineProviders, ScriptedReply
-from .script import CallerStep, HangupStep, SayStep, SilenceStep
+from .script import ControlStep, DtmfStep, HangupStep, SayStep, ScenarioStep, SilenceStep
 
 
 class ScenarioError(Exception):
@@ -31,7 +31,7 @@ class ScenarioError(Exception):
 
 
 class CallerAction(BaseModel):
-    """One caller step as written: exactly one of `say`, `silence`, `hangup`."""
+    """One caller step as written: exactly one of `say`, `silence`, `hangup`, `control`, `dtmf`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -43,24 +43,61 @@ class CallerAction(BaseModel):
     silence: float | None = Field(None, gt=0)
     hangup: bool | Literal["now"] | None = None
     """`true`: leave once the agent has finished; `now`: leave at once."""
+    control: dict[str, Any] | None = None
+    """A live control command (its JSON, e.g. `{type: end-call}`), sent once the agent is quiet."""
+    sender: str | None = Field(None, alias="from", min_length=1)
+    """With `control`: `server` (default: the backend, RoomService.SendData), `caller` (the
+    caller's participant identity) or any other participant identity."""
+    dtmf: str | None = Field(None, pattern=r"^[0-9*#A-Da-d]{1,32}$")
+    """Keys the caller presses, once the agent is quiet, e.g. `12#` (`#` ends the entry)."""
 
     @model_validator(mode="after")
     def _one_action(self) -> CallerAction:
-        given = [k for k in ("say", "silence", "hangup") if getattr(self, k) is not None]
+        actions = ("say", "silence", "hangup", "control", "dtmf")
+        given = [k for k in actions if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("a caller step needs exactly one of `say`, `silence`, `hangup`")
+            raise ValueError(
+                "a caller step needs exactly one of `say`, `silence`, `hangup`, `control`, `dtmf`"
+            )
         if self.hangup is False:
             raise ValueError("`hangup: false` does nothing; leave the step out")
+        if self.sender is not None and self.control is None:
+            raise ValueError("`from` goes with `control`")
         return self
 
-    def step(self) -> CallerStep:
+    def step(self) -> ScenarioStep:
         if self.say is not None:
             return SayStep(
                 text=self.say, barge_in=self.barge_in, barge_in_after_seconds=self.after_seconds
             )
         if self.silence is not None:
             return SilenceStep(seconds=self.silence)
+        if self.control is not None:
+            return ControlStep(command=self.control, sender=self.sender or "server")
+        if self.dtmf is not None:
+            return DtmfStep(digits=self.dtmf)
         return HangupStep(wait_for_agent=self.hangup != "now")
+
+
+class PhoneCaller(BaseModel):
+    """The caller as LiveKit SIP puts them in the room: a participant of kind SIP with their
+    numbers as attributes. A room fact, not a dispatch fact, so it sits beside `dispatch`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sip: bool = True
+    """`false`: a web caller after all (as if `phone` were left out)."""
+    caller_number: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$")
+    """The caller's number (attribute `sip.phoneNumber`)."""
+    called_number: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$")
+    """The number they dialled, ours (attribute `sip.trunkPhoneNumber`)."""
+    identity: str | None = Field(None, min_length=1, max_length=200)
+    """Their participant identity; default as LiveKit SIP makes it: `sip_<caller_number>`."""
+
+    def participant_identity(self) -> str:
+        if self.identity:
+            return self.identity
+        return f"sip_{self.caller_number}" if self.caller_number else "sip_caller"
 
 
 class Scenario(BaseModel):
@@ -70,6 +107,8 @@ class Scenario(BaseModel):
 
     dispatch: dict[str, Any]
     """The dispatch document, in any dialect the worker accepts (validated when the call starts)."""
+    phone: PhoneCaller | None = None
+    """The caller is a SIP phone caller (transferable, with numbers); None: a web caller."""
     caller: list[CallerAction] = Field(default_factory=list)
     """In order once the call starts; without a hangup the caller then stays silent."""
     llm: list[ScriptedReply] = Field(default_factory=list)
@@ -77,7 +116,7 @@ class Scenario(BaseModel):
     providers: OfflineProviders = Field(default_factory=OfflineProviders)
     """How slow the pretend vendors are and, optionally, how they fail."""
 
-    def caller_steps(self) -> list[CallerStep]:
+    def caller_steps(self) -> list[ScenarioStep]:
         return [action.step() for action in self.caller]
 
 

@@ -8,6 +8,9 @@ Four things a caller does on a call, each a typed step:
 - ``silence``: once the agent has finished, stay silent for so many seconds;
 - ``hangup``: leave the call (by default once the agent has finished).
 
+Scenarios run through ``run_scenario`` may also hold ``control`` (a live control packet from the
+server or a participant) and ``dtmf`` (key presses) steps; the harness's own scripts do not.
+
 Steps may be written in the short form scenario files use: ``{"say": "Hi"}``,
 ``{"barge_in": "Wait", "after_seconds": 1.5}``, ``{"silence": 3}``, ``{"hangup": true}``.
 """
@@ -47,6 +50,33 @@ class HangupStep(BaseModel):
 
 
 CallerStep = Annotated[SayStep | SilenceStep | HangupStep, Field(discriminator="type")]
+
+
+class ControlStep(BaseModel):
+    """A live control packet reaching the call (``run_scenario`` only: it needs a LiveCall)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["control"] = "control"
+    command: dict[str, Any]
+    """The command JSON as sent; not validated here (an invalid one is refused by the call)."""
+    sender: str = "server"
+    """``server`` (RoomService.SendData: no participant), ``caller`` (the caller's identity) or
+    any participant identity."""
+
+
+class DtmfStep(BaseModel):
+    """The caller presses keys on the phone keypad (``run_scenario`` only)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["dtmf"] = "dtmf"
+    digits: str = Field(pattern=r"^[0-9*#A-Da-d]{1,32}$")
+
+
+ScenarioStep = CallerStep | ControlStep | DtmfStep
+"""What a scenario's caller section holds: the caller's own steps plus what reaches the call
+beside the audio (control packets, key presses)."""
 
 _STEPS: TypeAdapter[list[CallerStep]] = TypeAdapter(list[CallerStep])
 

@@ -18,6 +18,8 @@ A stall never answers at all; like the OpenAI plugin, whose read timeout is the 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from livekit.agents.types import APIConnectOptions
 from pydantic import Field
 
@@ -39,6 +41,8 @@ class OfflineProviders(OfflineLatencies):
     """Retries the framework makes for a failing vendor, when a failure is injected."""
     retry_interval: float = Field(default=0.1, ge=0)
     """Seconds between retries after the first (which the framework makes after 0.1 s)."""
+    sip_transfer: Literal["ok", "fail"] = "ok"
+    """How the offline SIP gateway answers a transfer (REFER): done, or rejected (486 Busy)."""
 
     @property
     def injects_failure(self) -> bool:
