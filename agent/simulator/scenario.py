@@ -8,6 +8,12 @@ a scenario test something else than its author meant.
 
 The dispatch document is *not* validated here: a bad assistant is a call that ends with
 `config_error`, which is itself something worth simulating.
+
+Beside the dispatch document sits `phone`: whether the caller is a SIP phone caller (and their
+numbers). It is what the room tells a job (the SIP participant's attributes), not what the
+backend sends, so it has no place inside `dispatch`. Caller steps may also carry what reaches
+a call beside the caller's voice: a live `control` packet (from the server or a participant)
+and `dtmf` key presses.
 """
 
 from __future__ import annotations
