@@ -58,6 +58,7 @@ class CallLifecycle:
         )
         self._end_phrases = EndPhraseDetector(self.settings.end_call_phrases)
         self._started = False
+        self._transferring = False
 
     # -- call start -------------------------------------------------------------------------
 
@@ -102,9 +103,11 @@ class CallLifecycle:
         self.silence.tool_finished(call_id)
 
     def on_transfer_started(self) -> None:
+        self._transferring = True
         self.silence.transfer_started()
 
     def on_transfer_finished(self, ok: bool) -> None:
+        self._transferring = False
         if ok:
             self.ending.request_end(EndReason.TRANSFERRED, None)
         else:
@@ -113,7 +116,14 @@ class CallLifecycle:
     # -- the room and the process -----------------------------------------------------------
 
     def on_participant_left(self, reason: str) -> None:
-        """The caller left the room, for any disconnect reason: hang up now."""
+        """The caller left the room, for any disconnect reason: hang up now.
+
+        During a SIP transfer the caller's leg leaving is the transfer working (the REFER moves
+        it elsewhere), and it can arrive before the REFER request returns: that is `transferred`.
+        """
+        if self._transferring:
+            self.ending.request_end(EndReason.TRANSFERRED, "caller_left_during_transfer")
+            return
         self.ending.request_end(EndReason.USER_HANGUP, reason)
 
     def on_room_deleted(self) -> None:
