@@ -178,7 +178,22 @@ class FanOutSink:
 
     async def flush(self, call_id: str | None = None, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         # Sinks flush side by side: the timeout bounds the whole flush, not each sink.
-        await asyncio.gather(*(sink.flush(call_id, timeout) for sink in self.sinks))
+        results = await asyncio.gather(
+            *(sink.flush(call_id, timeout) for sink in self.sinks), return_exceptions=True
+        )
+        self._log_failures("flush", results)
 
     async def aclose(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-        await asyncio.gather(*(sink.aclose(timeout) for sink in self.sinks))
+        results = await asyncio.gather(
+            *(sink.aclose(timeout) for sink in self.sinks), return_exceptions=True
+        )
+        self._log_failures("aclose", results)
+
+    def _log_failures(self, step: str, results: Sequence[object]) -> None:
+        # One broken sink must not cost the others their report (or the caller its metrics).
+        for sink, result in zip(self.sinks, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error(
+                    "sink_failed", step=step, sink=type(sink).__name__,
+                    error_type=type(result).__name__,
+                )  # fmt: skip
