@@ -327,6 +327,9 @@ class WebhookSink:
         lane.idle.set()
 
     async def _park(self, item: _Queued, reason: str, outcome: Outcome = "outboxed") -> None:
+        # Claimed before the first await: a lane stopped while this write runs in its thread
+        # must not park the same item a second time (and replay it twice).
+        item.finished = True
         delivery = item.delivery
         bound = log.bind(
             call_id=delivery.call_id,
@@ -339,8 +342,8 @@ class WebhookSink:
         )
         try:
             # File I/O with fsync runs in a thread so the event loop (and audio) never waits.
-            path = await asyncio.to_thread(
-                self.outbox.park, delivery, reason=reason, attempts=item.attempts
+            path = await asyncio.shield(
+                asyncio.to_thread(self.outbox.park, delivery, reason=reason, attempts=item.attempts)
             )
         except OSError as exc:
             bound.error("webhook_lost", error=f"outbox write failed: {type(exc).__name__}")
