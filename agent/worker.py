@@ -129,16 +129,29 @@ async def serve(settings: WorkerSettings, *, dev: bool) -> int:
     else:
         # Readiness first, then drain: Kubernetes stops sending work before we stop taking it.
         health.mark_draining()
+        drain_task: asyncio.Task[None] | None = (
+            None
+            if dev
+            else asyncio.create_task(server.drain(timeout=settings.drain_timeout_seconds))
+        )
+
+        def exit_now() -> None:
+            # A second signal exits at once, as operators expect: stop waiting for calls.
+            log.warning("second_signal_exiting_now")
+            if drain_task is not None:
+                drain_task.cancel()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-            # A second signal exits at once, as operators expect.
-            loop.add_signal_handler(sig, lambda: run_task.cancel())
+            loop.add_signal_handler(sig, exit_now)
         log.info("worker_draining", drain_timeout_seconds=settings.drain_timeout_seconds)
-        if not dev:
+        if drain_task is not None:
             try:
-                await server.drain(timeout=settings.drain_timeout_seconds)
+                await drain_task
             except TimeoutError:
                 log.warning("drain_timed_out")
+            except asyncio.CancelledError:
+                log.warning("drain_cut_short")
         await server.aclose()
         with contextlib.suppress(asyncio.CancelledError):
             await run_task
