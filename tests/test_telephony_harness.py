@@ -1,9 +1,9 @@
 """Shared pieces for the telephony and control tests.
 
-- ``FakeLiveKit``: a real aiohttp server on 127.0.0.1 speaking the LiveKit server API's Twirp
-  protocol (protobuf bodies), so the real ``livekit.api.LiveKitAPI`` client runs against it.
-  It keeps every request (path, decoded body, auth header) and answers each method with a
-  configured protobuf message or a Twirp error. This is the only fake: the vendor boundary.
+- ``FakeLiveKit``: the simulator's offline LiveKit server API, a real aiohttp server on
+  127.0.0.1 speaking Twirp (protobuf bodies), so the real ``livekit.api.LiveKitAPI`` client runs
+  against it. It keeps every request (path, decoded body, auth header) and answers each method
+  with a configured protobuf message or a Twirp error. This is the only fake: the vendor boundary.
 - ``SimCall``: a LiveCall started on the simulator's room and offline STT/LLM/TTS, exactly as
   ``agent.simulator.live`` wires one; the caller speaks through the simulated microphone.
 """
@@ -14,12 +14,10 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiohttp import web
-from google.protobuf.message import Message
 from livekit import api
 
 from agent.clock import Clock
@@ -28,67 +26,25 @@ from agent.events import parse_envelope
 from agent.live_call import LiveCall
 from agent.providers import load_vad
 from agent.simulator.offline import OfflineLLM, OfflineSTT, OfflineTTS
+from agent.simulator.offline.sip import API_KEY, API_SECRET, OfflineLiveKitServer
 from agent.simulator.speech import CallerLine, seconds_to_say
 from agent.simulator.transport import SimulatedRoom
 from agent.sinks.base import Delivery
 from agent.telephony.phone_line import PhoneLine
 from agent.telephony.sip import SipGateway
 
-API_KEY = "test-key"
-API_SECRET = "test-secret-that-is-long-enough-for-hs256"
+FakeLiveKit = OfflineLiveKitServer
+"""The simulator's offline LiveKit server API (agent/simulator/offline/sip.py), used as is."""
 
-_REQUESTS: dict[str, type[Message]] = {
-    "livekit.SIP/TransferSIPParticipant": api.TransferSIPParticipantRequest,
-    "livekit.SIP/CreateSIPParticipant": api.CreateSIPParticipantRequest,
-    "livekit.RoomService/SendData": api.SendDataRequest,
-}
-
-
-@dataclass
-class Seen:
-    path: str
-    body: Any
-    authorization: str
-
-
-@dataclass
-class FakeLiveKit:
-    url: str = ""
-    seen: list[Seen] = field(default_factory=list)
-    answers: dict[str, Message | tuple[int, dict[str, Any]]] = field(default_factory=dict)
-    """``Service/Method`` -> protobuf reply, or (HTTP status, Twirp error JSON)."""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        method = request.match_info["method"]
-        body = await request.read()
-        decoded = _REQUESTS[method].FromString(body) if method in _REQUESTS else body
-        self.seen.append(Seen(request.path, decoded, request.headers.get("Authorization", "")))
-        answer = self.answers.get(method)
-        if isinstance(answer, tuple):
-            status, error = answer
-            return web.json_response(error, status=status)
-        payload = answer.SerializeToString() if answer is not None else b""
-        return web.Response(body=payload, content_type="application/protobuf")
-
-    def api(self) -> api.LiveKitAPI:
-        return api.LiveKitAPI(self.url, API_KEY, API_SECRET)
-
-    def requests(self, method: str) -> list[Any]:
-        return [s.body for s in self.seen if s.path == f"/twirp/{method}"]
+__all__ = ["API_KEY", "API_SECRET", "FakeLiveKit", "livekit_server"]
 
 
 @pytest.fixture
 async def livekit_server() -> AsyncIterator[FakeLiveKit]:
     fake = FakeLiveKit()
-    app = web.Application()
-    app.router.add_post("/twirp/{method:.+}", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await fake.start()
     yield fake
-    await runner.cleanup()
+    await fake.aclose()
 
 
 class CollectingSink:
