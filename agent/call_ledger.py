@@ -44,6 +44,10 @@ class LedgerEntry:
     room: str
     started_at: str
     pid: int
+    dispatch_metadata: str = ""
+    """The dispatch document as received (from either metadata), so a report can still be
+    addressed after a worker restart. May hold secrets: ledger files are written 0600 in a 0700
+    directory, like the outbox."""
 
 
 class CallLedger:
@@ -56,19 +60,28 @@ class CallLedger:
         return self.directory / f"{_SAFE.sub('_', job_id)}.json"
 
     def open(
-        self, job_id: str, call_id: str, room: str, started_at: datetime | None = None
+        self,
+        job_id: str,
+        call_id: str,
+        room: str,
+        started_at: datetime | None = None,
+        *,
+        dispatch_metadata: str = "",
     ) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         entry = LedgerEntry(
             job_id=job_id,
             call_id=call_id,
             room=room,
             started_at=(started_at or datetime.now(UTC)).isoformat(),
             pid=os.getpid(),
+            dispatch_metadata=dispatch_metadata,
         )
         path = self._path(job_id)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(entry)), encoding="utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(asdict(entry)))
         os.replace(tmp, path)
 
     def close(self, job_id: str) -> None:

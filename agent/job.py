@@ -18,6 +18,7 @@ lifecycle's `worker_shutdown` end, and the report skips analysis to fit the exit
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -112,7 +113,7 @@ async def run_job(ctx: JobContext) -> None:
     for warning in spec.warnings:
         log.warning("dispatch_warning", warning=warning)
     log.info("call_accepted", summary=describe(spec), origin=origin)
-    ledger.open(ctx.job.id, spec.call_id, room_name, started_at)
+    ledger.open(ctx.job.id, spec.call_id, room_name, started_at, dispatch_metadata=_as_text(raw))
     vad_engine: Any = ctx.proc.userdata.get("vad") or load_vad(spec.assistant.turn_config)
     if spec.assistant.turn_config.min_silence_seconds != 0.55:
         vad_engine = load_vad(spec.assistant.turn_config)
@@ -221,3 +222,14 @@ async def _close_room(ctx: JobContext) -> None:
         await ctx.delete_room()
     except Exception as exc:  # the room may already be gone; the call is over either way
         log.info("room_close_failed", error_type=type(exc).__name__)
+
+
+def _as_text(raw: RawDocument) -> str:
+    """The document as text for the ledger (a config source may hand back a parsed object)."""
+    if raw is None:
+        return ""
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="replace")
+    if isinstance(raw, str):
+        return raw
+    return json.dumps(raw)

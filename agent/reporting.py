@@ -20,7 +20,13 @@ from typing import Any
 import structlog
 
 from agent import metrics
-from agent.call_ledger import CallLedger, JobWatch, OrphanedCall, report_delivery_id
+from agent.call_ledger import (
+    CallLedger,
+    JobWatch,
+    LedgerEntry,
+    OrphanedCall,
+    report_delivery_id,
+)
 from agent.config.dispatch import CallType, ReportTarget, salvage_report_target
 from agent.errors import ConfigError
 from agent.events import AssistantRef, CallEvents, CallRef
@@ -89,9 +95,15 @@ async def report_config_error(
     metrics.record_call_end(report, metrics.outcomes_of(sink, target.call_id))
 
 
-async def report_crash(orphan: OrphanedCall, *, settings: WorkerSettings, sink: EventSink) -> None:
+async def report_crash(
+    orphan: OrphanedCall,
+    *,
+    settings: WorkerSettings,
+    sink: EventSink,
+    detail: str | None = None,
+) -> None:
     """The end-of-call report of a call whose job process died, sent by the main process."""
-    raw = orphan.dispatch_metadata or orphan.room_metadata
+    raw = orphan.dispatch_metadata or orphan.room_metadata or orphan.entry.dispatch_metadata
     target = salvage_report_target(
         raw,
         room_name=orphan.entry.room,
@@ -100,7 +112,7 @@ async def report_crash(orphan: OrphanedCall, *, settings: WorkerSettings, sink: 
     if target.call_id != orphan.entry.call_id:
         target = ReportTarget(**{**target.__dict__, "call_id": orphan.entry.call_id})
     started = datetime.fromisoformat(orphan.entry.started_at)
-    detail = f"job_process_died (exit code {orphan.exitcode})"
+    detail = detail or f"job_process_died (exit code {orphan.exitcode})"
     events = _events_for(target, sink, settings)
     report = crash_report(target, started_at=started, detail=detail)
     delivery = events.emit_report(report)
@@ -109,6 +121,33 @@ async def report_crash(orphan: OrphanedCall, *, settings: WorkerSettings, sink: 
     metrics.record_call_end(report, metrics.outcomes_of(sink, target.call_id))
     if delivery is not None:
         assert delivery.delivery_id == report_delivery_id(target.call_id)
+
+
+async def report_stale_calls(
+    entries: list[LedgerEntry], ledger: CallLedger, *, settings: WorkerSettings
+) -> int:
+    """Report calls left open by a previous run of this worker (its main process died with
+    them: an OOM-killed container restarting in the same pod, a node reboot). Every entry found
+    at start-up is such a call, since this run has not taken any call yet."""
+    if not entries:
+        return 0
+    sink = build_sink(settings)
+    try:
+        for entry in entries:
+            log.error("call_orphaned_by_worker_restart", job_id=entry.job_id, call_id=entry.call_id)
+            orphan = OrphanedCall(entry, None, entry.dispatch_metadata, "")
+            try:
+                await report_crash(
+                    orphan,
+                    settings=settings,
+                    sink=sink,
+                    detail="worker_restarted (the worker stopped during the call)",
+                )
+            finally:
+                ledger.close(entry.job_id)
+    finally:
+        await sink.aclose(timeout=30.0)
+    return len(entries)
 
 
 class JobProcessGuard:

@@ -105,9 +105,16 @@ async def serve(settings: WorkerSettings, *, dev: bool) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    from agent.reporting import replay_at_startup, watch_job_processes
+    from agent.reporting import replay_at_startup, report_stale_calls, watch_job_processes
 
-    replay_task = asyncio.create_task(replay_at_startup(settings), name="outbox-replay")
+    # Calls a previous run of this worker left open: listed before this run takes any call.
+    stale = ledger.open_entries()
+
+    async def recover() -> None:
+        await report_stale_calls(stale, ledger, settings=settings)
+        await replay_at_startup(settings)
+
+    replay_task = asyncio.create_task(recover(), name="start-up-recovery")
     watcher = watch_job_processes(server, ledger, settings)
     run_task = asyncio.create_task(server.run(devmode=dev), name="agent-server")
     log.info(
