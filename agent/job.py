@@ -160,8 +160,7 @@ async def run_job(ctx: JobContext) -> None:
     except asyncio.CancelledError:
         # The framework cancels the entrypoint 15 s after a shutdown request (the worker's
         # drain timeout ran out): end the call cleanly; its report is still sent.
-        call.lifecycle.on_worker_shutdown()
-        call.skip_analysis("worker_shutdown")
+        call.end_for_worker_shutdown()
         await call.wait_ended()  # bounded by the lifecycle's goodbye backstop (<= 10 s)
     except Exception as exc:
         log.exception("call_failed")

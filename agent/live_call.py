@@ -50,6 +50,10 @@ SESSION_CLOSE_SECONDS = 10.0
 REPORT_FLUSH_SECONDS = 60.0
 """How long the report may take to reach its sinks before it is parked in the outbox."""
 
+SHUTDOWN_FLUSH_SECONDS = 20.0
+"""The same when the worker is stopping: what is not delivered by then waits in the outbox
+(a volume that outlives the pod) instead of holding the pod past its grace period."""
+
 _ERROR_DETAIL_LIMIT = 300
 
 
@@ -100,6 +104,7 @@ class LiveCall:
         self._analysis_llm = analysis_llm or llm_engine
         self._analyse_enabled = analyse
         self._skip_reason = "no analysis model (offline run)"
+        self._flush_seconds = REPORT_FLUSH_SECONDS
         self._external_hang_up = hang_up
         self._ended = asyncio.Event()
         self.lifecycle = CallLifecycle(
@@ -273,6 +278,13 @@ class LiveCall:
         self._analyse_enabled = False
         self._skip_reason = reason
 
+    def end_for_worker_shutdown(self) -> None:
+        """The worker is stopping under this call: end it now (error / worker_shutdown) and
+        keep the report inside the pod's exit window (no analysis, a short flush)."""
+        self.lifecycle.on_worker_shutdown()
+        self.skip_analysis("worker_shutdown")
+        self._flush_seconds = SHUTDOWN_FLUSH_SECONDS
+
     def caller_left(self, reason: str = "CLIENT_INITIATED") -> None:
         """The caller hung up (the room binding calls the lifecycle itself; transports without
         a room, like the simulator, call this)."""
@@ -307,7 +319,7 @@ class LiveCall:
         self.report = report
         self.events.emit_report(report)
         await self.events.drain()
-        await self._sink.flush(self.spec.call_id, timeout=REPORT_FLUSH_SECONDS)
+        await self._sink.flush(self.spec.call_id, timeout=self._flush_seconds)
         # The call's metrics and its canonical `call_summary` log line (agent/metrics.py).
         metrics.record_call_end(report, metrics.outcomes_of(self._sink, self.spec.call_id))
         return report

@@ -64,10 +64,13 @@ def build_server(settings: WorkerSettings, load: CallLoad) -> AgentServer:
         setup_fnc=prewarm,
         # The report is sent after the session closes; give it the whole report budget.
         session_end_timeout=float(settings.report_budget_seconds),
-        # At the drain timeout a call gets 15 s to notice (the framework's entrypoint grace),
-        # <= 10 s for its goodbye, then sends its report without analysis (<= 30 s flush):
-        # 15 + 10 + 30 = 55 s, inside terminationGracePeriodSeconds - drain = 60 s.
-        shutdown_process_timeout=55.0,
+        # At the drain timeout the framework asks each job process to shut down and waits for
+        # it (this timeout bounds only the acknowledgement and the final exit). A live call then
+        # takes: 15 s until the framework cancels its entrypoint (that is how it learns) + at
+        # most 10 s for the goodbye backstop + at most 10 s to close the session + at most 20 s
+        # to flush its report without analysis (the rest goes to the outbox volume)
+        # = 55 s, inside terminationGracePeriodSeconds - drain timeout = 60 s.
+        shutdown_process_timeout=10.0,
         # Idle processes make a new call start without paying the VAD load; 1 in dev.
         num_idle_processes=2 if production else 1,
         job_memory_warn_mb=700,

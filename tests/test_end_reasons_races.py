@@ -1,7 +1,7 @@
 """Two causes at once, and the worker stopping mid-call: still exactly one report.
 
 The second cause is injected with run_scenario's ``beside_call``, doing what the room binding
-(caller left) or job.py's shutdown callback (``lifecycle.on_worker_shutdown()``) does.
+(caller left) or job.py's drain-timeout path (``LiveCall.end_for_worker_shutdown()``) does.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ async def test_worker_shutdown_mid_call_still_reports(receiver: Receiver, tmp_pa
         await _until(
             lambda: call.session.agent_state == "speaking" and call.record.user_message_count > 0
         )
-        call.lifecycle.on_worker_shutdown()  # what job.py's shutdown callback does
+        call.end_for_worker_shutdown()  # what job.py does when the drain timeout cancels it
 
     result = await simulate(
         scenario_file("end-max-duration", receiver), tmp_path, beside_call=stop_worker_mid_reply
@@ -93,3 +93,7 @@ async def test_worker_shutdown_mid_call_still_reports(receiver: Receiver, tmp_pa
     report = receiver.only_report()
     assert result.end_reason == report["end_reason"] == "error"
     assert report["end_detail"] == WORKER_SHUTDOWN
+    # No time for analysis in the pod's exit window: every part says so.
+    parts = report["analysis"]["parts"]
+    assert {part["status"] for part in parts.values()} == {"skipped"}
+    assert {part["error"] for part in parts.values()} == {"worker_shutdown"}
