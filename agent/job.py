@@ -30,6 +30,7 @@ from livekit.agents.voice.room_io import RoomOptions, TextOutputOptions
 from agent import metrics
 from agent.call_ledger import CallLedger
 from agent.config.dispatch import (
+    CallSpec,
     CallType,
     ConfigOrigin,
     DirectoryAssistants,
@@ -44,8 +45,8 @@ from agent.control.channel import attach_control
 from agent.errors import ConfigError
 from agent.live_call import LiveCall
 from agent.logs import bind_call
-from agent.providers import build_providers, load_vad
-from agent.reporting import build_sink, report_config_error
+from agent.providers import Providers, build_providers, load_vad
+from agent.reporting import build_sink, report_config_error, report_startup_error
 from agent.secret_refs import SecretResolver
 from agent.session import GreetingAudio
 from agent.settings import WorkerSettings
@@ -92,20 +93,36 @@ async def run_job(ctx: JobContext) -> None:
     )
     raw: RawDocument = ctx.job.metadata or None
     origin: ConfigOrigin = "dispatch"
+    stage = "config_source"
     try:
         # Where the document comes from is the operator's choice (VOICE_AGENT_CONFIG_SOURCE).
         raw, origin = await load_config_source(settings).load(facts)
+        stage = "dispatch"
         spec = await parse_dispatch(
             raw, room_name=room_name, origin=origin, options=_options(settings)
         )
+        stage = "providers"
         providers = build_providers(spec.assistant, settings)
+        call, phone = _build_call(ctx, spec, providers, settings, sink)
+        stage = "room"
+        await ctx.connect()
+        # Telephony (caller numbers, DTMF, transfer) and live control (voice-agent.control).
+        phone.attach_room(ctx.room)
+        attach_control(ctx.room, call, settings, transfer=phone.transfer)
     except ConfigError as exc:
         await report_config_error(
             raw, exc, room_name=room_name, settings=settings, sink=sink, started_at=started_at
         )
-        await sink.aclose()
-        await _close_room(ctx)
-        ctx.shutdown(reason="config_error")
+        await _give_up(ctx, sink, reason="config_error")
+        return
+    except Exception as exc:
+        # Anything else before the call is live: the caller must not wait in a silent room,
+        # and the backend still hears how the call ended.
+        await report_startup_error(
+            raw, exc, stage=stage, room_name=room_name, settings=settings, sink=sink,
+            started_at=started_at,
+        )  # fmt: skip
+        await _give_up(ctx, sink, reason="start_failed")
         return
     bind_call(
         call_id=spec.call_id, room=room_name, job_id=ctx.job.id, gdpr=spec.assistant.gdpr_mode
@@ -114,33 +131,7 @@ async def run_job(ctx: JobContext) -> None:
         log.warning("dispatch_warning", warning=warning)
     log.info("call_accepted", summary=describe(spec), origin=origin)
     ledger.open(ctx.job.id, spec.call_id, room_name, started_at, dispatch_metadata=_as_text(raw))
-    vad_engine: Any = ctx.proc.userdata.get("vad") or load_vad(spec.assistant.turn_config)
-    if spec.assistant.turn_config.min_silence_seconds != 0.55:
-        vad_engine = load_vad(spec.assistant.turn_config)
-    _GREETINGS.bind(
-        f"{spec.assistant.tts_config.provider}:{spec.assistant.tts_config.model_dump_json()}"
-    )
-    phone = PhoneLine.for_job(ctx, spec)
-    call = LiveCall(
-        spec,
-        stt_engine=providers.stt,
-        llm_engine=providers.llm,
-        tts_engine=providers.tts,
-        vad_engine=vad_engine,
-        sink=sink,
-        default_secret=(
-            settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        ),
-        greeting_audio=_GREETINGS,
-        tool_policy=TargetPolicy(settings.allowed_targets),
-        extra_tools=phone.tools(room_publisher(ctx.room)),
-    )
-    phone.bind(call)
     _CALLS[ctx.job.id] = (call, sink, ledger)
-    await ctx.connect()
-    # Telephony (caller numbers, DTMF, transfer) and live control (voice-agent.control topic).
-    phone.attach_room(ctx.room)
-    attach_control(ctx.room, call, settings, transfer=phone.transfer)
 
     async def go_live() -> None:
         await call.start(
@@ -173,6 +164,45 @@ async def run_job(ctx: JobContext) -> None:
     # `delete_room` only logs its failures (an API error, a fake job): without this the ended
     # call's session would stay up in the room, still answering, and its report never be sent.
     ctx.shutdown(reason="call_ended")
+
+
+def _build_call(
+    ctx: JobContext,
+    spec: CallSpec,
+    providers: Providers,
+    settings: WorkerSettings,
+    sink: EventSink,
+) -> tuple[LiveCall, PhoneLine]:
+    vad_engine: Any = ctx.proc.userdata.get("vad") or load_vad(spec.assistant.turn_config)
+    if spec.assistant.turn_config.min_silence_seconds != 0.55:
+        vad_engine = load_vad(spec.assistant.turn_config)
+    _GREETINGS.bind(
+        f"{spec.assistant.tts_config.provider}:{spec.assistant.tts_config.model_dump_json()}"
+    )
+    phone = PhoneLine.for_job(ctx, spec)
+    call = LiveCall(
+        spec,
+        stt_engine=providers.stt,
+        llm_engine=providers.llm,
+        tts_engine=providers.tts,
+        vad_engine=vad_engine,
+        sink=sink,
+        default_secret=(
+            settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        ),
+        greeting_audio=_GREETINGS,
+        tool_policy=TargetPolicy(settings.allowed_targets),
+        extra_tools=phone.tools(room_publisher(ctx.room)),
+    )
+    phone.bind(call)
+    return call, phone
+
+
+async def _give_up(ctx: JobContext, sink: EventSink, *, reason: str) -> None:
+    """A call that never went live: its report is sent; close the room and end the job."""
+    await sink.aclose()
+    await _close_room(ctx)
+    ctx.shutdown(reason=reason)
 
 
 async def report_call(ctx: JobContext) -> None:

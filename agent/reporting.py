@@ -29,7 +29,7 @@ from agent.call_ledger import (
 )
 from agent.config.dispatch import CallType, ReportTarget, salvage_report_target
 from agent.errors import ConfigError
-from agent.events import AssistantRef, CallEvents, CallRef
+from agent.events import AssistantRef, CallEvents, CallRef, EndOfCallReport
 from agent.report import config_error_report, crash_report
 from agent.secret_refs import SecretResolver
 from agent.settings import WorkerSettings
@@ -80,18 +80,53 @@ async def report_config_error(
     started_at: datetime | None = None,
 ) -> None:
     """Send the `config_error` report of a call whose document did not parse."""
-    target = salvage_report_target(
-        raw, room_name=room_name, resolver=SecretResolver(secrets_dir=settings.secrets_dir)
-    )
+    target = _target(raw, room_name, settings)
     # The problems name fields, never values, so they are safe to log.
     log.error("config_error", call_id=target.call_id, problems=[str(p) for p in error.problems])
+    metrics.config_error()
+    await _report_unstarted(
+        target, config_error_report(target, error, started_at=started_at), sink, settings
+    )
+
+
+async def report_startup_error(
+    raw: str | bytes | Mapping[str, Any] | None,
+    error: BaseException,
+    *,
+    stage: str,
+    room_name: str,
+    settings: WorkerSettings,
+    sink: EventSink,
+    started_at: datetime | None = None,
+) -> None:
+    """Send the `error` report of a call that failed before it went live (a config source
+    that did not answer, a provider that would not build, a room that would not connect)."""
+    target = _target(raw, room_name, settings)
+    detail = f"{stage}: {type(error).__name__}: {error}"[:300]
+    log.error(
+        "call_start_failed", call_id=target.call_id, stage=stage, error_type=type(error).__name__
+    )
+    await _report_unstarted(
+        target, crash_report(target, started_at=started_at, detail=detail), sink, settings
+    )
+
+
+def _target(
+    raw: str | bytes | Mapping[str, Any] | None, room_name: str, settings: WorkerSettings
+) -> ReportTarget:
+    return salvage_report_target(
+        raw, room_name=room_name, resolver=SecretResolver(secrets_dir=settings.secrets_dir)
+    )
+
+
+async def _report_unstarted(
+    target: ReportTarget, report: EndOfCallReport, sink: EventSink, settings: WorkerSettings
+) -> None:
     events = _events_for(target, sink, settings)
     events.emit(events.status_update("ended"))
-    report = config_error_report(target, error, started_at=started_at)
     events.emit_report(report)
     await events.drain()
     await sink.flush(target.call_id, timeout=30.0)
-    metrics.config_error()
     metrics.record_call_end(report, metrics.outcomes_of(sink, target.call_id))
 
 
