@@ -215,9 +215,6 @@ async def report_call(ctx: JobContext) -> None:
     try:
         await call.finish()
         reported = True
-        tts = call.session.tts
-        if call.spec.assistant.first_message and tts is not None:
-            await _GREETINGS.fill(tts, call.spec.assistant.first_message)
     finally:
         await sink.aclose(timeout=30.0)
         # Only a report handed to the sinks closes the entry. If finish() raised or was cut
@@ -228,6 +225,14 @@ async def report_call(ctx: JobContext) -> None:
         else:
             log.error("report_not_sent", job_id=ctx.job.id)
         metrics.outbox_depth(_settings_of(ctx).outbox_dir)
+    # Last, once the report is safe: synthesize this greeting for the next call in this
+    # process (a TTS request; it must not delay the report or its outbox parking).
+    tts = call.session.tts
+    if reported and call.spec.assistant.first_message and tts is not None:
+        try:
+            await _GREETINGS.fill(tts, call.spec.assistant.first_message)
+        except Exception as exc:  # a cache miss next time, nothing more
+            log.info("greeting_cache_fill_failed", error_type=type(exc).__name__)
 
 
 def _room_facts(ctx: JobContext) -> Callable[[], Awaitable[RoomFacts]]:

@@ -100,7 +100,9 @@ class CallTransfer:
         try:
             await sip.transfer(caller.identity, destination)
         except TransferFailed as exc:
-            log.warning("transfer_failed", destination=label, reason=str(exc))
+            # The server's message may quote the number dialled: its text only at debug.
+            log.warning("transfer_failed", destination=label, error_type=type(exc).__name__)
+            log.debug("transfer_failed_reason", reason=str(exc))
             call.lifecycle.on_transfer_finished(False)
             if not call.lifecycle.is_ending:
                 call.events.emit(call.events.status_update("in-progress"))
