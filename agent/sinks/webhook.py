@@ -283,14 +283,7 @@ class WebhookSink:
         delivery = item.delivery
         assert delivery.url is not None
         if delivery.url in lane.gone_urls:
-            log.warning(
-                "webhook_dropped_by_receiver",
-                call_id=delivery.call_id,
-                delivery_id=delivery.delivery_id,
-                event_type=delivery.event_type,
-                seq=delivery.seq,
-                host=url_host(delivery.url),
-            )
+            _delivery_log(delivery).warning("webhook_dropped_by_receiver")
             self._record(item, "gone", "dropped_by_receiver")
             return
         result = await self.send(delivery)
@@ -299,14 +292,7 @@ class WebhookSink:
             self._record(item, "delivered", None)
         elif result.verdict is Verdict.GONE:
             lane.gone_urls.add(delivery.url)
-            log.warning(
-                "webhook_gone",
-                call_id=delivery.call_id,
-                delivery_id=delivery.delivery_id,
-                event_type=delivery.event_type,
-                seq=delivery.seq,
-                host=url_host(delivery.url),
-            )
+            _delivery_log(delivery).warning("webhook_gone")
             self._record(item, "gone", "gone")
         elif result.verdict is Verdict.REFUSED:
             # Parked all the same: the operator may allow the target and replay.
@@ -331,15 +317,7 @@ class WebhookSink:
         # must not park the same item a second time (and replay it twice).
         item.finished = True
         delivery = item.delivery
-        bound = log.bind(
-            call_id=delivery.call_id,
-            delivery_id=delivery.delivery_id,
-            event_type=delivery.event_type,
-            seq=delivery.seq,
-            host=url_host(delivery.url),
-            reason=reason,
-            attempts=len(item.attempts),
-        )
+        bound = _delivery_log(delivery).bind(reason=reason, attempts=len(item.attempts))
         try:
             # File I/O with fsync runs in a thread so the event loop (and audio) never waits.
             path = await asyncio.shield(
@@ -387,6 +365,18 @@ class WebhookSink:
             lane = self._lanes.get(evicted)
             if lane is not None and lane.idle.is_set():
                 del self._lanes[evicted]
+
+
+def _delivery_log(delivery: Delivery) -> structlog.stdlib.BoundLogger:
+    """A logger carrying what identifies a delivery (never its body, URL path or query)."""
+    bound: structlog.stdlib.BoundLogger = log.bind(
+        call_id=delivery.call_id,
+        delivery_id=delivery.delivery_id,
+        event_type=delivery.event_type,
+        seq=delivery.seq,
+        host=url_host(delivery.url),
+    )
+    return bound
 
 
 def _last_status(attempts: Sequence[AttemptRecord]) -> int | None:
