@@ -8,8 +8,6 @@ and the lifecycle report), never asserted: simulated calls run in real time on a
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,15 +26,14 @@ from agent.simulator.scenario import parse_scenario
 from agent.sinks.outbox import Outbox
 from agent.sinks.ssrf import TargetPolicy
 from agent.sinks.webhook import WebhookSink
+from tests.test_sinks_receiver import verify_webhook_signature
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "config" / "scenarios"
 SECRET = "whsec_end_reasons_secret"
 
 
 def signature_ok(raw: str, timestamp: str, signature: str) -> bool:
-    # the seed's verification (seeds/001_2de4bd04417139a6.txt)
-    expected = hmac.new(SECRET.encode(), f"{timestamp}.{raw}".encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(signature.removeprefix("sha256="), expected)
+    return verify_webhook_signature(raw, timestamp, signature, SECRET)  # the seed's, verbatim
 
 
 @dataclass

@@ -8,8 +8,6 @@ few seconds of real time (VAD and turn timers run for real); only outcomes are a
 
 from __future__ import annotations
 
-import hashlib  # the seed verifier's imports
-import hmac
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,23 +24,10 @@ from agent.simulator.scenario import parse_scenario
 from agent.sinks.outbox import Outbox
 from agent.sinks.ssrf import TargetPolicy
 from agent.sinks.webhook import WebhookSink
+from tests.test_sinks_receiver import verify_webhook_signature  # the seed's, verbatim
 
 pytestmark = pytest.mark.slow
 
-
-# fmt: off
-# --- verbatim from seeds/001_2de4bd04417139a6.txt ("Webhooks Security", Python) ---
-def verify_webhook_signature(payload: str, timestamp: str, signature: str, secret: str) -> bool:
-    sig_hex = signature.removeprefix("sha256=")
-    message = f"{timestamp}.{payload}"
-    expected = hmac.new(
-        secret.encode(),
-        message.encode(),
-        hashlib.sha256
-    ).hexdigest()
-    return hmac.compare_digest(sig_hex, expected)
-# --- end verbatim ---
-# fmt: on
 
 SECRET = "whsec_simulated_call_secret"
 GREETING = "Hello, how can I help?"
