@@ -243,14 +243,8 @@ async def replay_at_startup(settings: WorkerSettings) -> None:
     if not outbox.pending():
         return
     try:
-        result = await outbox.replay(TargetPolicy(settings.allowed_targets))
+        # Outbox.replay logs the whole result itself (`outbox_replayed`).
+        await outbox.replay(TargetPolicy(settings.allowed_targets))
         metrics.outbox_depth(settings.outbox_dir)
     except OutboxBusy:
         log.info("outbox_replay_skipped_busy")
-        return
-    log.info(
-        "outbox_replayed",
-        delivered=result.delivered,
-        failed=result.failed,
-        remaining=result.remaining,
-    )
