@@ -21,7 +21,7 @@ from agent.errors import ConfigError
 
 
 def _settings_or_exit() -> object:
-    from agent.settings import WorkerSettings, settings_errors
+    from agent.worker.settings import WorkerSettings, settings_errors
 
     try:
         return WorkerSettings()
@@ -32,9 +32,9 @@ def _settings_or_exit() -> object:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from agent.config.dispatch import ParseOptions, parse_dispatch
-    from agent.config.summary import describe
-    from agent.secret_refs import ResolvesSecrets, SecretResolver
+    from agent.intake.dispatch import ParseOptions, parse_dispatch
+    from agent.intake.secrets import ResolvesSecrets, SecretResolver
+    from agent.intake.summary import describe
 
     text = sys.stdin.read() if args.file == "-" else _read(args.file)
     if text is None:
@@ -79,7 +79,7 @@ def _read(path: str) -> str | None:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from agent.config.schema import SCHEMA_DIR, schemas, write_schemas
+    from agent.contracts.schema import SCHEMA_DIR, schemas, write_schemas
 
     if args.write:
         for path in write_schemas(Path(args.dir) if args.dir else SCHEMA_DIR):
@@ -90,24 +90,25 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from agent.settings import WorkerSettings
+    from agent.worker.settings import WorkerSettings
 
     settings = _settings_or_exit()
     assert isinstance(settings, WorkerSettings)
     if settings.prometheus_port:
         # Before livekit.agents imports prometheus_client: calls run in job processes, whose
-        # metrics reach the main process's /metrics only through this directory (agent/metrics.py).
+        # metrics reach the main process's /metrics only through this directory
+        # (agent/worker/metrics.py).
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.prometheus_multiproc_dir))
         Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
-    from agent.worker import run_worker
+    from agent.worker.main import run_worker
 
     return run_worker(settings, dev=args.command == "dev")
 
 
 def cmd_outbox_replay(args: argparse.Namespace) -> int:
-    from agent.settings import WorkerSettings
-    from agent.sinks.outbox import Outbox, OutboxBusy
-    from agent.sinks.ssrf import TargetPolicy
+    from agent.delivery.outbox import Outbox, OutboxBusy
+    from agent.delivery.target_policy import TargetPolicy
+    from agent.worker.settings import WorkerSettings
 
     settings = _settings_or_exit()
     assert isinstance(settings, WorkerSettings)
@@ -132,8 +133,8 @@ def cmd_outbox_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox_list(args: argparse.Namespace) -> int:
-    from agent.settings import WorkerSettings
-    from agent.sinks.outbox import Outbox
+    from agent.delivery.outbox import Outbox
+    from agent.worker.settings import WorkerSettings
 
     settings = _settings_or_exit()
     assert isinstance(settings, WorkerSettings)
@@ -197,7 +198,7 @@ def _extra_commands() -> list[
 ]:
     """Commands that live with the module they drive (simulator, outbox, control, local dev)."""
     from agent.bench.command import register as register_bench
-    from agent.control.command import register as register_control
+    from agent.call.control.command import register as register_control
     from agent.devtools.commands import register_dispatch, register_token
     from agent.simulator.command import register as register_simulate
 

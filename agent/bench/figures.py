@@ -35,7 +35,7 @@ class Spread(BaseModel):
     def of(cls, values: Iterable[float]) -> Spread:
         # here, not at the top: call_record loads the framework, which the parent process
         # (it only reads the children's figures) would load for nothing (~5 s on 2 cores)
-        from agent.call_record import percentile
+        from agent.report.record import percentile
 
         values = list(values)
         return cls(

@@ -28,15 +28,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.config.assistant import TurnConfig
-from agent.logs import configure_logging
-from agent.settings import WorkerSettings
+from agent.contracts.assistant import TurnConfig
+from agent.delivery.outbox import Outbox
+from agent.delivery.target_policy import TargetPolicy
+from agent.delivery.webhook import WebhookSink
 from agent.simulator.live import ScenarioResult, run_scenario
 from agent.simulator.offline import OfflineLatencies
 from agent.simulator.timings import split_latency
-from agent.sinks.outbox import Outbox
-from agent.sinks.ssrf import TargetPolicy
-from agent.sinks.webhook import WebhookSink
+from agent.worker.logs import configure_logging
+from agent.worker.settings import WorkerSettings
 
 from .figures import LevelFigures, Spread
 from .ramp import SECRET_ENV

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from agent.sinks.signing import sign
+from agent.delivery.signing import sign
 
 from .figures import BenchFigures, LevelFigures, carried
 

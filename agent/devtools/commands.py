@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from agent.settings import WorkerSettings
+    from agent.worker.settings import WorkerSettings
 
 ROOM_EMPTY_TIMEOUT_SECONDS = 300
 """A dispatched room nobody joins closes after 5 minutes."""
@@ -71,7 +71,7 @@ def join_token(
 def _settings() -> WorkerSettings | None:
     from pydantic import ValidationError
 
-    from agent.settings import WorkerSettings
+    from agent.worker.settings import WorkerSettings
 
     try:
         return WorkerSettings()

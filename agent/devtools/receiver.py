@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
-from agent.sinks.signing import sign
+from agent.delivery.signing import sign
 
 TIMESTAMP_TOLERANCE_SECONDS = 300
 

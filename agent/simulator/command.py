@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from agent.logs import configure_logging
-from agent.settings import WorkerSettings, settings_errors
+from agent.worker.logs import configure_logging
+from agent.worker.settings import WorkerSettings, settings_errors
 
 if TYPE_CHECKING:
     from .scenario import Scenario
@@ -77,9 +77,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 async def _simulate(
     args: argparse.Namespace, scenario: Scenario, settings: WorkerSettings, outbox: Path
 ) -> int:
-    from agent.sinks.outbox import Outbox
-    from agent.sinks.ssrf import TargetPolicy
-    from agent.sinks.webhook import WebhookSink
+    from agent.delivery.outbox import Outbox
+    from agent.delivery.target_policy import TargetPolicy
+    from agent.delivery.webhook import WebhookSink
 
     from .live import run_scenario
 

@@ -1,14 +1,14 @@
 """One whole call on one machine: a real AgentSession, a scripted caller, offline vendors.
 
 :class:`SimulatedCall` builds the ``AgentSession`` from the kwargs the caller of this class
-gives (in production terms: what ``agent.session`` builds from the dispatch config), swaps in
+gives (in production terms: what ``agent.call.session`` builds from the dispatch config), swaps in
 only the STT/LLM/TTS vendors (:mod:`agent.simulator.offline`) and the room
 (:mod:`agent.simulator.transport`), then plays the caller's script against it on the wall
 clock (:mod:`agent.simulator.caller`). VAD, turn handling, interruptions, tools and the
 transcript sync are production code.
 
 The session comes from ``session_kwargs`` (the offline vendors are added to them) or from a
-``session_factory`` given the offline vendors (``agent.session.build_session`` fits). Kwargs
+``session_factory`` given the offline vendors (``agent.call.session.build_session`` fits). Kwargs
 must pin ``vad`` and ``turn_handling["turn_detection"]``: left out, the framework builds its
 default native VAD and a turn detector, which is not the production set-up under test (and
 may reach for the network). ``aec_warmup_duration`` defaults to None here, as the framework
@@ -32,7 +32,7 @@ from .timings import SimulatedCallResult
 from .transport import SimulatedRoom
 
 SessionFactory = Callable[[OfflineSTT, OfflineLLM, OfflineTTS], AgentSession[Any]]
-"""Builds the session around the offline vendors, e.g. ``agent.session.build_session``."""
+"""Builds the session around the offline vendors, e.g. ``agent.call.session.build_session``."""
 
 
 class SimulatedCall:

@@ -1,7 +1,7 @@
 """Run a scenario through LiveCall: the production call path, with a simulated caller.
 
 :class:`agent.simulator.SimulatedCall` owns its session, so it cannot run a call the way
-production does. This runner lets :class:`agent.live_call.LiveCall` build and own everything
+production does. This runner lets :class:`agent.call.live_call.LiveCall` build and own everything
 (session, lifecycle, call record, events, report) and only swaps what production gets from
 outside: the STT/LLM/TTS vendors (offline stand-ins, or the real LLM), and the room (a
 :class:`SimulatedRoom` assigned to the session's I/O before ``LiveCall.start``). The caller's
@@ -30,17 +30,17 @@ import structlog
 from livekit.agents import llm
 from livekit.agents.voice import events as lk_events
 
-from agent.config.assistant import FirstMessageMode
-from agent.config.dispatch import CallSpec, ParseOptions, parse_dispatch
+from agent.call.live_call import LiveCall
+from agent.call.providers import build_llm, load_vad
+from agent.contracts.assistant import FirstMessageMode
+from agent.contracts.events import EndOfCallReport, parse_envelope, to_delivery
+from agent.delivery.base import Delivery, EventSink
+from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError
-from agent.events import EndOfCallReport, parse_envelope, to_delivery
-from agent.live_call import LiveCall
-from agent.logs import bind_call, unbind_call
-from agent.providers import build_llm, load_vad
-from agent.reporting import report_config_error
-from agent.settings import WorkerSettings
-from agent.sinks.base import Delivery, EventSink
-from agent.sinks.ssrf import TargetPolicy
+from agent.intake.dispatch import CallSpec, ParseOptions, parse_dispatch
+from agent.report.send import report_config_error
+from agent.worker.logs import bind_call, unbind_call
+from agent.worker.settings import WorkerSettings
 
 from .offline import OfflineLLM, OfflineSTT, OfflineTTS
 from .phone import SimulatedPhone, TransferRequest, simulated_phone

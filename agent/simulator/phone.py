@@ -5,9 +5,9 @@ get from here, or its scenario could not test transfers and live control:
 
 - the caller party: a SIP participant with ``sip.phoneNumber`` / ``sip.trunkPhoneNumber``
   attributes when the scenario has ``phone``, else a web participant (``WEB_IDENTITY``); handed
-  to :class:`~agent.telephony.phone_line.PhoneLine` as ``attach_room`` would;
+  to :class:`~agent.call.telephony.phone_line.PhoneLine` as ``attach_room`` would;
 - the LiveKit server API for the REFER: a SIP caller's transfers go through the real
-  :class:`~agent.telephony.sip.SipGateway` to an :mod:`offline server <.offline.sip>` on
+  :class:`~agent.call.telephony.sip.SipGateway` to an :mod:`offline server <.offline.sip>` on
   127.0.0.1, which answers per ``providers.sip_transfer``; a web caller has none (as a job
   without SIP), so a transfer is refused;
 - data packets and key presses: a scenario's ``control`` step goes to
@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 import structlog
 from livekit.agents import llm
 
-from agent.config.dispatch import CallSpec
-from agent.control.channel import ControlChannel, ControlResult
-from agent.live_call import LiveCall
-from agent.settings import WorkerSettings
-from agent.telephony.caller import SIP_PHONE_NUMBER, SIP_TRUNK_PHONE_NUMBER, CallerParty
-from agent.telephony.phone_line import PhoneLine
-from agent.telephony.sip import SipGateway
+from agent.call.control.channel import ControlChannel, ControlResult
+from agent.call.live_call import LiveCall
+from agent.call.telephony.caller import SIP_PHONE_NUMBER, SIP_TRUNK_PHONE_NUMBER, CallerParty
+from agent.call.telephony.phone_line import PhoneLine
+from agent.call.telephony.sip import SipGateway
+from agent.intake.dispatch import CallSpec
+from agent.worker.settings import WorkerSettings
 
 from .offline.sip import TRANSFER, OfflineLiveKitServer, offline_livekit
 from .scenario import Scenario

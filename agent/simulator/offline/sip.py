@@ -1,7 +1,7 @@
 """An offline LiveKit server API: the SIP gateway a simulated phone call transfers through.
 
 A transfer leaves the worker as one request, ``TransferSIPParticipant``, through the real
-``livekit.api.LiveKitAPI`` client (:class:`agent.telephony.sip.SipGateway`). To simulate a SIP
+``livekit.api.LiveKitAPI`` client (:class:`agent.call.telephony.sip.SipGateway`). To simulate a SIP
 REFER without a LiveKit server, this is that server: an aiohttp app on 127.0.0.1 (port 0)
 speaking LiveKit's Twirp protocol (protobuf bodies). It keeps every request it got (decoded,
 with its bearer token) and answers each method with a configured protobuf reply or a Twirp

@@ -1,0 +1,236 @@
+"""Providers: the one module that knows vendors.
+
+Turns the validated `stt_config` / `llm_config` / `tts_config` of an AssistantConfig into
+livekit-agents STT, LLM and TTS objects, and loads the VAD. Nothing else in the project imports
+`livekit.plugins.*`: the rest speaks the framework's interfaces, so the simulator can swap in
+offline stand-ins and a new vendor is a change to this file only.
+
+Keys: a per-call key (BYOK, usually a `secret:NAME` reference, already resolved by the config
+layer) wins over the worker's key for that vendor. A vendor whose key is missing in both places
+is a `ConfigError` naming the field, raised before the call starts talking, instead of a
+mid-call authentication failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from agent.contracts.assistant import (
+    AssistantConfig,
+    DeepgramSTTConfig,
+    ElevenLabsTTSConfig,
+    LLMConfig,
+    OpenAISTTConfig,
+    OpenAITTSConfig,
+    SarvamSTTConfig,
+    SarvamTTSConfig,
+    TurnConfig,
+)
+from agent.errors import ConfigError
+from agent.worker.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from livekit.agents import llm, stt, tts, vad
+
+# OpenAI-compatible endpoints known by name, so `provider: groq` needs no `base_url`.
+LLM_PRESETS: dict[str, str] = {
+    "xai": "https://api.x.ai/v1",
+    "groq": "https://api.groq.com/openai/v1",
+    "openrouter": "https://openrouter.ai/api/v1",
+}
+
+
+@dataclass(frozen=True)
+class Providers:
+    stt: stt.STT[Any]
+    llm: llm.LLM[Any]
+    tts: tts.TTS[Any]
+
+
+def _key(per_call: SecretStr | None, worker: SecretStr | None, *, field: str, env: str) -> str:
+    if per_call is not None:
+        return per_call.get_secret_value()
+    if worker is not None and worker.get_secret_value():
+        return worker.get_secret_value()
+    raise ConfigError(
+        f"no API key: set `{field.rsplit('.', 1)[-1]}` (a secret:NAME reference) or the worker's "
+        f"{env}",
+        path=field,
+    )
+
+
+def _url(value: object | None) -> str | None:
+    return str(value).rstrip("/") if value is not None else None
+
+
+def build_stt(assistant: AssistantConfig, settings: WorkerSettings) -> stt.STT[Any]:
+    cfg = assistant.stt_config
+    field = "assistant.stt_config.api_key"
+    if isinstance(cfg, DeepgramSTTConfig):
+        from livekit.plugins import deepgram
+
+        kwargs: dict[str, Any] = {
+            "model": cfg.model,
+            "language": cfg.language,
+            "keyterm": list(cfg.keyterms),
+            "endpointing_ms": cfg.endpointing_ms,
+            "interim_results": True,
+            "api_key": _key(
+                cfg.api_key, settings.deepgram_api_key, field=field, env="DEEPGRAM_API_KEY"
+            ),
+        }
+        if base := _url(cfg.base_url) or settings.deepgram_base_url:
+            kwargs["base_url"] = base
+        return deepgram.STT(**kwargs)
+    if isinstance(cfg, OpenAISTTConfig):
+        from livekit.plugins import openai
+
+        kwargs = {
+            "model": cfg.model,
+            "language": cfg.language,
+            "base_url": _url(cfg.base_url) or settings.openai_base_url,
+            "api_key": _key(
+                cfg.api_key, settings.openai_api_key, field=field, env="OPENAI_API_KEY"
+            ),
+        }
+        if cfg.prompt:
+            kwargs["prompt"] = cfg.prompt
+        return openai.STT(**kwargs)
+    if isinstance(cfg, SarvamSTTConfig):
+        from livekit.plugins import sarvam
+
+        kwargs = {
+            "language": cfg.language,
+            "model": cfg.model,
+            "api_key": _key(
+                cfg.api_key, settings.sarvam_api_key, field=field, env="SARVAM_API_KEY"
+            ),
+        }
+        if base := _url(cfg.base_url) or settings.sarvam_base_url:
+            kwargs["base_url"] = base
+        return sarvam.STT(**kwargs)
+    raise ConfigError(f"unsupported STT provider {cfg.provider!r}", path="assistant.stt_config")
+
+
+def llm_endpoint(cfg: LLMConfig, settings: WorkerSettings) -> str:
+    """Where chat completions go: explicit base_url, a named preset, or the operator default."""
+    if cfg.base_url is not None:
+        return str(cfg.base_url).rstrip("/")
+    return LLM_PRESETS.get(cfg.provider, settings.openai_base_url)
+
+
+def build_llm(
+    cfg: LLMConfig, settings: WorkerSettings, *, field: str = "llm_config"
+) -> llm.LLM[Any]:
+    import httpx2
+    from livekit.plugins import openai
+
+    base_url = llm_endpoint(cfg, settings)
+    # The worker's OPENAI_API_KEY only goes to the operator's own endpoint; a per-call endpoint
+    # or preset must bring its own key, so the operator's key never leaks to a third party.
+    worker_key = settings.openai_api_key if base_url == settings.openai_base_url else None
+    api_key = _key(
+        cfg.api_key, worker_key, field=f"assistant.{field}.api_key", env="OPENAI_API_KEY"
+    )
+    kwargs: dict[str, Any] = {
+        "model": cfg.model,
+        "base_url": base_url,
+        "api_key": api_key,
+        # A stuck request is abandoned after timeout_seconds; connecting gets 5 s of that.
+        "timeout": httpx2.Timeout(cfg.timeout_seconds, connect=min(5.0, cfg.timeout_seconds)),
+        # Never `strict: true`: OpenAI's strict mode rejects the JSON Schemas backends usually
+        # write (optional properties, no additionalProperties: false), many compatible servers
+        # reject the flag itself, and tool arguments are validated against the tool's own
+        # schema before any request goes out (agent/call/tools/schema_check.py).
+        "_strict_tool_schema": False,
+    }
+    if cfg.temperature is not None:
+        kwargs["temperature"] = cfg.temperature
+    if cfg.max_tokens is not None:
+        kwargs["max_completion_tokens"] = cfg.max_tokens
+    return openai.LLM(**kwargs)
+
+
+def build_tts(assistant: AssistantConfig, settings: WorkerSettings) -> tts.TTS[Any]:
+    cfg = assistant.tts_config
+    field = "assistant.tts_config.api_key"
+    if isinstance(cfg, ElevenLabsTTSConfig):
+        from livekit.agents import NOT_GIVEN
+        from livekit.plugins import elevenlabs
+
+        kwargs: dict[str, Any] = {
+            "voice_id": cfg.voice_id,
+            "model": cfg.model,
+            "api_key": _key(
+                cfg.api_key, settings.eleven_api_key, field=field, env="ELEVEN_API_KEY"
+            ),
+        }
+        if cfg.language:
+            kwargs["language"] = cfg.language
+        tuning = (cfg.stability, cfg.similarity_boost, cfg.style, cfg.speed)
+        if any(v is not None for v in tuning):
+            kwargs["voice_settings"] = elevenlabs.VoiceSettings(
+                # ElevenLabs' own defaults for the two required knobs.
+                stability=0.5 if cfg.stability is None else cfg.stability,
+                similarity_boost=0.75 if cfg.similarity_boost is None else cfg.similarity_boost,
+                style=NOT_GIVEN if cfg.style is None else cfg.style,
+                speed=NOT_GIVEN if cfg.speed is None else cfg.speed,
+            )
+        if base := _url(cfg.base_url) or settings.elevenlabs_base_url:
+            kwargs["base_url"] = base
+        return elevenlabs.TTS(**kwargs)
+    if isinstance(cfg, OpenAITTSConfig):
+        from livekit.plugins import openai
+
+        kwargs = {
+            "model": cfg.model,
+            "voice": cfg.voice,
+            "speed": cfg.speed,
+            "base_url": _url(cfg.base_url) or settings.openai_base_url,
+            "api_key": _key(
+                cfg.api_key, settings.openai_api_key, field=field, env="OPENAI_API_KEY"
+            ),
+        }
+        if cfg.instructions:
+            kwargs["instructions"] = cfg.instructions
+        return openai.TTS(**kwargs)
+    if isinstance(cfg, SarvamTTSConfig):
+        from livekit.plugins import sarvam
+
+        kwargs = {
+            "target_language_code": cfg.language,
+            "model": cfg.model,
+            "speaker": cfg.voice,
+            "pace": cfg.pace,
+            "api_key": _key(
+                cfg.api_key, settings.sarvam_api_key, field=field, env="SARVAM_API_KEY"
+            ),
+        }
+        if base := _url(cfg.base_url) or settings.sarvam_base_url:
+            kwargs["base_url"] = base
+        return sarvam.TTS(**kwargs)
+    raise ConfigError(f"unsupported TTS provider {cfg.provider!r}", path="assistant.tts_config")
+
+
+def build_providers(assistant: AssistantConfig, settings: WorkerSettings) -> Providers:
+    """All three vendors for one call, or a ConfigError naming the first field that is wrong."""
+    return Providers(
+        stt=build_stt(assistant, settings),
+        llm=build_llm(assistant.llm_config, settings),
+        tts=build_tts(assistant, settings),
+    )
+
+
+def load_vad(turn: TurnConfig | None = None) -> vad.VAD:
+    """Silero VAD (the ONNX model ships inside the plugin, so this works offline).
+
+    Loaded once per job process in prewarm with the default turn settings; a call whose
+    `turn_config` changes the silence window gets its own instance (loading takes ~50 ms).
+    """
+    from livekit.plugins import silero
+
+    turn = turn or TurnConfig()
+    return silero.VAD.load(min_silence_duration=turn.min_silence_seconds, activation_threshold=0.5)

@@ -1,0 +1,176 @@
+"""Session: the framework's `Agent` and `AgentSession`, built from a CallSpec.
+
+This is where the assistant config meets livekit-agents: instructions from
+`llm_config.messages`, the tools the LLM may call, the greeting in its three modes, and turn
+handling pinned explicitly. Pinning matters: the framework picks different turn-detection and
+interruption defaults in dev and production and constructs a native VAD and turn detector when
+none are given, so an unpinned session behaves differently on a laptop and in the cluster.
+
+Endpointing is VAD-based (silero + a fixed minimum delay). The local end-of-turn model would add
+~244 MB of weights per image and ~50-150 ms of CPU per turn; it is not used.
+
+The providers come in ready-made (real vendors from `providers.py`, or the simulator's offline
+stand-ins), so production and simulation share every line of this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from livekit import rtc
+from livekit.agents import NOT_GIVEN, Agent, AgentSession, APIConnectOptions, llm, stt, tts, vad
+from livekit.agents.voice.agent_session import SessionConnectOptions
+from livekit.agents.voice.turn import TurnHandlingOptions
+
+from agent.contracts.assistant import AssistantConfig, FirstMessageMode, TurnConfig
+from agent.intake.dispatch import CallSpec
+
+MAX_TOOL_STEPS = 5
+"""LLM -> tool -> LLM rounds in one turn before the agent must answer."""
+
+MODEL_GREETING_INSTRUCTIONS = (
+    "Greet the caller now in one short sentence, in the language and persona of your "
+    "instructions, and offer help."
+)
+
+
+def turn_handling(turn: TurnConfig) -> TurnHandlingOptions:
+    """Turn handling with every knob that differs between dev and production pinned."""
+    return {
+        "turn_detection": "vad",
+        "endpointing": {
+            "mode": "fixed",
+            "min_delay": turn.min_endpointing_delay,
+            "max_delay": turn.max_endpointing_delay,
+        },
+        "interruption": {
+            "enabled": turn.allow_interruptions,
+            "mode": "vad",
+            "min_duration": turn.min_interruption_seconds,
+            "min_words": 0,
+            "resume_false_interruption": True,
+            "false_interruption_timeout": 2.0,
+            "discard_audio_if_uninterruptible": True,
+        },
+        # The LLM may start on a transcript before the turn is confirmed; TTS waits for it.
+        "preemptive_generation": {"enabled": True, "preemptive_tts": False},
+    }
+
+
+class CallAgent(Agent):
+    """The assistant of one call: instructions, tools and the greeting."""
+
+    def __init__(
+        self,
+        assistant: AssistantConfig,
+        *,
+        tools: Sequence[llm.Tool] = (),
+        greeting_audio: GreetingAudio | None = None,
+    ) -> None:
+        chat_ctx = llm.ChatContext.empty()
+        # Few-shot turns given in llm_config.messages (after the system prompt) seed the context.
+        for message in assistant.llm_config.messages:
+            if message.role != "system":
+                chat_ctx.add_message(role=message.role, content=message.content)
+        super().__init__(
+            instructions=assistant.system_prompt or "You are a helpful voice assistant.",
+            chat_ctx=chat_ctx,
+            tools=list(tools),
+        )
+        self._assistant = assistant
+        self._greeting_audio = greeting_audio
+
+    async def on_enter(self) -> None:
+        greet(self.session, self._assistant, self._greeting_audio)
+
+
+def greet(
+    session: AgentSession[Any],
+    assistant: AssistantConfig,
+    greeting_audio: GreetingAudio | None = None,
+) -> None:
+    """Start the greeting in the configured mode (returns at once; speech plays async)."""
+    mode = assistant.effective_first_message_mode
+    if mode is FirstMessageMode.SPEAKS_FIRST and assistant.first_message:
+        audio = greeting_audio.frames(assistant.first_message) if greeting_audio else None
+        session.say(
+            assistant.first_message,
+            audio=audio if audio is not None else NOT_GIVEN,
+            allow_interruptions=True,
+            add_to_chat_ctx=True,
+        )
+    elif mode is FirstMessageMode.MODEL_GENERATED:
+        session.generate_reply(instructions=MODEL_GREETING_INSTRUCTIONS)
+
+
+class GreetingAudio:
+    """Per-process cache of synthesized greetings, so a repeated first message does not wait on
+    TTS at all (the greeting plays from memory as soon as the caller is there).
+
+    Keyed by the TTS identity and the text; bounded (oldest dropped first). The first call with a
+    new greeting speaks it through the normal TTS path and fills the cache in the background.
+    """
+
+    def __init__(self, max_entries: int = 64) -> None:
+        self._frames: dict[tuple[str, str], list[rtc.AudioFrame]] = {}
+        self._max = max_entries
+        self._tts_key = ""
+
+    def bind(self, tts_key: str) -> None:
+        self._tts_key = tts_key
+
+    def frames(self, text: str) -> AsyncIterator[rtc.AudioFrame] | None:
+        cached = self._frames.get((self._tts_key, text))
+        if cached is None:
+            return None
+
+        async def replay() -> AsyncIterator[rtc.AudioFrame]:
+            for frame in cached:
+                yield frame
+
+        return replay()
+
+    async def fill(self, engine: tts.TTS[Any], text: str) -> None:
+        key = (self._tts_key, text)
+        if key in self._frames:
+            return
+        frames = [ev.frame async for ev in engine.synthesize(text)]
+        if len(self._frames) >= self._max:
+            self._frames.pop(next(iter(self._frames)))
+        self._frames[key] = frames
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+
+def build_session(
+    spec: CallSpec,
+    *,
+    stt_engine: stt.STT[Any],
+    llm_engine: llm.LLM[Any],
+    tts_engine: tts.TTS[Any],
+    vad_engine: vad.VAD,
+    close_transcript_timeout: float = 2.0,
+    aec_warmup: bool = True,
+) -> AgentSession[Any]:
+    """The AgentSession of one call, with our own silence handling (the framework's
+    `user_away_timeout` only flips a state once, so it is switched off)."""
+    return AgentSession(
+        stt=stt_engine,
+        llm=llm_engine,
+        tts=tts_engine,
+        vad=vad_engine,
+        turn_handling=turn_handling(spec.assistant.turn_config),
+        max_tool_steps=MAX_TOOL_STEPS,
+        user_away_timeout=None,
+        session_close_transcript_timeout=close_transcript_timeout,
+        # Echo-cancellation warm-up ignores barge-ins in the agent's first 3 s of speech; a
+        # simulated room has no echo, so the simulator turns it off (as livekit's own does).
+        aec_warmup_duration=NOT_GIVEN if aec_warmup else None,
+        # The framework hands every LLM request the session's own timeout (10 s), replacing the
+        # one the plugin was built with, so llm_config.timeout_seconds must be set here.
+        conn_options=SessionConnectOptions(
+            llm_conn_options=APIConnectOptions(timeout=spec.assistant.llm_config.timeout_seconds)
+        ),
+    )

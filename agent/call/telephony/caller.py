@@ -1,0 +1,83 @@
+"""Who is on the other end: a SIP phone caller or a web client, and their numbers.
+
+LiveKit SIP sets participant attributes on the phone caller (livekit docs, "SIP participant
+attributes"): ``sip.phoneNumber`` is the caller's number, ``sip.trunkPhoneNumber`` the number
+they dialled (ours). Numbers are personal data: they go into the call record (and from there,
+redacted under gdpr_mode, into the report) and never into an info-level log line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import structlog
+from livekit import rtc
+
+from agent.report.record import CallRecord
+
+log = structlog.get_logger(__name__)
+
+SIP_PHONE_NUMBER = "sip.phoneNumber"
+"""Attribute: the phone number of the SIP participant (the caller on an inbound call)."""
+SIP_TRUNK_PHONE_NUMBER = "sip.trunkPhoneNumber"
+"""Attribute: the trunk number the call came in on (the number the caller dialled)."""
+
+
+@dataclass(frozen=True)
+class CallerParty:
+    """The caller as the room sees them. Only a SIP caller can be transferred (REFER)."""
+
+    identity: str
+    is_sip: bool
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_participant(cls, participant: rtc.RemoteParticipant) -> CallerParty:
+        return cls(
+            identity=participant.identity,
+            is_sip=participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP,
+            attributes=dict(participant.attributes),
+        )
+
+    @property
+    def caller_number(self) -> str | None:
+        return self.attributes.get(SIP_PHONE_NUMBER) or None
+
+    @property
+    def called_number(self) -> str | None:
+        return self.attributes.get(SIP_TRUNK_PHONE_NUMBER) or None
+
+
+def record_numbers(record: CallRecord, caller: CallerParty) -> None:
+    """Put the caller's and the called number into the call record (debug log only)."""
+    if not caller.is_sip:
+        return
+    record.set_numbers(caller=caller.caller_number, called=caller.called_number)
+    log.debug("sip_numbers", caller=caller.caller_number, called=caller.called_number)
+
+
+def watch_for_caller(
+    room: rtc.Room, on_caller: Callable[[CallerParty], None]
+) -> Callable[[], None]:
+    """Call ``on_caller`` once, with the first remote participant that is not an agent (already
+    in the room or joining later). Returns a detach function."""
+    found = False
+
+    def consider(participant: rtc.RemoteParticipant) -> None:
+        nonlocal found
+        if found or participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
+            return
+        found = True
+        party = CallerParty.from_participant(participant)
+        log.info("caller_joined", sip=party.is_sip)
+        on_caller(party)
+
+    for participant in list(room.remote_participants.values()):
+        consider(participant)
+    room.on("participant_connected", consider)
+
+    def detach() -> None:
+        room.off("participant_connected", consider)
+
+    return detach

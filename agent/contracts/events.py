@@ -1,0 +1,523 @@
+"""The outgoing wire format: every event a call sends, as typed models, and nothing else.
+
+This is the one module that knows what a receiver sees. Backends of the VoiceDock / HMS
+Sovereign dialect parse these bodies as they are (shared/seeds 000): one envelope
+``{"message": {"type", "timestamp", "call": {...}, "assistant": {"name", "metadata"}, ...}}``
+with a discriminated union on ``type``. ``assistant.metadata`` is passed through exactly as the
+backend sent it (``UserID`` stays ``UserID``). Each event of a call also carries ``seq``
+(1, 2, 3… in emission order) so a receiver can order events and spot a gap; ``seq`` 0 marks an
+event built outside the call's own process (a crash report), whose place in the order is unknown.
+
+``CallEvents`` is the per-call emitter: it stamps ``seq`` and ``timestamp``, drops event types
+the assistant did not ask for (``webhook_events``), serialises each event once to the bytes
+that get signed (:class:`agent.delivery.base.Delivery`) and hands them to the sink without ever
+making the caller wait for a receiver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import structlog
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
+
+from agent.contracts.assistant import ALL_WEBHOOK_EVENTS
+from agent.contracts.end_reason import EndReason
+from agent.delivery.base import Delivery, EventSink
+from agent.intake.dispatch import CallSpec, CallType
+from agent.report.redaction import redact as gdpr_redact
+from agent.worker.ledger import report_delivery_id
+
+log = structlog.get_logger(__name__)
+
+
+def _iso_ms(moment: datetime) -> str:
+    # 2026-04-19T12:00:00.123Z: UTC, millisecond precision, as the platforms send it.
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(_iso_ms, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A wall-clock moment, sent as ISO 8601 UTC with milliseconds."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class WireModel(BaseModel):
+    """Base of every outgoing model: unknown fields are a bug, aliases are the wire names."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        serialize_by_alias=True,
+        # Every field is always sent (null when empty): the schema says so to receivers.
+        json_schema_serialization_defaults_required=True,
+    )
+
+
+CallStatus = Literal["in-progress", "forwarding", "ended"]
+Role = Literal["user", "assistant"]
+
+
+class CallRef(WireModel):
+    id: str
+    type: CallType
+    status: CallStatus = "in-progress"
+
+
+class AssistantRef(WireModel):
+    name: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """Exactly as the backend sent it: key casing and nesting untouched."""
+
+
+class _Message(WireModel):
+    timestamp: Timestamp = Field(default_factory=utc_now)
+    """When the event was emitted (stamped again by ``CallEvents``)."""
+    seq: int = Field(0, ge=0)
+    """Per-call emission order, from 1; 0 when built outside the call's process."""
+    call: CallRef
+    assistant: AssistantRef
+
+
+# --- status-update, transcript, tool-calls -----------------------------------------------------
+
+
+class StatusUpdate(_Message):
+    type: Literal["status-update"] = "status-update"
+    status: CallStatus
+    destination: str | None = None
+    """While ``forwarding``: the number or SIP URI the call is handed to."""
+
+
+class Transcript(_Message):
+    type: Literal["transcript"] = "transcript"
+    role: Role
+    transcript: str
+    transcript_type: Literal["final"] = "final"
+    start_seconds: float | None = None
+    """Offset from the call start."""
+    end_seconds: float | None = None
+
+
+class ToolCall(WireModel):
+    id: str
+    name: str
+    arguments: dict[str, Any] | str
+    """The parsed arguments; the raw text when the model produced something that is not JSON."""
+
+
+class ToolCalls(_Message):
+    type: Literal["tool-calls"] = "tool-calls"
+    tool_call_list: list[ToolCall] = Field(alias="toolCallList")
+
+
+class ToolResult(BaseModel):
+    """One answer of a tool server. Parsed tolerantly: ``toolCallId`` or ``tool_call_id``."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    tool_call_id: str = Field(alias="toolCallId")
+    result: Any = None
+    error: str | None = None
+
+    def for_llm(self) -> str:
+        """What the LLM is shown: the error, or the result as text (JSON for non-strings)."""
+        if self.error is not None:
+            return f"error: {self.error}"
+        if isinstance(self.result, str):
+            return self.result
+        return json.dumps(self.result, ensure_ascii=False)
+
+
+class ToolCallsResponse(BaseModel):
+    """The tool server's reply: ``{"results": [{"toolCallId", "result" | "error"}]}``."""
+
+    results: list[ToolResult] = Field(default_factory=list)
+
+    def result_for(self, tool_call_id: str) -> ToolResult | None:
+        return next((r for r in self.results if r.tool_call_id == tool_call_id), None)
+
+
+def parse_tool_response(body: bytes | str) -> ToolCallsResponse:
+    """Tolerant parse of a tool server's body: malformed entries are skipped, a non-string
+    ``error`` becomes text, a body that is not JSON (or has no ``results``) yields no results."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ToolCallsResponse()
+    raw = data.get("results") if isinstance(data, dict) else None
+    results: list[ToolResult] = []
+    for entry in raw if isinstance(raw, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        entry = dict(entry)
+        if "toolCallId" not in entry and "tool_call_id" not in entry and "id" in entry:
+            entry["toolCallId"] = entry["id"]
+        if entry.get("error") is not None and not isinstance(entry["error"], str):
+            entry["error"] = json.dumps(entry["error"], ensure_ascii=False)
+        try:
+            results.append(ToolResult.model_validate(entry))
+        except ValidationError:
+            continue
+    return ToolCallsResponse(results=results)
+
+
+# --- end-of-call-report ------------------------------------------------------------------------
+
+
+class ReportMessage(WireModel):
+    """One entry of the conversation. Tool calls ride on an assistant entry; each result is a
+    ``tool`` entry pointing back with ``tool_call_id``."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    message: str
+    start_seconds: float | None = None
+    end_seconds: float | None = None
+    interrupted: bool = False
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+    result: Any = None
+    error: str | None = None
+    tool_ms: float | None = None
+
+
+PartStatus = Literal["ok", "failed", "skipped", "timeout"]
+
+
+class AnalysisPart(WireModel):
+    status: PartStatus
+    error: str | None = None
+    """Why a part failed, timed out or was skipped."""
+
+
+class AnalysisParts(WireModel):
+    summary: AnalysisPart
+    structured_data: AnalysisPart
+    success_evaluation: AnalysisPart
+
+
+_SKIPPED = AnalysisPart(status="skipped", error="no analysis ran")
+
+
+class Analysis(WireModel):
+    summary: str | None = None
+    structured_data: Any = None
+    """Validated against the assistant's ``structured_data_plan.schema``."""
+    success_evaluation: bool | int | None = None
+    """``pass_fail``: true/false; ``numeric_scale``: 1-10."""
+    parts: AnalysisParts = Field(
+        default_factory=lambda: AnalysisParts(
+            summary=_SKIPPED, structured_data=_SKIPPED, success_evaluation=_SKIPPED
+        )
+    )
+
+
+class TurnMetrics(WireModel):
+    """One caller turn and the reply to it, in milliseconds. ``e2e_ms``: caller stopped
+    speaking -> first agent audio."""
+
+    turn_index: int
+    stt_ms: float | None = None
+    end_of_turn_ms: float | None = None
+    llm_ttft_ms: float | None = None
+    tts_ttfb_ms: float | None = None
+    e2e_ms: float | None = None
+    tool_ms: float | None = None
+    interrupted: bool = False
+
+
+class CallMissedTurn(WireModel):
+    """A turn under the CallMissed transcript API's names, to be stored as it is.
+    ``first_token_ms`` = LLM time to first token, ``first_audio_ms`` = caller stopped speaking
+    -> first agent audio, ``total_ms`` = caller stopped speaking -> agent finished speaking."""
+
+    turn_index: int
+    user_transcript: str
+    agent_response: str
+    interrupted: bool
+    stt_ms: float | None = None
+    first_token_ms: float | None = None
+    first_audio_ms: float | None = None
+    total_ms: float | None = None
+    llm_model: str | None = None
+
+
+class Percentiles(WireModel):
+    count: int
+    p50: float | None = None
+    p95: float | None = None
+
+
+class CallMetrics(WireModel):
+    turns: list[TurnMetrics] = Field(default_factory=list)
+    percentiles: dict[str, Percentiles] = Field(default_factory=dict)
+    """Per figure of ``turns`` (``e2e_ms``, ``stt_ms``, …) over the turns that have it."""
+    callmissed_turns: list[CallMissedTurn] = Field(default_factory=list)
+
+
+class UsageEntry(WireModel):
+    kind: Literal["llm", "tts", "stt"]
+    provider: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    characters: int = 0
+    audio_seconds: float = 0.0
+
+
+class ControlEntry(WireModel):
+    command: str
+    outcome: str
+    at_seconds: float | None = None
+
+
+class Customer(WireModel):
+    number: str | None = None
+    name: str | None = None
+
+
+class EndOfCallReport(_Message):
+    type: Literal["end-of-call-report"] = "end-of-call-report"
+    end_reason: EndReason
+    end_detail: str | None = None
+    started_at: Timestamp | None = None
+    ended_at: Timestamp | None = None
+    duration_seconds: int = 0
+    """Whole seconds, as the platforms send it; ``duration_ms`` has the precision."""
+    duration_ms: int = 0
+    summary: str | None = None
+    transcript: str = ""
+    messages: list[ReportMessage] = Field(default_factory=list)
+    analysis: Analysis = Field(default_factory=Analysis)
+    metrics: CallMetrics = Field(default_factory=CallMetrics)
+    usage: list[UsageEntry] = Field(default_factory=list)
+    control: list[ControlEntry] = Field(default_factory=list)
+    customer: Customer | None = None
+    destination: str | None = None
+    """Outbound: the number dialled; inbound: the number the caller dialled; transfers: where
+    the call was handed."""
+
+
+EventMessage = Annotated[
+    StatusUpdate | Transcript | ToolCalls | EndOfCallReport, Field(discriminator="type")
+]
+
+
+class Envelope(WireModel):
+    message: EventMessage
+
+
+_ENVELOPE = TypeAdapter(Envelope)
+
+
+def parse_envelope(body: bytes | str) -> Envelope:
+    """Receivers' side (tests, the simulator, outbox replay): bytes back to a typed event."""
+    return _ENVELOPE.validate_json(body)
+
+
+def to_delivery(
+    event: EventMessage | Envelope,
+    *,
+    url: str | None,
+    secret: str | None,
+    delivery_id: str | None = None,
+) -> Delivery:
+    """Serialise ``event`` once (compact JSON, UTF-8) into what gets signed and sent."""
+    envelope = event if isinstance(event, Envelope) else Envelope(message=event)
+    message = envelope.message
+    return Delivery(
+        delivery_id=delivery_id or str(uuid.uuid4()),
+        call_id=message.call.id,
+        event_type=message.type,
+        seq=message.seq,
+        body=envelope.model_dump_json(by_alias=True).encode("utf-8"),
+        url=url,
+        secret=secret,
+    )
+
+
+def events_schema() -> dict[str, Any]:
+    """JSON Schema of what receivers get (``config/events.schema.json``)."""
+    schema = _ENVELOPE.json_schema(
+        mode="serialization", by_alias=True, ref_template="#/$defs/{model}"
+    )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/voice-agent-worker/schemas/events.schema.json",
+        "title": "Voice agent events (webhook bodies)",
+        "description": (
+            "Every delivery body: one envelope, discriminated on message.type. "
+            "assistant.metadata is passed through exactly as the backend sent it."
+        ),
+    } | schema
+
+
+# --- the per-call emitter ----------------------------------------------------------------------
+
+
+class CallEvents:
+    """Sends one call's events, in order, to the sink.
+
+    ``emit`` returns at once: the hand-over to the sink (itself only an enqueue) runs as a task
+    chained after the previous one, so deliveries reach the sink in ``seq`` order. Event types
+    missing from ``webhook_events`` are dropped before they get a ``seq``, so the ``seq`` a
+    receiver sees has no gaps. ``delivery_for`` stamps an event without sending it, for the
+    tool-calls request, which is a request/response exchange rather than a notification.
+    """
+
+    def __init__(
+        self,
+        sink: EventSink,
+        *,
+        call: CallRef,
+        assistant: AssistantRef,
+        url: str | None,
+        secret: str | None,
+        webhook_events: Iterable[str] = ALL_WEBHOOK_EVENTS,
+        redact: Callable[[str], str] | None = None,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._sink = sink
+        self.call = call
+        self.assistant = assistant
+        self._url = url
+        self._secret = secret
+        self._enabled = frozenset(webhook_events)
+        self._redact = redact
+        self._now = now
+        self._seq = 0
+        self._last: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def for_call(
+        cls, spec: CallSpec, sink: EventSink, *, default_secret: str | None = None
+    ) -> CallEvents:
+        assistant = spec.assistant
+        secret = assistant.resolved_webhook_secret(None)
+        return cls(
+            sink,
+            call=CallRef(id=spec.call_id, type=spec.call.type),
+            assistant=AssistantRef(name=assistant.name, metadata=assistant.metadata),
+            url=str(assistant.webhook_url) if assistant.webhook_url else None,
+            secret=secret.get_secret_value() if secret else default_secret,
+            webhook_events=assistant.webhook_events,
+            redact=gdpr_redact if assistant.gdpr_mode else None,
+        )
+
+    @property
+    def seq(self) -> int:
+        """The ``seq`` of the last event stamped (0 before the first)."""
+        return self._seq
+
+    # Builders: the envelope fields are this call's; the caller says only what happened.
+    def status_update(self, status: CallStatus, destination: str | None = None) -> StatusUpdate:
+        return StatusUpdate(
+            call=self.call, assistant=self.assistant, status=status, destination=destination
+        )
+
+    def transcript(
+        self, role: Role, text: str, start_seconds: float | None, end_seconds: float | None
+    ) -> Transcript:
+        if self._redact is not None:
+            text = self._redact(text)
+        return Transcript(
+            call=self.call,
+            assistant=self.assistant,
+            role=role,
+            transcript=text,
+            start_seconds=start_seconds,
+            end_seconds=end_seconds,
+        )
+
+    def tool_calls(self, calls: Iterable[ToolCall]) -> ToolCalls:
+        return ToolCalls(call=self.call, assistant=self.assistant, tool_call_list=list(calls))
+
+    def delivery_for(
+        self,
+        event: EventMessage,
+        *,
+        url: str | None = None,
+        secret: str | None = None,
+        delivery_id: str | None = None,
+    ) -> Delivery:
+        """Stamp ``event`` (seq, timestamp, call status) and serialise it; sends nothing.
+        ``url``/``secret`` default to the assistant's webhook."""
+        self._seq += 1
+        status = self._status_after(event)
+        stamped = event.model_copy(
+            update={
+                "seq": self._seq,
+                "timestamp": self._now(),
+                "call": self.call.model_copy(update={"status": status}),
+            }
+        )
+        return to_delivery(
+            stamped,
+            url=url if url is not None else self._url,
+            secret=secret if secret is not None else self._secret,
+            delivery_id=delivery_id,
+        )
+
+    def emit(self, event: EventMessage, *, delivery_id: str | None = None) -> Delivery | None:
+        """Send ``event`` to the sink unless ``webhook_events`` leaves it out. Never waits."""
+        if event.type not in self._enabled:
+            log.debug("event_filtered", event_type=event.type, call_id=self.call.id)
+            return None
+        delivery = self.delivery_for(event, delivery_id=delivery_id)
+        previous = self._last
+        task = asyncio.get_running_loop().create_task(self._submit_after(previous, delivery))
+        self._last = task
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return delivery
+
+    def emit_report(self, report: EndOfCallReport) -> Delivery | None:
+        """Send the end-of-call report under the call's one report delivery id, so a crash
+        report for the same call (sent by the main process) dedupes against it."""
+        return self.emit(report, delivery_id=report_delivery_id(self.call.id))
+
+    async def drain(self) -> None:
+        """Wait until every emitted event is in the sink (not: delivered; see ``flush``)."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    def _status_after(self, event: EventMessage) -> CallStatus:
+        if isinstance(event, StatusUpdate):
+            self.call = self.call.model_copy(update={"status": event.status})
+        elif isinstance(event, EndOfCallReport):
+            self.call = self.call.model_copy(update={"status": "ended"})
+        return self.call.status
+
+    async def _submit_after(self, previous: asyncio.Task[None] | None, delivery: Delivery) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        try:
+            await self._sink.submit(delivery)
+        except Exception:
+            log.exception(
+                "event_submit_failed",
+                call_id=delivery.call_id,
+                event_type=delivery.event_type,
+                delivery_id=delivery.delivery_id,
+            )

@@ -1,0 +1,307 @@
+"""The end-of-call report: what the backend learns about a call, however it ended.
+
+Three ways a call's report comes to be, one function each:
+- ``build_report``: the normal case, from the call record, the call spec and the analysis;
+- ``crash_report``: the job process died; the main process reports ``error`` from what it
+  knows (who to tell, when the call started);
+- ``config_error_report``: the dispatch document was invalid; ``end_detail`` lists every
+  problem with its field path.
+
+Under ``gdpr_mode`` the conversation, transcript, summary, analysis and phone numbers are
+redacted (agent/report/redaction.py) before the report leaves this module. ``assistant.metadata`` is
+never touched: the backend's correlation keys come back exactly as sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from agent.contracts.end_reason import EndReason
+from agent.contracts.events import (
+    Analysis,
+    AssistantRef,
+    CallMetrics,
+    CallMissedTurn,
+    CallRef,
+    ControlEntry,
+    Customer,
+    EndOfCallReport,
+    Percentiles,
+    ReportMessage,
+    ToolCall,
+    TurnMetrics,
+    UsageEntry,
+)
+from agent.errors import ConfigError, ConfigProblem
+from agent.intake.dispatch import CallSpec, CallType, ReportTarget
+from agent.report.record import (
+    CallRecord,
+    MessageEntry,
+    ToolCallEntry,
+    ToolResultEntry,
+    Turn,
+    percentile,
+)
+from agent.report.redaction import PHONE, redact, redact_data
+
+LATENCY_FIGURES = ("stt_ms", "end_of_turn_ms", "llm_ttft_ms", "tts_ttfb_ms", "e2e_ms", "tool_ms")
+"""The per-turn figures that get p50/p95 over the call."""
+
+
+def build_report(
+    record: CallRecord, spec: CallSpec, analysis: Analysis | None = None
+) -> EndOfCallReport:
+    """The report of a call that ran (in this process)."""
+    ended_at = record.ended_at or datetime.now(UTC)
+    duration = record.duration_seconds
+    if duration is None:
+        duration = max(0.0, (ended_at - record.started_at).total_seconds())
+    analysis = analysis or Analysis()
+    # The lifecycle always decides a reason; a record without one is itself a bug.
+    reason, detail = record.end_reason, record.end_detail
+    if reason is None:
+        reason, detail = EndReason.ERROR, "the call ended without an end reason"
+    report = EndOfCallReport(
+        call=CallRef(id=spec.call_id, type=spec.call.type, status="ended"),
+        assistant=AssistantRef(name=spec.assistant.name, metadata=spec.assistant.metadata),
+        end_reason=reason,
+        end_detail=detail,
+        started_at=record.started_at,
+        ended_at=ended_at,
+        duration_seconds=round(duration),
+        duration_ms=round(duration * 1000),
+        summary=analysis.summary,
+        transcript=record.transcript_text(),
+        messages=report_messages(record),
+        analysis=analysis,
+        metrics=report_metrics(record),
+        usage=report_usage(record),
+        control=[ControlEntry(command=c.command, outcome=c.outcome, at_seconds=record.offset(c.at))
+                 for c in record.controls],
+        customer=_customer(record, spec),
+        destination=_destination(record, spec),
+    )  # fmt: skip
+    return redact_report(report) if spec.assistant.gdpr_mode else report
+
+
+def crash_report(
+    target: ReportTarget | CallSpec,
+    *,
+    started_at: datetime | None,
+    detail: str,
+    ended_at: datetime | None = None,
+) -> EndOfCallReport:
+    """``end_reason: error`` for a call whose job process died; built in the main process.
+    ``seq`` stays 0: the main process does not know how many events the job sent."""
+    ended_at = ended_at or datetime.now(UTC)
+    duration = (ended_at - started_at).total_seconds() if started_at else 0.0
+    call, assistant = _refs(target)
+    return EndOfCallReport(
+        call=call,
+        assistant=assistant,
+        end_reason=EndReason.ERROR,
+        end_detail=detail,
+        started_at=started_at,
+        ended_at=ended_at,
+        duration_seconds=round(max(duration, 0.0)),
+        duration_ms=round(max(duration, 0.0) * 1000),
+    )
+
+
+def config_error_report(
+    target: ReportTarget,
+    problems: ConfigError | Iterable[ConfigProblem],
+    *,
+    started_at: datetime | None = None,
+) -> EndOfCallReport:
+    """``end_reason: config_error``; ``end_detail`` is every problem as ``path: message``."""
+    listed = problems.problems if isinstance(problems, ConfigError) else tuple(problems)
+    now = datetime.now(UTC)
+    started_at = started_at or now
+    duration = max((now - started_at).total_seconds(), 0.0)
+    call, assistant = _refs(target)
+    return EndOfCallReport(
+        call=call,
+        assistant=assistant,
+        end_reason=EndReason.CONFIG_ERROR,
+        end_detail="; ".join(str(p) for p in listed) or "invalid configuration",
+        started_at=started_at,
+        ended_at=now,
+        duration_seconds=round(duration),
+        duration_ms=round(duration * 1000),
+    )
+
+
+def report_messages(record: CallRecord) -> list[ReportMessage]:
+    """The conversation in order; consecutive tool calls share one assistant entry."""
+    messages: list[ReportMessage] = []
+    for entry in record.entries:
+        if isinstance(entry, MessageEntry):
+            messages.append(ReportMessage(
+                role=entry.role, message=entry.text, start_seconds=record.offset(entry.started_at),
+                end_seconds=record.offset(entry.ended_at), interrupted=entry.interrupted,
+            ))  # fmt: skip
+        elif isinstance(entry, ToolCallEntry):
+            call = ToolCall(id=entry.id, name=entry.name, arguments=entry.arguments)
+            last = messages[-1] if messages else None
+            if last is not None and last.tool_calls and not last.message:
+                last.tool_calls.append(call)
+            else:
+                messages.append(ReportMessage(
+                    role="assistant", message="", tool_calls=[call],
+                    start_seconds=record.offset(entry.called_at),
+                ))  # fmt: skip
+        elif isinstance(entry, ToolResultEntry):
+            messages.append(_tool_result(record, entry.call))
+    return messages
+
+
+def _tool_result(record: CallRecord, call: ToolCallEntry) -> ReportMessage:
+    if call.error is not None:
+        text = f"error: {call.error}"
+    elif isinstance(call.result, str):
+        text = call.result
+    else:
+        text = json.dumps(call.result, ensure_ascii=False)
+    return ReportMessage(
+        role="tool",
+        message=text,
+        tool_call_id=call.id,
+        name=call.name,
+        result=call.result,
+        error=call.error,
+        tool_ms=call.tool_ms,
+        start_seconds=record.offset(call.called_at),
+        end_seconds=record.offset(call.finished_at),
+    )
+
+
+def report_metrics(record: CallRecord) -> CallMetrics:
+    turns = record.turns()
+    rows = [_turn_metrics(t) for t in turns]
+    percentiles: dict[str, Percentiles] = {}
+    for figure in LATENCY_FIGURES:
+        values = [v for row in rows if (v := getattr(row, figure)) is not None]
+        percentiles[figure] = Percentiles(
+            count=len(values), p50=percentile(values, 50), p95=percentile(values, 95)
+        )
+    return CallMetrics(
+        turns=rows, percentiles=percentiles, callmissed_turns=[_callmissed(t) for t in turns]
+    )
+
+
+def _turn_metrics(turn: Turn) -> TurnMetrics:
+    return TurnMetrics(
+        turn_index=turn.index,
+        stt_ms=turn.stt_ms,
+        end_of_turn_ms=turn.end_of_turn_ms,
+        llm_ttft_ms=turn.llm_ttft_ms,
+        tts_ttfb_ms=turn.tts_ttfb_ms,
+        e2e_ms=turn.e2e_ms,
+        tool_ms=turn.tool_ms,
+        interrupted=turn.interrupted,
+    )
+
+
+def _callmissed(turn: Turn) -> CallMissedTurn:
+    return CallMissedTurn(
+        turn_index=turn.index,
+        user_transcript=turn.user_text,
+        agent_response=turn.agent_text,
+        interrupted=turn.interrupted,
+        stt_ms=turn.stt_ms,
+        first_token_ms=turn.llm_ttft_ms,
+        first_audio_ms=turn.e2e_ms,
+        total_ms=turn.total_ms,
+        llm_model=turn.llm_model,
+    )
+
+
+def report_usage(record: CallRecord) -> list[UsageEntry]:
+    return [
+        UsageEntry(
+            kind=kind,
+            provider=provider,
+            model=model,
+            prompt_tokens=totals.prompt_tokens,
+            completion_tokens=totals.completion_tokens,
+            characters=totals.characters,
+            audio_seconds=round(totals.audio_seconds, 3),
+        )
+        for (kind, provider, model), totals in sorted(record.usage().items())
+    ]
+
+
+def redact_report(report: EndOfCallReport) -> EndOfCallReport:
+    """``gdpr_mode``: personal data out of everything but the metadata the backend sent."""
+    analysis = report.analysis.model_copy(
+        update={
+            "summary": redact(report.analysis.summary) if report.analysis.summary else None,
+            "structured_data": redact_data(report.analysis.structured_data),
+        }
+    )
+    messages = [
+        m.model_copy(update={
+            "message": redact(m.message),
+            "tool_calls": [c.model_copy(update={"arguments": redact_data(c.arguments)})
+                           for c in m.tool_calls] if m.tool_calls else m.tool_calls,
+            "result": redact_data(m.result),
+            "error": redact(m.error) if m.error else m.error,
+        })
+        for m in report.messages
+    ]  # fmt: skip
+    metrics = report.metrics.model_copy(update={"callmissed_turns": [
+        t.model_copy(update={"user_transcript": redact(t.user_transcript),
+                             "agent_response": redact(t.agent_response)})
+        for t in report.metrics.callmissed_turns
+    ]})  # fmt: skip
+    customer = report.customer
+    if customer is not None and customer.number:
+        customer = customer.model_copy(update={"number": PHONE})
+    return report.model_copy(
+        update={
+            "summary": analysis.summary,
+            "transcript": redact(report.transcript),
+            "messages": messages,
+            "analysis": analysis,
+            "metrics": metrics,
+            "customer": customer,
+            "destination": PHONE if report.destination else None,
+        }
+    )
+
+
+def _refs(target: ReportTarget | CallSpec) -> tuple[CallRef, AssistantRef]:
+    if isinstance(target, CallSpec):
+        return (
+            CallRef(id=target.call_id, type=target.call.type, status="ended"),
+            AssistantRef(name=target.assistant.name, metadata=target.assistant.metadata),
+        )
+    return (
+        CallRef(id=target.call_id, type=CallType(target.call_type), status="ended"),
+        AssistantRef(name=target.assistant_name, metadata=target.metadata),
+    )
+
+
+def _customer(record: CallRecord, spec: CallSpec) -> Customer | None:
+    sent = spec.call.customer
+    number = sent.number if sent else None
+    if spec.call.type is CallType.INBOUND_PHONE:
+        number = record.caller_number or number
+    elif spec.call.type is CallType.OUTBOUND_PHONE and spec.call.destination:
+        number = number or (spec.call.destination if spec.call.destination[0] == "+" else None)
+    if number is None and (sent is None or sent.name is None):
+        return None
+    return Customer(number=number, name=sent.name if sent else None)
+
+
+def _destination(record: CallRecord, spec: CallSpec) -> str | None:
+    if record.transfer_destination:
+        return record.transfer_destination
+    if spec.call.type is CallType.OUTBOUND_PHONE:
+        return spec.call.destination
+    if spec.call.type is CallType.INBOUND_PHONE:
+        return record.called_number
+    return None

@@ -1,0 +1,406 @@
+"""Everything about one call as it happens, for the end-of-call report.
+
+The session binding feeds it plain method calls from the framework's events (conversation items,
+tool executions, control commands, usage); the lifecycle sets the start and the one ending.
+Every method is an append or a dict update: nothing here runs on the audio path longer than a
+few microseconds. Turns, percentiles and offsets are worked out only when the report asks.
+
+Times are wall-clock epoch seconds (``time.time()``, what livekit stamps on chat items); the
+report shows them as offsets from the call start. ``record_chat_item`` and
+``record_session_usage`` are the only places in the call-record/report area that read livekit
+types.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, TypedDict
+
+from livekit.agents import llm
+from livekit.agents.metrics import AgentSessionUsage, LLMModelUsage, STTModelUsage, TTSModelUsage
+
+from agent.contracts.end_reason import EndReason
+
+UsageKind = Literal["llm", "tts", "stt"]
+
+
+class MessageMetrics(TypedDict, total=False):
+    """Per-message latency, milliseconds. User messages: ``stt_ms``, ``end_of_turn_ms``;
+    assistant messages: ``llm_ttft_ms``, ``tts_ttfb_ms``, ``e2e_ms``, ``llm_model``."""
+
+    stt_ms: float
+    end_of_turn_ms: float
+    llm_ttft_ms: float
+    tts_ttfb_ms: float
+    e2e_ms: float
+    llm_model: str
+
+
+@dataclass(slots=True)
+class MessageEntry:
+    role: Literal["user", "assistant", "system"]
+    text: str
+    started_at: float | None
+    ended_at: float | None
+    interrupted: bool
+    metrics: MessageMetrics
+
+
+@dataclass(slots=True)
+class ToolCallEntry:
+    id: str
+    name: str
+    arguments: dict[str, Any] | str
+    called_at: float
+    finished_at: float | None = None
+    result: Any = None
+    error: str | None = None
+    tool_ms: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+
+@dataclass(slots=True)
+class ToolResultEntry:
+    call: ToolCallEntry
+
+
+Entry = MessageEntry | ToolCallEntry | ToolResultEntry
+
+
+@dataclass(slots=True)
+class ControlRecord:
+    command: str
+    outcome: str
+    at: float
+
+
+@dataclass(slots=True)
+class UsageTotals:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    characters: int = 0
+    audio_seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class Turn:
+    """One caller turn and the reply to it (index 0 may be a greeting with no caller text)."""
+
+    index: int
+    user_text: str = ""
+    agent_text: str = ""
+    user_ended_at: float | None = None
+    agent_ended_at: float | None = None
+    stt_ms: float | None = None
+    end_of_turn_ms: float | None = None
+    llm_ttft_ms: float | None = None
+    tts_ttfb_ms: float | None = None
+    e2e_ms: float | None = None
+    tool_ms: float | None = None
+    interrupted: bool = False
+    llm_model: str | None = None
+    has_reply: bool = False
+
+    @property
+    def total_ms(self) -> float | None:
+        """Caller stopped speaking -> agent finished speaking."""
+        if self.user_ended_at is None or self.agent_ended_at is None:
+            return None
+        return round((self.agent_ended_at - self.user_ended_at) * 1000, 1)
+
+
+@dataclass
+class CallRecord:
+    """One call's transcript, tool calls, control commands, usage and ending."""
+
+    call_id: str
+    llm_model: str | None = None
+    """Configured model, for turns whose metrics do not name one."""
+    now: Callable[[], float] = time.time
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    ended_at: datetime | None = None
+    end_reason: EndReason | None = None
+    end_detail: str | None = None
+    duration_seconds: float | None = None
+    caller_number: str | None = None
+    called_number: str | None = None
+    transfer_destination: str | None = None
+    entries: list[Entry] = field(default_factory=list)
+    controls: list[ControlRecord] = field(default_factory=list)
+    _tools: dict[str, ToolCallEntry] = field(default_factory=dict, repr=False)
+    _usage: dict[tuple[UsageKind, str, str], UsageTotals] = field(default_factory=dict, repr=False)
+    _session_usage: dict[tuple[UsageKind, str, str], UsageTotals] = field(
+        default_factory=dict, repr=False
+    )
+    _start_locked: bool = field(default=False, repr=False)
+
+    # --- feeding ------------------------------------------------------------------------------
+
+    def set_start(self, started_at: datetime) -> None:
+        """The moment the call counts from (the lifecycle's ``started_at``)."""
+        if not self._start_locked:
+            self.started_at = started_at
+
+    def set_end(
+        self,
+        reason: EndReason,
+        detail: str | None,
+        *,
+        ended_at: datetime,
+        duration_seconds: float,
+        started_at: datetime | None = None,
+    ) -> bool:
+        """Record the one ending; a second call is ignored (returns False)."""
+        if self.end_reason is not None:
+            return False
+        if started_at is not None:
+            self.started_at = started_at
+        self._start_locked = True
+        self.end_reason, self.end_detail = reason, detail
+        self.ended_at, self.duration_seconds = ended_at, duration_seconds
+        return True
+
+    def set_numbers(self, *, caller: str | None = None, called: str | None = None) -> None:
+        self.caller_number = caller or self.caller_number
+        self.called_number = called or self.called_number
+
+    def add_message(
+        self,
+        role: Literal["user", "assistant", "system"],
+        text: str,
+        started_at: float | None = None,
+        ended_at: float | None = None,
+        interrupted: bool = False,
+        metrics: MessageMetrics | None = None,
+    ) -> None:
+        self.entries.append(
+            MessageEntry(role, text, started_at, ended_at, interrupted, metrics or {})
+        )
+
+    def add_tool_call(
+        self, id: str, name: str, arguments: dict[str, Any] | str, at: float | None = None
+    ) -> None:
+        """A tool call the LLM made; ``arguments`` as text are parsed when they are JSON."""
+        if id in self._tools:
+            return  # the same call seen from two events
+        entry = ToolCallEntry(id, name, _parse_arguments(arguments), at or self.now())
+        self._tools[id] = entry
+        self.entries.append(entry)
+
+    def finish_tool_call(
+        self,
+        id: str,
+        *,
+        result: Any = None,
+        error: str | None = None,
+        tool_ms: float | None = None,
+        at: float | None = None,
+    ) -> None:
+        """The tool's answer (or error). The first report of a call's end wins."""
+        entry = self._tools.get(id)
+        if entry is None or entry.finished:
+            return
+        entry.finished_at = at or self.now()
+        entry.result, entry.error = result, error
+        if tool_ms is None:
+            tool_ms = round((entry.finished_at - entry.called_at) * 1000, 1)
+        entry.tool_ms = tool_ms
+        self.entries.append(ToolResultEntry(entry))
+
+    def add_control(self, command: str, outcome: str, at: float | None = None) -> None:
+        self.controls.append(ControlRecord(command, outcome, at or self.now()))
+
+    def add_usage(
+        self,
+        kind: UsageKind,
+        provider: str,
+        model: str,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        characters: int = 0,
+        audio_seconds: float = 0.0,
+    ) -> None:
+        """Add to the totals of one provider and model (e.g. the post-call analysis LLM)."""
+        totals = self._usage.setdefault((kind, provider, model), UsageTotals())
+        totals.prompt_tokens += prompt_tokens
+        totals.completion_tokens += completion_tokens
+        totals.characters += characters
+        totals.audio_seconds += audio_seconds
+
+    # --- livekit adapters -----------------------------------------------------------------
+
+    def record_chat_item(
+        self, item: llm.ChatMessage | llm.FunctionCall | llm.FunctionCallOutput
+    ) -> None:
+        """Map one livekit chat item (``conversation_item_added``, ``function_tools_executed``)."""
+        if isinstance(item, llm.FunctionCall):
+            self.add_tool_call(item.call_id, item.name, item.arguments, at=item.created_at)
+        elif isinstance(item, llm.FunctionCallOutput):
+            if item.is_error:
+                self.finish_tool_call(item.call_id, error=item.output, at=item.created_at)
+            else:
+                self.finish_tool_call(item.call_id, result=item.output, at=item.created_at)
+        elif isinstance(item, llm.ChatMessage) and item.role in ("user", "assistant"):
+            reported = item.metrics
+            self.add_message(
+                "user" if item.role == "user" else "assistant",
+                item.text_content or "",
+                started_at=reported.get("started_speaking_at", item.created_at),
+                ended_at=reported.get("stopped_speaking_at"),
+                interrupted=item.interrupted,
+                metrics=_metrics_from_livekit(reported),
+            )
+
+    def record_session_usage(self, usage: AgentSessionUsage) -> None:
+        """Take ``session.usage`` (a running total: each call replaces the previous one)."""
+        self._session_usage = {}
+        for model_usage in usage.model_usage:
+            if isinstance(model_usage, LLMModelUsage):
+                key: tuple[UsageKind, str, str] = ("llm", model_usage.provider, model_usage.model)
+                self._session_usage[key] = UsageTotals(
+                    prompt_tokens=model_usage.input_tokens,
+                    completion_tokens=model_usage.output_tokens,
+                )
+            elif isinstance(model_usage, TTSModelUsage):
+                key = ("tts", model_usage.provider, model_usage.model)
+                self._session_usage[key] = UsageTotals(
+                    characters=model_usage.characters_count,
+                    audio_seconds=model_usage.audio_duration,
+                )
+            elif isinstance(model_usage, STTModelUsage):
+                key = ("stt", model_usage.provider, model_usage.model)
+                self._session_usage[key] = UsageTotals(audio_seconds=model_usage.audio_duration)
+
+    # --- reading (report time) ----------------------------------------------------------------
+
+    def offset(self, at: float | None) -> float | None:
+        """Seconds from the call start, to the millisecond."""
+        if at is None:
+            return None
+        return round(at - self.started_at.timestamp(), 3)
+
+    def tool_calls(self) -> list[ToolCallEntry]:
+        return list(self._tools.values())
+
+    def messages(self) -> Iterable[MessageEntry]:
+        return (e for e in self.entries if isinstance(e, MessageEntry))
+
+    @property
+    def user_message_count(self) -> int:
+        return sum(1 for m in self.messages() if m.role == "user" and m.text.strip())
+
+    def transcript_text(self) -> str:
+        """``User: …`` / ``AI: …`` lines, the plain transcript of the report and the analysis."""
+        lines = [
+            f"{'User' if m.role == 'user' else 'AI'}: {m.text.strip()}"
+            for m in self.messages()
+            if m.role in ("user", "assistant") and m.text.strip()
+        ]
+        return "\n".join(lines)
+
+    def usage(self) -> dict[tuple[UsageKind, str, str], UsageTotals]:
+        merged: dict[tuple[UsageKind, str, str], UsageTotals] = {}
+        for source in (self._session_usage, self._usage):
+            for key, totals in source.items():
+                into = merged.setdefault(key, UsageTotals())
+                into.prompt_tokens += totals.prompt_tokens
+                into.completion_tokens += totals.completion_tokens
+                into.characters += totals.characters
+                into.audio_seconds += totals.audio_seconds
+        return merged
+
+    def turns(self) -> list[Turn]:
+        """Caller turns with the reply to each. Consecutive caller messages are one turn; an
+        agent message before any caller message (the greeting) is turn 0 with no caller text."""
+        turns: list[Turn] = []
+        for entry in self.entries:
+            if isinstance(entry, ToolResultEntry):
+                if turns and entry.call.tool_ms is not None:
+                    turns[-1].tool_ms = (turns[-1].tool_ms or 0.0) + entry.call.tool_ms
+                continue
+            if not isinstance(entry, MessageEntry) or entry.role == "system":
+                continue
+            if entry.role == "user":
+                if not turns or turns[-1].has_reply:
+                    turns.append(Turn(index=len(turns), llm_model=self.llm_model))
+                _add_user(turns[-1], entry)
+            else:
+                if not turns:
+                    turns.append(Turn(index=0, llm_model=self.llm_model))
+                _add_reply(turns[-1], entry)
+        return turns
+
+
+def _add_user(turn: Turn, entry: MessageEntry) -> None:
+    turn.user_text = f"{turn.user_text} {entry.text}".strip()
+    turn.user_ended_at = entry.ended_at or turn.user_ended_at
+    # The figures of the last caller message are the ones the reply waited on.
+    turn.stt_ms = entry.metrics.get("stt_ms", turn.stt_ms)
+    turn.end_of_turn_ms = entry.metrics.get("end_of_turn_ms", turn.end_of_turn_ms)
+
+
+def _add_reply(turn: Turn, entry: MessageEntry) -> None:
+    turn.agent_text = f"{turn.agent_text} {entry.text}".strip()
+    turn.agent_ended_at = entry.ended_at or turn.agent_ended_at
+    turn.interrupted = turn.interrupted or entry.interrupted
+    if not turn.has_reply:
+        # Latency is the first reply's: "One moment." is what the caller heard first.
+        turn.has_reply = True
+        turn.llm_ttft_ms = entry.metrics.get("llm_ttft_ms")
+        turn.tts_ttfb_ms = entry.metrics.get("tts_ttfb_ms")
+        turn.e2e_ms = entry.metrics.get("e2e_ms")
+    turn.llm_model = entry.metrics.get("llm_model", turn.llm_model)
+
+
+def _parse_arguments(arguments: dict[str, Any] | str) -> dict[str, Any] | str:
+    if isinstance(arguments, dict):
+        return arguments
+    try:
+        parsed = json.loads(arguments or "{}")
+    except ValueError:
+        return arguments
+    return parsed if isinstance(parsed, dict) else arguments
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def _metrics_from_livekit(reported: llm.MetricsReport) -> MessageMetrics:
+    metrics: MessageMetrics = {}
+    pairs: tuple[tuple[str, str], ...] = (
+        ("transcription_delay", "stt_ms"),
+        ("end_of_turn_delay", "end_of_turn_ms"),
+        ("llm_node_ttft", "llm_ttft_ms"),
+        ("tts_node_ttfb", "tts_ttfb_ms"),
+        ("e2e_latency", "e2e_ms"),
+    )
+    source: dict[str, Any] = dict(reported)
+    for theirs, ours in pairs:
+        value = _ms(source.get(theirs))
+        if value is not None:
+            metrics[ours] = value  # type: ignore[literal-required]
+    model = (source.get("llm_metadata") or {}).get("model_name")
+    if model:
+        metrics["llm_model"] = model
+    return metrics
+
+
+def percentile(values: Iterable[float], p: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default): p50 of 100, 200, 300, 400
+    is 250; p95 is 300 + 0.85 * 100 = 385."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    rank = (len(ordered) - 1) * p / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (rank - low), 1)

@@ -1,0 +1,204 @@
+"""Worker: the long-running process a platform dispatches calls to.
+
+Builds the framework's `AgentServer` from WorkerSettings, runs it with our own signal handling
+(so readiness flips to 503 *before* the drain starts and Kubernetes stops routing new work),
+serves `/livez` and `/readyz`, replays the webhook outbox at start-up, and keeps watch over job
+processes so that a call whose process dies still gets its end-of-call report (see
+`call_ledger.py`).
+
+The per-call work happens in the job process: `entrypoint` reads the dispatch document and hands
+the call to `LiveCall`, the same code path the simulator drives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import structlog
+from livekit.agents import AgentServer, JobContext, JobProcess
+
+from agent.worker.health import HealthServer, WorkerHealth
+from agent.worker.ledger import CallLedger
+from agent.worker.load import CallLoad
+from agent.worker.logs import configure_logging
+from agent.worker.settings import WorkerMode, WorkerSettings
+
+log = structlog.get_logger(__name__)
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Runs once per job process before it takes a call: logging, settings, the VAD model."""
+    from agent.call.providers import load_vad
+
+    settings = WorkerSettings()
+    configure_logging(settings.log_format, settings.log_level)
+    proc.userdata["settings"] = settings
+    proc.userdata["vad"] = load_vad()
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    from agent.worker.job import run_job
+
+    await run_job(ctx)
+
+
+async def session_end(ctx: JobContext) -> None:
+    from agent.worker.job import report_call
+
+    await report_call(ctx)
+
+
+def build_server(settings: WorkerSettings, load: CallLoad) -> AgentServer:
+    production = settings.mode is WorkerMode.PRODUCTION
+    server = AgentServer(
+        ws_url=settings.livekit_url,
+        api_key=settings.livekit_api_key,
+        api_secret=settings.livekit_api_secret.get_secret_value(),
+        port=settings.health_port,
+        prometheus_port=settings.prometheus_port or None,
+        drain_timeout=settings.drain_timeout_seconds,
+        load_threshold=settings.load_threshold,
+        load_fnc=load,
+        setup_fnc=prewarm,
+        # The report is sent after the session closes; give it the whole report budget.
+        session_end_timeout=float(settings.report_budget_seconds),
+        # At the drain timeout the framework asks each job process to shut down and waits for
+        # it (this timeout bounds only the acknowledgement and the final exit). A live call then
+        # takes: 15 s until the framework cancels its entrypoint (that is how it learns) + at
+        # most 10 s for the goodbye backstop + at most 10 s to close the session + at most 20 s
+        # to flush its report without analysis (the rest goes to the outbox volume)
+        # = 55 s, inside terminationGracePeriodSeconds - drain timeout = 60 s.
+        shutdown_process_timeout=10.0,
+        # Idle processes make a new call start without paying the VAD load; 1 in dev.
+        num_idle_processes=2 if production else 1,
+        job_memory_warn_mb=700,
+        log_level=settings.log_level.upper(),
+    )
+    server.rtc_session(entrypoint, agent_name=settings.name, on_session_end=session_end)
+    return server
+
+
+async def serve(settings: WorkerSettings, *, dev: bool) -> int:
+    from agent.intake.sources import load_config_source
+    from agent.report.send import build_sink
+
+    # An unknown or incomplete config source or sink stops the worker here (ConfigError),
+    # not on every call.
+    load_config_source(settings)
+    await build_sink(settings).aclose(timeout=0)
+    health = WorkerHealth()
+    health.set_active_calls(0, settings.max_concurrent_calls)
+    ledger = CallLedger(settings.outbox_dir / "ledger")
+    load = CallLoad(settings.max_concurrent_calls, health=health)
+    server = build_server(settings, load)
+    load.attach(server)
+    from agent.worker import metrics
+
+    metrics.watch_process_exits(server)  # a dead job process stops counting as active calls
+    if settings.prometheus_port and not metrics.multiprocess_active():
+        log.warning("metrics_main_process_only", hint="set PROMETHEUS_MULTIPROC_DIR before start")
+    health_server = HealthServer(health, port=settings.ready_port)
+    await health_server.start()
+
+    server.on("worker_registered", lambda *_: health.mark_accepting())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    from agent.report.send import replay_at_startup, report_stale_calls, watch_job_processes
+
+    # Calls a previous run of this worker left open: listed before this run takes any call.
+    stale = ledger.open_entries()
+
+    async def recover() -> None:
+        await report_stale_calls(stale, ledger, settings=settings)
+        await replay_at_startup(settings)
+
+    replay_task = asyncio.create_task(recover(), name="start-up-recovery")
+    watcher = watch_job_processes(server, ledger, settings)
+    run_task = asyncio.create_task(server.run(devmode=dev), name="agent-server")
+    log.info(
+        "worker_starting",
+        livekit_url=settings.livekit_url,
+        agent_name=settings.name,
+        mode=settings.mode.value,
+        ready_port=health_server.bound_port,
+        max_concurrent_calls=settings.max_concurrent_calls,
+    )
+    stop_wait = asyncio.create_task(stop.wait())
+    await asyncio.wait({run_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    exit_code = 0
+    if run_task.done():
+        exc = run_task.exception()
+        if exc is not None:
+            log.error("worker_failed", error=str(exc))
+            exit_code = 1
+    else:
+        # Readiness first, then drain: Kubernetes stops sending work before we stop taking it.
+        health.mark_draining()
+        drain_task: asyncio.Task[None] | None = (
+            None
+            if dev
+            else asyncio.create_task(server.drain(timeout=settings.drain_timeout_seconds))
+        )
+
+        def exit_now() -> None:
+            # A second signal exits at once, as operators expect: stop waiting for calls.
+            log.warning("second_signal_exiting_now")
+            if drain_task is not None:
+                drain_task.cancel()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+            loop.add_signal_handler(sig, exit_now)
+        log.info("worker_draining", drain_timeout_seconds=settings.drain_timeout_seconds)
+        if drain_task is not None:
+            try:
+                await drain_task
+            except TimeoutError:
+                log.warning("drain_timed_out")
+            except asyncio.CancelledError:
+                log.warning("drain_cut_short")
+        await server.aclose()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run_task
+    stop_wait.cancel()
+    await watcher.aclose()  # crash reports already started get their flush
+    replay_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await replay_task
+    await health_server.aclose()
+    log.info("worker_stopped", exit_code=exit_code)
+    return exit_code
+
+
+def run_worker(settings: WorkerSettings, *, dev: bool) -> int:
+    configure_logging(settings.log_format, settings.log_level)
+    if dev:
+        _warn_if_no_server(settings)
+    return asyncio.run(serve(settings, dev=dev))
+
+
+def _warn_if_no_server(settings: WorkerSettings) -> None:
+    """`make dev` with nothing listening: say how to start a server instead of retrying quietly."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(settings.livekit_url)
+    host, port = url.hostname or "localhost", url.port or (443 if url.scheme == "wss" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return
+    except OSError:
+        log.warning(
+            "livekit_server_unreachable",
+            livekit_url=settings.livekit_url,
+            hint=(
+                "start a local server with `livekit-server --dev` (install: "
+                "https://docs.livekit.io/home/self-hosting/local/ or `brew install livekit`), "
+                "or `docker compose up livekit`; the worker keeps retrying"
+            ),
+        )

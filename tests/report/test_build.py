@@ -1,0 +1,349 @@
+"""The end-of-call report: a synthetic call, CallMissed turns, gdpr, crash and config_error."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from agent.contracts.assistant import AssistantConfig
+from agent.contracts.end_reason import EndReason
+from agent.contracts.events import (
+    Analysis,
+    AnalysisPart,
+    AnalysisParts,
+    parse_envelope,
+    to_delivery,
+)
+from agent.errors import ConfigError, ConfigProblem
+from agent.intake.dispatch import (
+    CallInfo,
+    CallSpec,
+    CallType,
+    ReportTarget,
+    parse_dispatch,
+    salvage_report_target,
+)
+from agent.report.build import build_report, config_error_report, crash_report
+from agent.report.record import CallRecord
+
+START = datetime(2026, 4, 19, 12, 0, 0, tzinfo=UTC)
+T0 = START.timestamp()
+METADATA = {"UserID": "usr_1", "user_id": "usr_2", "camelCase": True, "phone": "+31612345678"}
+
+
+def make_spec(*, gdpr: bool = False, call_type: CallType = CallType.INBOUND_PHONE) -> CallSpec:
+    assistant = AssistantConfig.model_validate(
+        {
+            "name": "Front desk",
+            "stt_config": {"provider": "deepgram"},
+            "llm_config": {"model": "gpt-4.1-mini"},
+            "tts_config": {"provider": "elevenlabs", "voice_id": "v1"},
+            "metadata": METADATA,
+            "gdpr_mode": gdpr,
+        }
+    )
+    call = CallInfo.model_validate(
+        {"id": "call-9", "type": call_type, "customer": {"number": "+31612345678"}}
+    )
+    return CallSpec(call=call, assistant=assistant, room_name="room-9", origin="dispatch")
+
+
+def synthetic_call() -> CallRecord:
+    """Greeting, a question answered with a tool call, an interrupted reply, a hang-up."""
+    r = CallRecord(call_id="call-9", llm_model="gpt-4.1-mini")
+    r.set_start(START)
+    r.set_numbers(caller="+31612345678", called="+31201234567")
+    r.add_message(
+        "assistant",
+        "Good evening, Bistro Jansen.",
+        T0 + 0.4,
+        T0 + 2.0,
+        metrics={"tts_ttfb_ms": 95.0},
+    )
+    r.add_message(
+        "user",
+        "Table for two on Friday, mail jan@example.com",
+        T0 + 3.0,
+        T0 + 5.0,
+        metrics={"stt_ms": 200.0, "end_of_turn_ms": 350.0},
+    )
+    r.add_message(
+        "assistant",
+        "One moment.",
+        T0 + 5.8,
+        T0 + 6.5,
+        metrics={
+            "llm_ttft_ms": 300.0,
+            "tts_ttfb_ms": 110.0,
+            "e2e_ms": 800.0,
+            "llm_model": "gpt-4.1-mini",
+        },
+    )
+    r.add_tool_call("tc1", "book_table", {"day": "friday", "phone": "+31612345678"}, at=T0 + 6.0)
+    r.finish_tool_call("tc1", result={"booked": True}, tool_ms=400.0, at=T0 + 6.4)
+    r.add_message(
+        "assistant", "Booked for Friday. Anything else?", T0 + 7.0, T0 + 8.0, interrupted=True
+    )
+    r.add_message(
+        "user",
+        "No, my card is 4111 1111 1111 1111, bye",
+        T0 + 8.2,
+        T0 + 10.0,
+        metrics={"stt_ms": 100.0, "end_of_turn_ms": 250.0},
+    )
+    r.add_message(
+        "assistant",
+        "Goodbye!",
+        T0 + 10.6,
+        T0 + 11.4,
+        metrics={"llm_ttft_ms": 200.0, "tts_ttfb_ms": 90.0, "e2e_ms": 600.0},
+    )
+    r.add_control("say", "spoken", at=T0 + 9.0)
+    r.add_usage("llm", "openai", "gpt-4.1-mini", prompt_tokens=1200, completion_tokens=80)
+    r.add_usage("stt", "deepgram", "nova-3", audio_seconds=47.25)
+    r.set_end(
+        EndReason.USER_HANGUP, None, ended_at=START + timedelta(seconds=47.4), duration_seconds=47.4
+    )
+    return r  # fmt: skip
+
+
+def analysis() -> Analysis:
+    ok = AnalysisPart(status="ok")
+    return Analysis(
+        summary="Jansen (jan@example.com) booked a table for Friday.",
+        structured_data={"party_size": 2, "contact": "call +31 6 1234 5678"},
+        success_evaluation=True,
+        parts=AnalysisParts(summary=ok, structured_data=ok, success_evaluation=ok),
+    )
+
+
+def body_of(report: Any) -> dict[str, Any]:
+    delivery = to_delivery(report, url=None, secret=None)
+    # the bytes parse back to the same bytes (timestamps are sent to the millisecond)
+    assert parse_envelope(delivery.body).model_dump_json().encode() == delivery.body
+    message: dict[str, Any] = json.loads(delivery.body)["message"]
+    return message
+
+
+def test_report_of_a_synthetic_call_has_every_field() -> None:
+    report = body_of(build_report(synthetic_call(), make_spec(), analysis()))
+
+    assert report["type"] == "end-of-call-report"
+    assert report["call"] == {"id": "call-9", "type": "inbound_phone_call", "status": "ended"}
+    assert report["assistant"] == {"name": "Front desk", "metadata": METADATA}
+    assert (report["end_reason"], report["end_detail"]) == ("user_hangup", None)
+    assert (report["started_at"], report["ended_at"]) == (
+        "2026-04-19T12:00:00.000Z",
+        "2026-04-19T12:00:47.400Z",
+    )
+    assert (report["duration_seconds"], report["duration_ms"]) == (47, 47400)
+    assert report["summary"] == "Jansen (jan@example.com) booked a table for Friday."
+    assert report["analysis"]["success_evaluation"] is True
+    assert report["analysis"]["parts"]["summary"] == {"status": "ok", "error": None}
+    assert report["transcript"] == (
+        "AI: Good evening, Bistro Jansen.\n"
+        "User: Table for two on Friday, mail jan@example.com\n"
+        "AI: One moment.\n"
+        "AI: Booked for Friday. Anything else?\n"
+        "User: No, my card is 4111 1111 1111 1111, bye\n"
+        "AI: Goodbye!"
+    )
+    assert report["customer"] == {"number": "+31612345678", "name": None}
+    assert report["destination"] == "+31201234567"
+    assert report["control"] == [{"command": "say", "outcome": "spoken", "at_seconds": 9.0}]
+    assert report["usage"] == [
+        {"kind": "llm", "provider": "openai", "model": "gpt-4.1-mini", "prompt_tokens": 1200,
+         "completion_tokens": 80, "characters": 0, "audio_seconds": 0.0},
+        {"kind": "stt", "provider": "deepgram", "model": "nova-3", "prompt_tokens": 0,
+         "completion_tokens": 0, "characters": 0, "audio_seconds": 47.25},
+    ]  # fmt: skip
+
+
+def test_messages_carry_roles_offsets_tool_calls_and_results() -> None:
+    messages = body_of(build_report(synthetic_call(), make_spec()))["messages"]
+
+    assert [(m["role"], m["message"]) for m in messages] == [
+        ("assistant", "Good evening, Bistro Jansen."),
+        ("user", "Table for two on Friday, mail jan@example.com"),
+        ("assistant", "One moment."),
+        ("assistant", ""),
+        ("tool", '{"booked": true}'),
+        ("assistant", "Booked for Friday. Anything else?"),
+        ("user", "No, my card is 4111 1111 1111 1111, bye"),
+        ("assistant", "Goodbye!"),
+    ]
+    greeting, user, _, call, result, interrupted, *_ = messages
+    assert (greeting["start_seconds"], greeting["end_seconds"]) == (0.4, 2.0)
+    assert (user["start_seconds"], user["end_seconds"]) == (3.0, 5.0)
+    assert call["tool_calls"] == [
+        {"id": "tc1", "name": "book_table", "arguments": {"day": "friday", "phone": "+31612345678"}}
+    ]
+    assert call["start_seconds"] == 6.0
+    assert {k: result[k] for k in ("tool_call_id", "name", "result", "error", "tool_ms")} == {
+        "tool_call_id": "tc1",
+        "name": "book_table",
+        "result": {"booked": True},
+        "error": None,
+        "tool_ms": 400.0,
+    }
+    assert interrupted["interrupted"] is True
+    assert not user["interrupted"]
+
+
+def test_metrics_have_turns_and_percentiles() -> None:
+    metrics = body_of(build_report(synthetic_call(), make_spec()))["metrics"]
+
+    assert [t["turn_index"] for t in metrics["turns"]] == [0, 1, 2]
+    assert metrics["turns"][1] == {
+        "turn_index": 1, "stt_ms": 200.0, "end_of_turn_ms": 350.0, "llm_ttft_ms": 300.0,
+        "tts_ttfb_ms": 110.0, "e2e_ms": 800.0, "tool_ms": 400.0, "interrupted": True,
+    }  # fmt: skip
+    # e2e over the two answered turns: 800 and 600 -> p50 700, p95 600 + 0.95 * 200 = 790
+    assert metrics["percentiles"]["e2e_ms"] == {"count": 2, "p50": 700.0, "p95": 790.0}
+    # tts over all three: 90, 95, 110 -> p50 95, p95 95 + 0.9 * 15 = 108.5
+    assert metrics["percentiles"]["tts_ttfb_ms"] == {"count": 3, "p50": 95.0, "p95": 108.5}
+    assert metrics["percentiles"]["tool_ms"] == {"count": 1, "p50": 400.0, "p95": 400.0}
+    assert set(metrics["percentiles"]) == {
+        "stt_ms", "end_of_turn_ms", "llm_ttft_ms", "tts_ttfb_ms", "e2e_ms", "tool_ms"
+    }  # fmt: skip
+
+
+def test_callmissed_turns_use_that_backends_names() -> None:
+    turns = body_of(build_report(synthetic_call(), make_spec()))["metrics"]["callmissed_turns"]
+
+    assert all(
+        set(t) == {"turn_index", "user_transcript", "agent_response", "interrupted", "stt_ms",
+                   "first_token_ms", "first_audio_ms", "total_ms", "llm_model"}
+        for t in turns
+    )  # fmt: skip
+    assert turns[1] == {
+        "turn_index": 1,
+        "user_transcript": "Table for two on Friday, mail jan@example.com",
+        "agent_response": "One moment. Booked for Friday. Anything else?",
+        "interrupted": True,
+        "stt_ms": 200.0,
+        "first_token_ms": 300.0,
+        "first_audio_ms": 800.0,
+        "total_ms": 3000.0,  # caller stopped at 5.0 s, the agent finished at 8.0 s
+        "llm_model": "gpt-4.1-mini",
+    }
+    assert turns[0]["user_transcript"] == ""  # the greeting
+    assert turns[0]["agent_response"] == "Good evening, Bistro Jansen."
+
+
+def test_gdpr_mode_redacts_the_whole_report_but_not_the_metadata() -> None:
+    delivery = to_delivery(
+        build_report(synthetic_call(), make_spec(gdpr=True), analysis()), url=None, secret=None
+    )
+    report = json.loads(delivery.body)["message"]
+    report_without_metadata = json.dumps({k: v for k, v in report.items() if k != "assistant"})
+
+    for personal in ("jan@example.com", "+31612345678", "4111 1111 1111 1111", "+31201234567",
+                     "+31 6 1234 5678"):  # fmt: skip
+        assert personal not in report_without_metadata
+    assert report["assistant"]["metadata"] == METADATA  # the backend's own data, untouched
+    assert report["summary"] == "Jansen ([EMAIL]) booked a table for Friday."
+    assert report["analysis"]["summary"] == report["summary"]
+    assert report["analysis"]["structured_data"] == {"party_size": 2, "contact": "call [PHONE]"}
+    assert "User: No, my card is [CARD], bye" in report["transcript"]
+    assert report["messages"][3]["tool_calls"][0]["arguments"]["phone"] == "[PHONE]"
+    assert report["metrics"]["callmissed_turns"][1]["user_transcript"].endswith("mail [EMAIL]")
+    assert (report["customer"]["number"], report["destination"]) == ("[PHONE]", "[PHONE]")
+
+
+def test_a_web_call_without_customer_has_no_numbers() -> None:
+    spec = make_spec(call_type=CallType.WEB)
+    spec = CallSpec(spec.call.model_copy(update={"customer": None}), spec.assistant, "r", "room")
+    record = CallRecord(call_id="call-9")
+    record.set_end(EndReason.AGENT_HANGUP, "end_call tool", ended_at=datetime.now(UTC),
+                   duration_seconds=3.2)  # fmt: skip
+    report = body_of(build_report(record, spec))
+    assert (report["customer"], report["destination"]) == (None, None)
+    assert (report["end_reason"], report["end_detail"]) == ("agent_hangup", "end_call tool")
+    assert report["analysis"]["parts"]["summary"]["status"] == "skipped"
+    assert report["messages"] == []
+    assert report["transcript"] == ""
+
+
+def test_outbound_call_reports_the_dialled_number() -> None:
+    dialled = {"destination": "+31612345678", "sip_trunk_id": "ST_1"}
+    call = CallInfo.model_validate({"id": "out-1", "type": "outbound_phone_call"} | dialled)
+    spec = CallSpec(call, make_spec().assistant, "r", "dispatch")
+    record = CallRecord(call_id="out-1")
+    record.set_end(EndReason.NO_ANSWER, None, ended_at=datetime.now(UTC), duration_seconds=30.0)
+    report = body_of(build_report(record, spec))
+    assert report["customer"] == {"number": "+31612345678", "name": None}
+    assert report["destination"] == "+31612345678"
+
+
+def test_a_record_without_an_end_reason_reports_error_rather_than_nothing() -> None:
+    report = body_of(build_report(CallRecord(call_id="call-9"), make_spec()))
+    assert report["end_reason"] == "error"
+    assert report["end_detail"] == "the call ended without an end reason"
+
+
+TARGET = ReportTarget(
+    call_id="call-3",
+    call_type="outbound_phone_call",
+    webhook_url="https://backend.example/hooks",
+    webhook_secret="s",
+    assistant_name="Caller",
+    metadata={"UserID": "u"},
+)
+
+
+@pytest.mark.parametrize("target", [TARGET, make_spec()], ids=["report-target", "call-spec"])
+def test_crash_report_is_an_error_with_the_detail(target: ReportTarget | CallSpec) -> None:
+    report = body_of(
+        crash_report(target, started_at=START, detail="job_process_died (exit code -9)",
+                     ended_at=START + timedelta(seconds=61.5))
+    )  # fmt: skip
+    assert (report["end_reason"], report["end_detail"]) == (
+        "error",
+        "job_process_died (exit code -9)",
+    )
+    assert (report["duration_seconds"], report["duration_ms"]) == (62, 61500)
+    assert report["call"]["status"] == "ended"
+    assert report["seq"] == 0
+    expected = ("call-3", {"UserID": "u"}) if target is TARGET else ("call-9", METADATA)
+    assert (report["call"]["id"], report["assistant"]["metadata"]) == expected
+
+
+def test_crash_report_without_a_start() -> None:
+    report = body_of(crash_report(TARGET, started_at=None, detail="died"))
+    assert (report["started_at"], report["duration_seconds"]) == (None, 0)
+
+
+async def test_config_error_report_names_every_bad_field() -> None:
+    raw = json.dumps({
+        "call": {"id": "call-5", "type": "web_call"},
+        "assistant": {
+            "name": "Broken", "webhook_url": "https://backend.example/hooks",
+            "metadata": {"UserID": "u5"},
+            "stt_config": {"provider": "deepgram"}, "llm_config": {"model": "m"},
+            "tts_config": {"provider": "polly"}, "max_duration_second": 60,
+        },
+    })  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        await parse_dispatch(raw, room_name="room-5")
+    target = salvage_report_target(raw, room_name="room-5")
+
+    report = body_of(config_error_report(target, caught.value, started_at=START))
+    assert report["end_reason"] == "config_error"
+    assert "assistant.tts_config" in report["end_detail"]
+    assert "assistant.max_duration_second: unknown field" in report["end_detail"]
+    assert report["call"] == {"id": "call-5", "type": "web_call", "status": "ended"}
+    assert report["assistant"] == {"name": "Broken", "metadata": {"UserID": "u5"}}
+
+
+def test_config_error_report_from_a_list_of_problems() -> None:
+    problems = [ConfigProblem("assistant.llm_config.model", "required field is missing"),
+                ConfigProblem("", "no dispatch document")]  # fmt: skip
+    report = body_of(config_error_report(TARGET, problems))
+    assert report["end_detail"] == (
+        "assistant.llm_config.model: required field is missing; <document>: no dispatch document"
+    )
+    assert report["started_at"] == report["ended_at"]

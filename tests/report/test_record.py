@@ -1,0 +1,251 @@
+"""The call record: livekit chat items mapped, turns assembled, percentiles, usage, ending."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+import pytest
+from livekit.agents import llm
+from livekit.agents.metrics import AgentSessionUsage, LLMModelUsage, STTModelUsage, TTSModelUsage
+
+from agent.contracts.end_reason import EndReason
+from agent.report.record import CallRecord, percentile
+
+START = datetime(2026, 4, 19, 12, 0, 0, tzinfo=UTC)
+T0 = START.timestamp()
+
+
+def make_record() -> CallRecord:
+    record = CallRecord(call_id="call-1", llm_model="configured-model", now=lambda: T0 + 99)
+    record.set_start(START)
+    return record
+
+
+def user_message(text: str, start: float, stop: float, **metrics: float) -> llm.ChatMessage:
+    return llm.ChatMessage(
+        role="user",
+        content=[text],
+        created_at=T0 + stop,
+        metrics=cast(
+            llm.MetricsReport,
+            {"started_speaking_at": T0 + start, "stopped_speaking_at": T0 + stop, **metrics},
+        ),
+    )
+
+
+def agent_message(
+    text: str, start: float, stop: float, *, interrupted: bool = False, **metrics: float
+) -> llm.ChatMessage:
+    return llm.ChatMessage(
+        role="assistant",
+        content=[text],
+        interrupted=interrupted,
+        created_at=T0 + start,
+        metrics=cast(
+            llm.MetricsReport,
+            {
+                "started_speaking_at": T0 + start,
+                "stopped_speaking_at": T0 + stop,
+                "llm_metadata": {"model_name": "gpt-4.1-mini", "model_provider": "openai"},
+                **metrics,
+            },
+        ),
+    )
+
+
+def test_livekit_chat_messages_map_to_messages_with_metrics_in_ms() -> None:
+    record = make_record()
+    record.record_chat_item(
+        user_message("Hi", 1.0, 2.0, transcription_delay=0.2105, end_of_turn_delay=0.3)
+    )
+    record.record_chat_item(
+        agent_message("Hello!", 2.8, 4.0, llm_node_ttft=0.25, tts_node_ttfb=0.12, e2e_latency=0.8)
+    )
+
+    user, agent = record.messages()
+    assert (user.role, user.text, user.interrupted) == ("user", "Hi", False)
+    assert user.metrics == {"stt_ms": 210.5, "end_of_turn_ms": 300.0}
+    assert agent.metrics == {
+        "llm_ttft_ms": 250.0,
+        "tts_ttfb_ms": 120.0,
+        "e2e_ms": 800.0,
+        "llm_model": "gpt-4.1-mini",
+    }
+    assert (record.offset(user.started_at), record.offset(user.ended_at)) == (1.0, 2.0)
+    assert (record.offset(agent.started_at), record.offset(agent.ended_at)) == (2.8, 4.0)
+
+
+def test_system_messages_and_empty_metrics_are_handled() -> None:
+    record = make_record()
+    record.record_chat_item(llm.ChatMessage(role="system", content=["be nice"]))
+    record.record_chat_item(llm.ChatMessage(role="user", content=["typed"], created_at=T0 + 5))
+    (only,) = record.messages()
+    assert only.metrics == {}
+    assert record.offset(only.started_at) == 5.0
+    assert only.ended_at is None
+
+
+def test_function_calls_and_outputs_become_tool_entries() -> None:
+    record = make_record()
+    record.record_chat_item(
+        llm.FunctionCall(call_id="c1", name="book_table", arguments='{"day":"fri"}',
+                         created_at=T0 + 10)
+    )  # fmt: skip
+    record.record_chat_item(
+        llm.FunctionCallOutput(call_id="c1", name="book_table", output="booked", is_error=False,
+                               created_at=T0 + 10.45)
+    )  # fmt: skip
+    record.record_chat_item(
+        llm.FunctionCall(call_id="c2", name="lookup", arguments="not json", created_at=T0 + 11)
+    )
+    record.record_chat_item(
+        llm.FunctionCallOutput(call_id="c2", output="timeout", is_error=True, created_at=T0 + 12)
+    )
+
+    c1, c2 = record.tool_calls()
+    assert (c1.arguments, c1.result, c1.error, c1.tool_ms) == (
+        {"day": "fri"},
+        "booked",
+        None,
+        450.0,
+    )
+    assert (c2.arguments, c2.result, c2.error, c2.tool_ms) == ("not json", None, "timeout", 1000.0)
+
+
+def test_a_tool_call_seen_twice_is_recorded_once_and_the_first_finish_wins() -> None:
+    record = make_record()
+    record.add_tool_call("c1", "book_table", {"day": "fri"}, at=T0 + 1)
+    record.add_tool_call("c1", "book_table", {"day": "sat"}, at=T0 + 2)
+    record.finish_tool_call("c1", result="ok", tool_ms=120.0, at=T0 + 1.2)
+    record.finish_tool_call("c1", error="late duplicate", at=T0 + 3)
+    record.finish_tool_call("unknown", result="ignored")
+
+    assert len(record.entries) == 2  # one call, one result
+    (call,) = record.tool_calls()
+    assert (call.arguments, call.result, call.error, call.tool_ms) == (
+        {"day": "fri"},
+        "ok",
+        None,
+        120.0,
+    )
+
+
+def test_turns_pair_caller_messages_with_replies() -> None:
+    record = make_record()
+    record.add_message(
+        "assistant", "Welcome!", T0 + 0.5, T0 + 1.5, metrics={"tts_ttfb_ms": 90.0}
+    )  # greeting: turn 0
+    record.add_message("user", "I want", T0 + 2, T0 + 2.6, metrics={"stt_ms": 150.0})
+    record.add_message(
+        "user", "a table", T0 + 3, T0 + 3.5, metrics={"stt_ms": 180.0, "end_of_turn_ms": 400.0}
+    )
+    record.add_message(
+        "assistant",
+        "One moment.",
+        T0 + 4.2,
+        T0 + 5,
+        metrics={"e2e_ms": 700.0, "llm_ttft_ms": 300.0, "llm_model": "m2"},
+    )
+    record.add_tool_call("c1", "book_table", {}, at=T0 + 5)
+    record.finish_tool_call("c1", result="ok", tool_ms=250.0)
+    record.add_message(
+        "assistant", "Booked.", T0 + 5.5, T0 + 6.5, interrupted=True, metrics={"e2e_ms": 9999.0}
+    )
+    record.add_message("user", "Thanks", T0 + 7, T0 + 7.5)  # never answered
+
+    greeting, booking, unanswered = record.turns()
+    assert (greeting.index, greeting.user_text, greeting.agent_text) == (0, "", "Welcome!")
+    assert greeting.e2e_ms is None
+    assert greeting.llm_model == "configured-model"
+    assert (booking.index, booking.user_text, booking.agent_text) == (
+        1,
+        "I want a table",
+        "One moment. Booked.",
+    )
+    # the last caller message's STT figures, the first reply's latency
+    assert (booking.stt_ms, booking.end_of_turn_ms) == (180.0, 400.0)
+    assert (booking.e2e_ms, booking.llm_ttft_ms, booking.tool_ms) == (700.0, 300.0, 250.0)
+    assert booking.interrupted is True
+    assert booking.llm_model == "m2"
+    assert booking.total_ms == 3000.0  # caller stopped at 3.5 s, agent finished at 6.5 s
+    assert (unanswered.user_text, unanswered.agent_text, unanswered.total_ms) == (
+        "Thanks",
+        "",
+        None,
+    )
+
+
+def test_transcript_text_and_user_message_count() -> None:
+    record = make_record()
+    record.add_message("assistant", "Hi there. ", T0, T0 + 1)
+    record.add_message("user", " Hello ", T0 + 2, T0 + 3)
+    record.add_message("user", "   ", T0 + 4, T0 + 5)  # a breath the STT gave us
+    assert record.transcript_text() == "AI: Hi there.\nUser: Hello"
+    assert record.user_message_count == 1
+
+
+@pytest.mark.parametrize(
+    ("values", "p", "expected"),
+    [
+        ([100, 200, 300, 400], 50, 250.0),
+        ([400, 100, 300, 200], 95, 385.0),  # 300 + 0.85 * 100
+        ([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000], 95, 955.0),  # 900 + 0.55 * 100
+        ([42], 50, 42.0),
+        ([42], 95, 42.0),
+        ([], 50, None),
+        ([1, 2], 100, 2.0),
+        ([1, 2], 0, 1.0),
+    ],
+)
+def test_percentile_interpolates_between_ranks(
+    values: list[float], p: float, expected: float | None
+) -> None:
+    assert percentile(values, p) == expected
+
+
+def test_the_end_is_set_once() -> None:
+    record = make_record()
+    first = record.set_end(EndReason.USER_HANGUP, None, ended_at=START + timedelta(seconds=47.2),
+                           duration_seconds=47.2)  # fmt: skip
+    second = record.set_end(EndReason.ERROR, "late", ended_at=START + timedelta(seconds=50),
+                            duration_seconds=50.0)  # fmt: skip
+    record.set_start(START + timedelta(seconds=5))  # too late to move the start
+    assert (first, second) == (True, False)
+    assert (record.end_reason, record.end_detail, record.duration_seconds) == (
+        EndReason.USER_HANGUP, None, 47.2
+    )  # fmt: skip
+    assert record.started_at == START
+
+
+def test_session_usage_is_a_snapshot_and_add_usage_accumulates() -> None:
+    record = make_record()
+    stale = AgentSessionUsage(model_usage=[
+        LLMModelUsage(provider="openai", model="gpt-4.1-mini", input_tokens=1, output_tokens=1)
+    ])  # fmt: skip
+    usage = AgentSessionUsage(model_usage=[
+        LLMModelUsage(provider="openai", model="gpt-4.1-mini", input_tokens=900, output_tokens=120),
+        TTSModelUsage(provider="elevenlabs", model="eleven_flash_v2_5", characters_count=340,
+                      audio_duration=21.5),
+        STTModelUsage(provider="deepgram", model="nova-3", audio_duration=47.0),
+    ])  # fmt: skip
+    record.record_session_usage(stale)
+    record.record_session_usage(usage)
+    record.add_usage("llm", "openai", "gpt-4.1-mini", prompt_tokens=100, completion_tokens=30)
+    record.add_usage("llm", "openai", "gpt-4.1-mini", prompt_tokens=1)
+
+    totals = record.usage()
+    llm_totals = totals[("llm", "openai", "gpt-4.1-mini")]
+    assert (llm_totals.prompt_tokens, llm_totals.completion_tokens) == (1001, 150)
+    assert totals[("tts", "elevenlabs", "eleven_flash_v2_5")].characters == 340
+    assert totals[("stt", "deepgram", "nova-3")].audio_seconds == 47.0
+
+
+def test_control_commands_are_recorded_with_their_outcome() -> None:
+    record = make_record()
+    record.add_control("say", "spoken", at=T0 + 3)
+    record.add_control("transfer", "refused: no destination")
+    assert [(c.command, c.outcome, record.offset(c.at)) for c in record.controls] == [
+        ("say", "spoken", 3.0),
+        ("transfer", "refused: no destination", 99.0),
+    ]

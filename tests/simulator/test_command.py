@@ -1,0 +1,104 @@
+"""The `simulate` command's contract: exit codes, problems named by path, the report file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agent.simulator.command import register
+from agent.simulator.scenario import ScenarioError, load_scenario, parse_scenario
+from agent.simulator.script import HangupStep, SayStep, SilenceStep
+from tests.support.paths import SCENARIOS as SCENARIOS_DIR
+
+SCENARIOS = SCENARIOS_DIR
+
+
+def run_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["simulate", *argv])
+    code: int = args.func(args)
+    return code
+
+
+def write(tmp_path: Path, scenario: object) -> Path:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(scenario), encoding="utf-8")
+    return path
+
+
+def test_unknown_key_exits_2_naming_its_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        {"dispatch": {}, "caller": [{"say": "Hi"}, {"sya": "Hello"}], "providres": {}},
+    )
+    assert run_cli(str(path)) == 2
+    err = capsys.readouterr().err
+    assert "caller.1.sya: unknown key" in err
+    assert "providres: unknown key" in err
+
+
+def test_unreadable_scenario_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(str(tmp_path / "missing.yaml")) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_caller_step_needs_exactly_one_action() -> None:
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario({"dispatch": {}, "caller": [{"say": "Hi", "silence": 2}]})
+    assert exc.value.problems[0].startswith("caller.0:")
+
+
+def test_short_forms_become_caller_steps() -> None:
+    scenario = parse_scenario(
+        {
+            "dispatch": {},
+            "caller": [
+                {"say": "Yes please", "barge_in": True, "after_seconds": 0.5},
+                {"silence": 6},
+                {"hangup": "now"},
+            ],
+            "llm": [{"tool": {"name": "book_table", "arguments": {"day": "friday"}}}],
+        }
+    )
+    assert scenario.caller_steps() == [
+        SayStep(text="Yes please", barge_in=True, barge_in_after_seconds=0.5),
+        SilenceStep(seconds=6),
+        HangupStep(wait_for_agent=False),
+    ]
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_scenarios_are_valid(path: Path) -> None:
+    assert load_scenario(path).dispatch
+
+
+def test_config_error_call_exits_0_and_writes_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
+    path = write(
+        tmp_path,
+        {
+            "dispatch": {
+                "call": {"id": "sim-broken", "type": "web_call"},
+                "assistant": {
+                    "stt_config": {"provider": "deepgram"},
+                    "llm_config": {"model": "gpt-4.1-mini"},
+                    "tts_config": {"provider": "elevenlabs"},
+                },
+            }
+        },
+    )
+    report = tmp_path / "report.json"
+    assert run_cli(str(path), "--report", str(report), "--outbox", str(tmp_path / "ob")) == 0
+    message = json.loads(report.read_bytes())["message"]
+    assert message["type"] == "end-of-call-report"
+    assert message["end_reason"] == "config_error"
+    assert "voice_id" in json.dumps(message)

@@ -1,0 +1,143 @@
+"""Shared pieces for the telephony and control tests.
+
+- ``FakeLiveKit``: the simulator's offline LiveKit server API, a real aiohttp server on
+  127.0.0.1 speaking Twirp (protobuf bodies), so the real ``livekit.api.LiveKitAPI`` client runs
+  against it. It keeps every request (path, decoded body, auth header) and answers each method
+  with a configured protobuf message or a Twirp error. This is the only fake: the vendor boundary.
+- ``SimCall``: a LiveCall started on the simulator's room and offline STT/LLM/TTS, exactly as
+  ``agent.simulator.live`` wires one; the caller speaks through the simulated microphone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from agent.call.live_call import LiveCall
+from agent.call.providers import load_vad
+from agent.call.telephony.phone_line import PhoneLine
+from agent.call.telephony.sip import SipGateway
+from agent.clock import Clock
+from agent.contracts.events import parse_envelope
+from agent.delivery.base import Delivery
+from agent.intake.dispatch import ParseOptions, parse_dispatch
+from agent.simulator.offline import OfflineLLM, OfflineSTT, OfflineTTS
+from agent.simulator.offline.sip import API_KEY, API_SECRET, OfflineLiveKitServer
+from agent.simulator.speech import CallerLine, seconds_to_say
+from agent.simulator.transport import SimulatedRoom
+
+FakeLiveKit = OfflineLiveKitServer
+"""The simulator's offline LiveKit server API (agent/simulator/offline/sip.py), used as is."""
+
+__all__ = ["API_KEY", "API_SECRET", "FakeLiveKit", "livekit_server"]
+
+
+@pytest.fixture
+async def livekit_server() -> AsyncIterator[FakeLiveKit]:
+    fake = FakeLiveKit()
+    await fake.start()
+    yield fake
+    await fake.aclose()
+
+
+class CollectingSink:
+    """An event sink (the pluggable sink protocol) that keeps every delivery."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+
+    async def submit(self, delivery: Delivery) -> None:
+        self.deliveries.append(delivery)
+
+    async def flush(self, call_id: str | None = None, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        return None
+
+    async def aclose(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        return None
+
+    def messages(self, event_type: str) -> list[dict[str, Any]]:
+        found = []
+        for delivery in self.deliveries:
+            if delivery.event_type == event_type:
+                found.append(json.loads(parse_envelope(delivery.body).model_dump_json())["message"])
+        return found
+
+
+def assistant(**overrides: Any) -> dict[str, Any]:
+    return {
+        "name": "Telephony test",
+        "stt_config": {"provider": "deepgram"},
+        "llm_config": {"model": "gpt-4.1-mini"},
+        "tts_config": {"provider": "elevenlabs", "voice_id": "sim-voice"},
+        "autonomous_silence_handling": {"enabled": False},
+        "max_duration_seconds": 120,
+    } | overrides
+
+
+@dataclass
+class SimCall:
+    call: LiveCall
+    room: SimulatedRoom
+    sink: CollectingSink
+    phone: PhoneLine
+    llm: OfflineLLM
+    _lines: int = 0
+
+    async def caller_says(self, text: str) -> None:
+        line = CallerLine(line_id=self._lines, text=text, seconds=seconds_to_say(text))
+        self._lines += 1
+        await self.room.caller.say(line)
+
+    async def ended(self, timeout: float = 20.0) -> None:  # noqa: ASYNC109
+        await asyncio.wait_for(self.call.wait_ended(), timeout)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.call.finish()
+        await self.room.aclose()
+
+
+async def wait_for(predicate: Any, timeout: float = 15.0) -> None:  # noqa: ASYNC109
+    """Until ``predicate()`` holds: the call record has no events to wait on, so poll it."""
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - polling plain data, there is no event
+            await asyncio.sleep(0.05)
+
+
+async def start_sim_call(
+    dispatch: dict[str, Any],
+    *,
+    llm_replies: list[dict[str, Any]] | None = None,
+    sip: SipGateway | None = None,
+    clock: Clock | None = None,
+    start: bool = True,
+) -> SimCall:
+    spec = await parse_dispatch(dispatch, room_name="telephony-room", options=ParseOptions())
+    sink = CollectingSink()
+    room = SimulatedRoom.create()
+    phone = PhoneLine(spec, sip=sip, clock=clock)
+    offline_llm = OfflineLLM(llm_replies or [])
+    call = LiveCall(
+        spec,
+        stt_engine=OfflineSTT(),
+        llm_engine=offline_llm,
+        tts_engine=OfflineTTS(),
+        vad_engine=load_vad(spec.assistant.turn_config),
+        sink=sink,
+        hang_up=room.caller.hang_up,
+        close_transcript_timeout=0.2,
+        aec_warmup=False,
+        analyse=False,
+        extra_tools=phone.tools(publish=None),
+    )
+    phone.bind(call)
+    room.attach(call.session)
+    if start:
+        await call.start()
+    return SimCall(call=call, room=room, sink=sink, phone=phone, llm=offline_llm)
