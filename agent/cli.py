@@ -33,15 +33,22 @@ def _settings_or_exit() -> object:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from agent.intake.dispatch import ParseOptions, parse_dispatch
-    from agent.intake.secrets import ResolvesSecrets, SecretResolver
+    from agent.intake.secrets import ReferencesOnly, ResolvesSecrets, SecretResolver
     from agent.intake.summary import describe
+    from agent.worker.settings import WorkerSettings
 
     text = sys.stdin.read() if args.file == "-" else _read(args.file)
     if text is None:
         return 2
-    resolver: ResolvesSecrets = (
-        _AnySecret() if args.skip_secrets else SecretResolver(secrets_dir=args.secrets_dir)
-    )
+    resolver: ResolvesSecrets
+    if args.skip_secrets:
+        # A backend validating a document holds none of the worker's secrets; references are
+        # still checked for what can never resolve (malformed, or a worker setting).
+        resolver = ReferencesOnly()
+    else:
+        settings = _settings_or_exit()
+        assert isinstance(settings, WorkerSettings)
+        resolver = SecretResolver.from_settings(settings, secrets_dir=args.secrets_dir)
     try:
         spec = asyncio.run(
             parse_dispatch(
@@ -60,14 +67,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"ok: {describe(spec)}")
     return 0
-
-
-class _AnySecret:
-    """`check --skip-secrets`: accept any `secret:NAME` (a backend validating a document does
-    not hold the worker's secrets)."""
-
-    def resolve(self, value: str) -> str:
-        return value
 
 
 def _read(path: str) -> str | None:
@@ -165,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--skip-secrets",
         action="store_true",
-        help="accept secret:NAME references without resolving them",
+        help="accept secret:NAME references without resolving them (reserved names are "
+        "still refused)",
     )
     check.add_argument("--secrets-dir", type=Path, default=None)
     check.set_defaults(func=cmd_check)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +15,14 @@ from tests.support.paths import REPO
 ROOT = REPO
 
 
-def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own CLI with fixed arguments
         [sys.executable, "-m", "agent", *args],
         cwd=ROOT,
         input=stdin,
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
@@ -61,6 +65,26 @@ def test_check_skip_secrets_accepts_unresolvable_references() -> None:
     }
     assert run("check", "-", stdin=json.dumps(doc)).returncode == 1
     assert run("check", "--skip-secrets", "-", stdin=json.dumps(doc)).returncode == 0
+
+
+def test_check_refuses_worker_secrets_even_when_skipping_secrets() -> None:
+    sentinel = "sk-SENTINEL-cli-check-8e1a"
+    doc = {
+        "assistant": {
+            "stt_config": {"provider": "deepgram"},
+            "llm_config": {"model": "m", "api_key": "secret:OPENAI_API_KEY"},
+            "tts_config": {"provider": "openai", "api_key": "secret:TENANT_TTS"},
+            "webhook_secret": "secret:../x",
+        }
+    }
+    env = {"OPENAI_API_KEY": sentinel, "VOICE_AGENT_TENANT_SECRET_TENANT_TTS": "tts-key"}
+    for flags in ([], ["--skip-secrets"]):
+        result = run("check", *flags, "-", stdin=json.dumps(doc), env=env)
+        assert result.returncode == 1, result.stderr
+        assert "assistant.llm_config.api_key" in result.stderr
+        assert "assistant.webhook_secret" in result.stderr
+        assert "assistant.tts_config.api_key" not in result.stderr  # exposed: resolves
+        assert sentinel not in result.stderr + result.stdout
 
 
 def test_check_unreadable_file_is_usage_error() -> None:

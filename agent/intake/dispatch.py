@@ -347,11 +347,16 @@ def _path(loc: Sequence[int | str], doc: Any) -> str:
     """A dotted path of the sent document, dropping the union tags pydantic puts in `loc`."""
     parts: list[str] = []
     current: Any = doc
-    for item in loc:
-        if isinstance(current, Mapping) and isinstance(item, str) and item not in current:
-            if item in (current.get("provider"), current.get("type")):
-                continue  # a discriminated-union tag, not a key of the document
-            if item.startswith("function-"):
+    for i, item in enumerate(loc):
+        if isinstance(current, Mapping) and isinstance(item, str):
+            after = loc[i + 1] if i + 1 < len(loc) else None
+            if item in (current.get("provider"), current.get("type")) and (
+                # a discriminated-union tag, not a key of the document; a `function` tool's
+                # tag is also its key, so it is a tag when what follows is a key beside it
+                item not in current or (after is not None and after in current)
+            ):
+                continue
+            if item not in current and item.startswith("function-"):
                 continue  # pydantic's name for a validator step
         parts.append(str(item))
         if isinstance(current, Mapping):
@@ -379,7 +384,7 @@ def salvage_report_target(
     raw: str | bytes | Mapping[str, Any] | None,
     *,
     room_name: str,
-    resolver: SecretResolver | None = None,
+    resolver: ResolvesSecrets | None = None,
 ) -> ReportTarget:
     """Best effort, never raising: read what is needed to report a config error."""
     try:

@@ -32,4 +32,5 @@ def _resolve(value: object, info: ValidationInfo) -> object:
 
 
 Secret = Annotated[SecretStr, BeforeValidator(_resolve)]
-"""A secret or API key; accepts `secret:NAME` (env var NAME, or file `<secrets_dir>/NAME`)."""
+"""A secret or API key; accepts `secret:NAME`, resolved only from what the operator exposed to
+dispatch documents (see `secrets.py`)."""

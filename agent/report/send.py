@@ -115,7 +115,7 @@ def _target(
     raw: str | bytes | Mapping[str, Any] | None, room_name: str, settings: WorkerSettings
 ) -> ReportTarget:
     return salvage_report_target(
-        raw, room_name=room_name, resolver=SecretResolver(secrets_dir=settings.secrets_dir)
+        raw, room_name=room_name, resolver=SecretResolver.from_settings(settings)
     )
 
 
@@ -142,7 +142,7 @@ async def report_crash(
     target = salvage_report_target(
         raw,
         room_name=orphan.entry.room,
-        resolver=SecretResolver(secrets_dir=settings.secrets_dir),
+        resolver=SecretResolver.from_settings(settings),
     )
     if target.call_id != orphan.entry.call_id:
         target = ReportTarget(**{**target.__dict__, "call_id": orphan.entry.call_id})

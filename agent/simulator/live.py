@@ -38,6 +38,7 @@ from agent.delivery.base import Delivery, EventSink
 from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError
 from agent.intake.dispatch import CallSpec, ParseOptions, parse_dispatch
+from agent.intake.secrets import SecretResolver
 from agent.report.send import report_config_error
 from agent.worker.logs import bind_call, unbind_call
 from agent.worker.settings import WorkerSettings
@@ -342,7 +343,10 @@ async def run_scenario(
         spec = await parse_dispatch(
             scenario.dispatch,
             room_name=ROOM_NAME,
-            options=ParseOptions(max_call_seconds=settings.max_call_seconds),
+            options=ParseOptions(
+                resolver=SecretResolver.from_settings(settings),
+                max_call_seconds=settings.max_call_seconds,
+            ),
         )
     except ConfigError as exc:
         for problem in exc.problems:

@@ -72,7 +72,7 @@ def _options(settings: WorkerSettings) -> ParseOptions:
         else NoSavedAssistants()
     )
     return ParseOptions(
-        resolver=SecretResolver(secrets_dir=settings.secrets_dir),
+        resolver=SecretResolver.from_settings(settings),
         saved=saved,
         max_call_seconds=settings.max_call_seconds,
     )

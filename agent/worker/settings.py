@@ -11,7 +11,9 @@ production mode refuses those dev credentials against anything but a local serve
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Self
 from urllib.parse import urlparse
@@ -28,6 +30,29 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"  # noqa: S105 - the public livekit-server --dev secret, refused in production
+DEFAULT_TENANT_SECRET_PREFIX = "VOICE_AGENT_TENANT_SECRET_"  # noqa: S105 - a name, not a secret
+RESERVED_ENV_PREFIXES = ("LIVEKIT_", "VOICE_AGENT_")
+"""A dispatch document's `secret:NAME` can never name an env var starting with these (the
+tenant prefix is added by the worker, never written by the document)."""
+_VENDOR_FALLBACK_ENV = frozenset(
+    {
+        # What the vendor plugins and the framework read by themselves when not handed a key:
+        # the worker's even though WorkerSettings does not read them.
+        "OPENAI_API_KEY",
+        "AZURE_OPENAI_API_KEY",
+        "DEEPGRAM_API_KEY",
+        "ELEVEN_API_KEY",
+        "ELEVENLABS_API_KEY",
+        "SARVAM_API_KEY",
+        "GROQ_API_KEY",
+        "XAI_API_KEY",
+        "OPENROUTER_API_KEY",
+        "LIVEKIT_URL",
+        "LIVEKIT_API_KEY",
+        "LIVEKIT_API_SECRET",
+    }
+)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class WorkerMode(StrEnum):
@@ -137,7 +162,14 @@ class WorkerSettings(BaseSettings):
     allowed_targets: CsvList = Field(default_factory=list)
     """CIDRs or host names exempt from the SSRF guard (comma separated)."""
     secrets_dir: Path = Path("/run/secrets/voice-agent")
-    """Mounted secret files: `secret:NAME` reads `<secrets_dir>/NAME` when env `NAME` is unset."""
+    """Mounted secret files a dispatch document may reference: `secret:NAME` reads
+    `<secrets_dir>/NAME` (after the prefixed env var and the allowlist)."""
+    tenant_secret_prefix: str = Field(DEFAULT_TENANT_SECRET_PREFIX, min_length=1)
+    """Env vars exposed to dispatch documents: `secret:NAME` reads env `<prefix>NAME`
+    (env `VOICE_AGENT_TENANT_SECRET_PREFIX`)."""
+    tenant_secret_names: CsvList = Field(default_factory=list)
+    """Plain env var names a document may reference as `secret:NAME` (comma separated; env
+    `VOICE_AGENT_TENANT_SECRET_NAMES`). The worker's own settings are refused here."""
     assistants_dir: Path | None = None
     """Saved assistants (`<assistant_id>.json`) for reference/hybrid dispatches; none by default."""
     control_allowed_identities: CsvList = Field(default_factory=list)
@@ -158,10 +190,37 @@ class WorkerSettings(BaseSettings):
     jsonl_path: Path | None = None
     """File the `jsonl` sink appends to."""
 
-    @field_validator("allowed_targets", "control_allowed_identities", "sinks", mode="before")
+    @field_validator(
+        "allowed_targets",
+        "control_allowed_identities",
+        "sinks",
+        "tenant_secret_names",
+        mode="before",
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("tenant_secret_prefix")
+    @classmethod
+    def _env_name_prefix(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
+            raise ValueError("must be an env var name prefix (letters, digits, '_')")
+        return value
+
+    @field_validator("tenant_secret_names")
+    @classmethod
+    def _no_worker_names(cls, names: list[str]) -> list[str]:
+        bad = [name for name in names if not _ENV_NAME.match(name)]
+        if bad:
+            raise ValueError(f"not env var names: {', '.join(sorted(bad))}")
+        own = sorted(name for name in names if is_worker_name(name))
+        if own:
+            raise ValueError(
+                f"{', '.join(own)}: the worker's own settings (and LIVEKIT_* / VOICE_AGENT_* "
+                "names) can never be exposed to dispatch documents"
+            )
+        return names
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:
@@ -182,6 +241,31 @@ class WorkerSettings(BaseSettings):
                 f"max_call_seconds + report_budget_seconds = {floor}, or SIGTERM cuts calls short"
             )
         return self
+
+
+@cache
+def worker_env_names() -> frozenset[str]:
+    """Every env var name the worker reads as its own (upper case): each setting's
+    `VOICE_AGENT_*` name and aliases, and the vendors' fallback key variables."""
+    names = set(_VENDOR_FALLBACK_ENV)
+    prefix = str(WorkerSettings.model_config.get("env_prefix", ""))
+    for field_name, info in WorkerSettings.model_fields.items():
+        names.add(f"{prefix}{field_name}".upper())
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        names.update(choice.upper() for choice in choices if isinstance(choice, str))
+    return frozenset(names)
+
+
+def is_worker_env_name(name: str) -> bool:
+    """Exactly one of the worker's own env vars (settings are read case-insensitively)."""
+    return name.upper() in worker_env_names()
+
+
+def is_worker_name(name: str) -> bool:
+    """A name a dispatch document may never reference: a worker env var, or any name in the
+    worker's own namespaces (`LIVEKIT_*`, `VOICE_AGENT_*`)."""
+    return is_worker_env_name(name) or name.upper().startswith(RESERVED_ENV_PREFIXES)
 
 
 def settings_errors(exc: ValidationError) -> list[str]:

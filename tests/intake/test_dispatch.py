@@ -147,7 +147,9 @@ async def test_missing_secret_reference_is_a_config_error_naming_the_field() -> 
 
 async def test_secret_reference_resolves_from_env_and_file(tmp_path: Path) -> None:
     (tmp_path / "HOOK_SECRET").write_text("from-file\n")
-    resolver = SecretResolver(env={"ELEVEN": "from-env"}, secrets_dir=tmp_path)
+    resolver = SecretResolver(
+        env={"VOICE_AGENT_TENANT_SECRET_ELEVEN": "from-env"}, secrets_dir=tmp_path
+    )
     doc = minimal(
         tts_config={"provider": "elevenlabs", "voice_id": "v", "api_key": "secret:ELEVEN"},
         webhook_secret="secret:HOOK_SECRET",
@@ -212,7 +214,9 @@ def test_salvage_finds_where_to_report_a_broken_document() -> None:
             },
         }
     )
-    target = salvage_report_target(raw, room_name="r", resolver=SecretResolver(env={"S": "s3"}))
+    target = salvage_report_target(
+        raw, room_name="r", resolver=SecretResolver(env={"VOICE_AGENT_TENANT_SECRET_S": "s3"})
+    )
     assert (target.call_id, target.call_type) == ("c-9", "inbound_phone_call")
     assert target.webhook_url == "https://hooks.example/x"
     assert target.webhook_secret == "s3"

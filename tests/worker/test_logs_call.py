@@ -33,7 +33,8 @@ SECRETS = {
     "ELEVEN_API_KEY": "el-key-LEAKCHECK-0b7d",
     "SARVAM_API_KEY": "sv-key-LEAKCHECK-44e1",
     "VOICE_AGENT_WEBHOOK_SECRET": "whsec-default-LEAKCHECK-8d2f",
-    "TENANT_TTS_KEY": "tenant-tts-LEAKCHECK-c3a9",  # read through `secret:TENANT_TTS_KEY`
+    # read through `secret:TENANT_TTS_KEY` (the tenant-secret prefix is the worker's)
+    "VOICE_AGENT_TENANT_SECRET_TENANT_TTS_KEY": "tenant-tts-LEAKCHECK-c3a9",
 }
 CALL_WEBHOOK_SECRET = "whsec-call-LEAKCHECK-19be"
 INLINE_STT_KEY = "dg-inline-LEAKCHECK-2f64"
