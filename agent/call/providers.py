@@ -6,9 +6,13 @@ livekit-agents STT, LLM and TTS objects, and loads the VAD. Nothing else in the 
 offline stand-ins and a new vendor is a change to this file only.
 
 Keys: a per-call key (BYOK, usually a `secret:NAME` reference, already resolved by the config
-layer) wins over the worker's key for that vendor. A vendor whose key is missing in both places
+layer) wins over the worker's key for that vendor. The worker's key goes only to the vendor's
+default endpoint or the one the operator configured (`VOICE_AGENT_*_BASE_URL`): a config with its
+own `base_url`, or an LLM preset, gets no worker key (the contract refuses such a config without
+`api_key` at parse time; this module holds to it on its own too). A vendor whose key is missing
 is a `ConfigError` naming the field, raised before the call starts talking, instead of a
-mid-call authentication failure.
+mid-call authentication failure. Where a per-call endpoint may point is checked separately,
+when the call starts (agent/call/endpoints.py).
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from agent.contracts.assistant import (
+    LLM_PRESET_PROVIDERS,
     AssistantConfig,
     DeepgramSTTConfig,
     ElevenLabsTTSConfig,
     LLMConfig,
     OpenAISTTConfig,
     OpenAITTSConfig,
+    ProviderConfig,
     SarvamSTTConfig,
     SarvamTTSConfig,
     TurnConfig,
@@ -41,6 +47,7 @@ LLM_PRESETS: dict[str, str] = {
     "groq": "https://api.groq.com/openai/v1",
     "openrouter": "https://openrouter.ai/api/v1",
 }
+assert LLM_PRESETS.keys() == LLM_PRESET_PROVIDERS
 
 
 @dataclass(frozen=True)
@@ -50,9 +57,24 @@ class Providers:
     tts: tts.TTS[Any]
 
 
-def _key(per_call: SecretStr | None, worker: SecretStr | None, *, field: str, env: str) -> str:
-    if per_call is not None:
-        return per_call.get_secret_value()
+def _key(
+    cfg: ProviderConfig,
+    worker: SecretStr | None,
+    *,
+    field: str,
+    env: str,
+    own_endpoint: bool = False,
+) -> str:
+    """The call's key, else the worker's, which only goes where the worker's endpoints are:
+    never with a per-call `base_url` (or an endpoint the document chose by name)."""
+    if cfg.api_key is not None:
+        return cfg.api_key.get_secret_value()
+    if own_endpoint or cfg.base_url is not None:
+        raise ConfigError(
+            "the call sets its own endpoint, so it needs its own `api_key`; the worker's "
+            f"{env} only goes to the vendor's endpoint or the operator's",
+            path=field,
+        )
     if worker is not None and worker.get_secret_value():
         return worker.get_secret_value()
     raise ConfigError(
@@ -78,9 +100,7 @@ def build_stt(assistant: AssistantConfig, settings: WorkerSettings) -> stt.STT[A
             "keyterm": list(cfg.keyterms),
             "endpointing_ms": cfg.endpointing_ms,
             "interim_results": True,
-            "api_key": _key(
-                cfg.api_key, settings.deepgram_api_key, field=field, env="DEEPGRAM_API_KEY"
-            ),
+            "api_key": _key(cfg, settings.deepgram_api_key, field=field, env="DEEPGRAM_API_KEY"),
         }
         if base := _url(cfg.base_url) or settings.deepgram_base_url:
             kwargs["base_url"] = base
@@ -92,9 +112,7 @@ def build_stt(assistant: AssistantConfig, settings: WorkerSettings) -> stt.STT[A
             "model": cfg.model,
             "language": cfg.language,
             "base_url": _url(cfg.base_url) or settings.openai_base_url,
-            "api_key": _key(
-                cfg.api_key, settings.openai_api_key, field=field, env="OPENAI_API_KEY"
-            ),
+            "api_key": _key(cfg, settings.openai_api_key, field=field, env="OPENAI_API_KEY"),
         }
         if cfg.prompt:
             kwargs["prompt"] = cfg.prompt
@@ -105,9 +123,7 @@ def build_stt(assistant: AssistantConfig, settings: WorkerSettings) -> stt.STT[A
         kwargs = {
             "language": cfg.language,
             "model": cfg.model,
-            "api_key": _key(
-                cfg.api_key, settings.sarvam_api_key, field=field, env="SARVAM_API_KEY"
-            ),
+            "api_key": _key(cfg, settings.sarvam_api_key, field=field, env="SARVAM_API_KEY"),
         }
         if base := _url(cfg.base_url) or settings.sarvam_base_url:
             kwargs["base_url"] = base
@@ -131,9 +147,12 @@ def build_llm(
     base_url = llm_endpoint(cfg, settings)
     # The worker's OPENAI_API_KEY only goes to the operator's own endpoint; a per-call endpoint
     # or preset must bring its own key, so the operator's key never leaks to a third party.
-    worker_key = settings.openai_api_key if base_url == settings.openai_base_url else None
     api_key = _key(
-        cfg.api_key, worker_key, field=f"assistant.{field}.api_key", env="OPENAI_API_KEY"
+        cfg,
+        settings.openai_api_key,
+        field=f"assistant.{field}.api_key",
+        env="OPENAI_API_KEY",
+        own_endpoint=cfg.provider in LLM_PRESETS,
     )
     kwargs: dict[str, Any] = {
         "model": cfg.model,
@@ -164,9 +183,7 @@ def build_tts(assistant: AssistantConfig, settings: WorkerSettings) -> tts.TTS[A
         kwargs: dict[str, Any] = {
             "voice_id": cfg.voice_id,
             "model": cfg.model,
-            "api_key": _key(
-                cfg.api_key, settings.eleven_api_key, field=field, env="ELEVEN_API_KEY"
-            ),
+            "api_key": _key(cfg, settings.eleven_api_key, field=field, env="ELEVEN_API_KEY"),
         }
         if cfg.language:
             kwargs["language"] = cfg.language
@@ -190,9 +207,7 @@ def build_tts(assistant: AssistantConfig, settings: WorkerSettings) -> tts.TTS[A
             "voice": cfg.voice,
             "speed": cfg.speed,
             "base_url": _url(cfg.base_url) or settings.openai_base_url,
-            "api_key": _key(
-                cfg.api_key, settings.openai_api_key, field=field, env="OPENAI_API_KEY"
-            ),
+            "api_key": _key(cfg, settings.openai_api_key, field=field, env="OPENAI_API_KEY"),
         }
         if cfg.instructions:
             kwargs["instructions"] = cfg.instructions
@@ -205,9 +220,7 @@ def build_tts(assistant: AssistantConfig, settings: WorkerSettings) -> tts.TTS[A
             "model": cfg.model,
             "speaker": cfg.voice,
             "pace": cfg.pace,
-            "api_key": _key(
-                cfg.api_key, settings.sarvam_api_key, field=field, env="SARVAM_API_KEY"
-            ),
+            "api_key": _key(cfg, settings.sarvam_api_key, field=field, env="SARVAM_API_KEY"),
         }
         if base := _url(cfg.base_url) or settings.sarvam_base_url:
             kwargs["base_url"] = base

@@ -14,7 +14,7 @@ accept `secret:NAME` references, resolved at parse time (see `secrets.py`).
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AnyHttpUrl,
@@ -25,6 +25,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from agent.intake.secret_fields import Secret
 
@@ -43,15 +44,46 @@ class ContractModel(BaseModel):
 
 # --- providers -------------------------------------------------------------------------------
 
+LLM_PRESET_PROVIDERS = frozenset({"xai", "groq", "openrouter"})
+"""OpenAI-compatible third-party endpoints known by name (their URLs: agent/call/providers.py)."""
 
-class _Provider(ContractModel):
+
+NEEDS_OWN_KEY = "needs_own_api_key"
+"""The error type of a provider config that chose its endpoint without bringing a key; the
+dispatch parser reports it at the config's `api_key`."""
+
+
+class ProviderConfig(ContractModel):
+    # A document choosing its own endpoint must bring its own key (also in the JSON Schema,
+    # so a backend validating before dispatch sees it).
+    model_config = ContractModel.model_config | {
+        "json_schema_extra": {"dependentRequired": {"base_url": ["api_key"]}}
+    }
+
     base_url: AnyHttpUrl | None = None
-    """Endpoint override: EU regions, self-hosted OpenAI-compatible servers, proxies."""
+    """Endpoint override: EU regions, self-hosted OpenAI-compatible servers, proxies. Needs
+    `api_key`: the worker's own key goes only to the vendor's endpoint or the operator's. The
+    host goes through the worker's target policy when the call starts."""
     api_key: Secret | None = None
-    """Per-call key (BYOK). Prefer `secret:NAME`; defaults to the worker's key for the vendor."""
+    """Per-call key (BYOK). Prefer `secret:NAME`; defaults to the worker's key for the vendor,
+    which is used only with the vendor's default endpoint or the one the operator configured."""
+
+    @model_validator(mode="after")
+    def _own_endpoint_needs_own_key(self) -> Self:
+        if self.base_url is not None and self.api_key is None:
+            raise own_key_required("`base_url`")
+        return self
 
 
-class DeepgramSTTConfig(_Provider):
+def own_key_required(chosen: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        NEEDS_OWN_KEY,
+        f"{chosen} is set, so `api_key` is required: the worker's own key is only sent to the "
+        "vendor's default endpoint or the one the operator configured",
+    )
+
+
+class DeepgramSTTConfig(ProviderConfig):
     provider: Literal["deepgram"]
     model: str = "nova-3"
     language: str = "en"
@@ -60,14 +92,14 @@ class DeepgramSTTConfig(_Provider):
     endpointing_ms: int = Field(25, ge=0, le=5000)
 
 
-class OpenAISTTConfig(_Provider):
+class OpenAISTTConfig(ProviderConfig):
     provider: Literal["openai"]
     model: str = "gpt-4o-mini-transcribe"
     language: str = "en"
     prompt: str | None = None
 
 
-class SarvamSTTConfig(_Provider):
+class SarvamSTTConfig(ProviderConfig):
     provider: Literal["sarvam"]
     model: str = "saarika:v2.5"
     language: str = "en-IN"
@@ -83,7 +115,17 @@ class LLMMessage(ContractModel):
     content: str = Field(max_length=100_000)
 
 
-class LLMConfig(_Provider):
+_LLM_SCHEMA_EXTRA: dict[str, Any] = {
+    "dependentRequired": {"base_url": ["api_key"]},
+    "if": {
+        "properties": {"provider": {"enum": sorted(LLM_PRESET_PROVIDERS)}},
+        "required": ["provider"],
+    },
+    "then": {"required": ["api_key"]},
+}
+
+
+class LLMConfig(ProviderConfig):
     """Any OpenAI-compatible chat completions endpoint.
 
     `openai` defaults to the operator's configured OpenAI-compatible endpoint
@@ -91,7 +133,10 @@ class LLMConfig(_Provider):
     Other names are presets for well-known compatible endpoints.
     """
 
+    model_config = ProviderConfig.model_config | {"json_schema_extra": _LLM_SCHEMA_EXTRA}
+
     provider: Literal["openai", "openai-compatible", "xai", "groq", "openrouter"] = "openai"
+    """`xai`, `groq` and `openrouter` are third-party endpoints: they need `api_key`."""
     model: str = Field(min_length=1, max_length=200)
     messages: list[LLMMessage] = Field(default_factory=list)
     """The system prompt (and optional few-shot turns) the agent starts with."""
@@ -100,8 +145,14 @@ class LLMConfig(_Provider):
     timeout_seconds: float = Field(15.0, gt=0, le=120)
     """A stuck request is abandoned after this long (the framework then retries or fails)."""
 
+    @model_validator(mode="after")
+    def _preset_needs_own_key(self) -> Self:
+        if self.provider in LLM_PRESET_PROVIDERS and self.api_key is None:
+            raise own_key_required(f"provider {self.provider!r} (a third-party endpoint)")
+        return self
 
-class ElevenLabsTTSConfig(_Provider):
+
+class ElevenLabsTTSConfig(ProviderConfig):
     provider: Literal["elevenlabs"]
     voice_id: str = Field(min_length=1)
     model: str = "eleven_flash_v2_5"
@@ -112,7 +163,7 @@ class ElevenLabsTTSConfig(_Provider):
     speed: float | None = Field(None, ge=0.7, le=1.2)
 
 
-class OpenAITTSConfig(_Provider):
+class OpenAITTSConfig(ProviderConfig):
     provider: Literal["openai"]
     voice: str = "alloy"
     model: str = "gpt-4o-mini-tts"
@@ -120,7 +171,7 @@ class OpenAITTSConfig(_Provider):
     speed: float = Field(1.0, ge=0.25, le=4.0)
 
 
-class SarvamTTSConfig(_Provider):
+class SarvamTTSConfig(ProviderConfig):
     provider: Literal["sarvam"]
     voice: str = "shubh"
     """Sarvam `speaker`."""

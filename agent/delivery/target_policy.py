@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL  # aiohttp's own URL type: what its connections are made from
 
 from agent.errors import ConfigError
 
@@ -138,23 +139,15 @@ class TargetPolicy:
         refused address; lets :class:`OSError` from DNS through (a lookup failure is
         transient and the caller retries it).
         """
-        parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".")
-        scheme = parts.scheme.lower()
-        if scheme not in _SCHEMES:
-            raise TargetRefused(host or "<none>", f"scheme {scheme or '<none>'!r} is not http(s)")
-        if not host:
-            raise TargetRefused("<none>", "the URL has no host")
-        try:
-            port = parts.port or (443 if scheme == "https" else 80)
-        except ValueError as exc:
-            raise TargetRefused(host, "the URL has an invalid port") from exc
-
+        scheme, host, port = split_target(url)
         literal = _as_address(host)
         if literal is not None:
             addresses = [str(literal)]
         else:
-            addresses = await self._resolve(host, port)
+            try:
+                addresses = await self._resolve(host, port)
+            except UnicodeError as exc:  # split_target's checks make this unreachable
+                raise TargetRefused(host, "the host name cannot be encoded for DNS") from exc
             if not addresses:
                 raise OSError(f"{host!r} resolved to no addresses")
         if host not in self._hosts:
@@ -165,6 +158,54 @@ class TargetPolicy:
                 if (why := refusal_reason(address)) is not None:
                     raise TargetRefused(host, f"resolves to {why}")
         return CheckedTarget(scheme=scheme, host=host, port=port, addresses=tuple(addresses))
+
+
+def split_target(url: str) -> tuple[str, str, int]:
+    """Scheme, host (ASCII, as the HTTP client will connect to it) and port of ``url``.
+
+    Raises :class:`TargetRefused` for a URL that cannot be parsed, a scheme other than http(s),
+    no host, a bad port, or a host name that is not valid IDNA (a label over 63 characters, an
+    empty label, code points IDNA forbids): such a name would otherwise fail deep inside the
+    resolver or the client with a ``UnicodeError`` rather than be refused.
+    """
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:
+        raise TargetRefused("<invalid>", "the URL cannot be parsed") from exc
+    scheme = parts.scheme.lower()
+    shown = _shown(hostname or "<none>")
+    if scheme not in _SCHEMES:
+        raise TargetRefused(shown, f"scheme {scheme or '<none>'!r} is not http(s)")
+    if not hostname:
+        raise TargetRefused("<none>", "the URL has no host")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError as exc:
+        raise TargetRefused(shown, "the URL has an invalid port") from exc
+    if _as_address(hostname) is not None:
+        return scheme, hostname, port
+    return scheme, _ascii_host(url, hostname), port
+
+
+def _ascii_host(url: str, hostname: str) -> str:
+    shown = _shown(hostname)
+    try:
+        # aiohttp connects to yarl's encoding of the host (IDNA 2008 with UTS 46, then 2003),
+        # so the name checked and pinned is the one the connection will ask for.
+        host = (URL(url).raw_host or "").rstrip(".")
+    except (UnicodeError, ValueError) as exc:
+        raise TargetRefused(shown, "the host name is not a valid (IDNA) domain name") from exc
+    if not host.isascii() or len(host) > 253:
+        raise TargetRefused(shown, "the host name is not a valid (IDNA) domain name")
+    if any(not 1 <= len(label) <= 63 for label in host.split(".")):
+        raise TargetRefused(shown, "the host name has an empty label or one over 63 characters")
+    return host
+
+
+def _shown(host: str) -> str:
+    """A host as logs and refusals show it: bounded, whatever the document sent."""
+    return host if len(host) <= 80 else host[:77] + "..."
 
 
 def _as_address(host: str) -> IPAddress | None:

@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import Field, ValidationError, model_validator
 
-from agent.contracts.assistant import AssistantConfig, ContractModel
+from agent.contracts.assistant import NEEDS_OWN_KEY, AssistantConfig, ContractModel
 from agent.errors import ConfigError, ConfigProblem
 from agent.intake.dialects import FLAT_KEYS, deep_merge, is_flat, normalise
 from agent.intake.secret_fields import CONTEXT_KEY
@@ -326,6 +326,8 @@ def _problems(exc: ValidationError, doc: Mapping[str, Any], *, flat: bool) -> li
         if flat:
             path = _FLAT_PATHS.get(path, path.removeprefix("assistant."))
         message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == NEEDS_OWN_KEY:
+            path = f"{path}.api_key"  # raised by the provider config as a whole
         if err["type"] == "extra_forbidden":
             message = "unknown field"
         elif err["type"] == "missing":

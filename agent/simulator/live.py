@@ -30,6 +30,7 @@ import structlog
 from livekit.agents import llm
 from livekit.agents.voice import events as lk_events
 
+from agent.call.endpoints import check_provider_endpoints
 from agent.call.live_call import LiveCall
 from agent.call.providers import build_llm, load_vad
 from agent.contracts.assistant import FirstMessageMode
@@ -348,6 +349,8 @@ async def run_scenario(
                 max_call_seconds=settings.max_call_seconds,
             ),
         )
+        # As job.py before it builds providers; vendors on this machine are allowed here.
+        await check_provider_endpoints(spec.assistant, settings, TargetPolicy.loopback_allowed())
     except ConfigError as exc:
         for problem in exc.problems:
             say(f"config_error: {problem}")

@@ -28,6 +28,7 @@ from livekit.agents import JobContext
 from livekit.agents.voice.room_io import RoomOptions, TextOutputOptions
 
 from agent.call.control.channel import attach_control
+from agent.call.endpoints import check_provider_endpoints
 from agent.call.live_call import LiveCall
 from agent.call.providers import Providers, build_providers, load_vad
 from agent.call.session import GreetingAudio
@@ -102,6 +103,9 @@ async def run_job(ctx: JobContext) -> None:
             raw, room_name=room_name, origin=origin, options=_options(settings)
         )
         stage = "providers"
+        # Endpoints the document chose go through the same target policy as webhooks.
+        policy = TargetPolicy(settings.allowed_targets)
+        await check_provider_endpoints(spec.assistant, settings, policy)
         providers = build_providers(spec.assistant, settings)
         call, phone = _build_call(ctx, spec, providers, settings, sink)
         stage = "room"

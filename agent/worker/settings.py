@@ -53,6 +53,7 @@ _VENDOR_FALLBACK_ENV = frozenset(
     }
 )
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PROVIDER_HOST = re.compile(r"^(\*\.)?[a-z0-9_]([a-z0-9_.-]{0,251}[a-z0-9_])?$")
 
 
 class WorkerMode(StrEnum):
@@ -170,6 +171,10 @@ class WorkerSettings(BaseSettings):
     tenant_secret_names: CsvList = Field(default_factory=list)
     """Plain env var names a document may reference as `secret:NAME` (comma separated; env
     `VOICE_AGENT_TENANT_SECRET_NAMES`). The worker's own settings are refused here."""
+    provider_hosts: CsvList = Field(default_factory=list)
+    """Hosts a dispatch document's provider `base_url` (or LLM preset) may point at, comma
+    separated; `*.example.com` matches any subdomain. Empty: any host the target policy allows
+    (env `VOICE_AGENT_PROVIDER_HOSTS`)."""
     assistants_dir: Path | None = None
     """Saved assistants (`<assistant_id>.json`) for reference/hybrid dispatches; none by default."""
     control_allowed_identities: CsvList = Field(default_factory=list)
@@ -195,6 +200,7 @@ class WorkerSettings(BaseSettings):
         "control_allowed_identities",
         "sinks",
         "tenant_secret_names",
+        "provider_hosts",
         mode="before",
     )
     @classmethod
@@ -221,6 +227,15 @@ class WorkerSettings(BaseSettings):
                 "names) can never be exposed to dispatch documents"
             )
         return names
+
+    @field_validator("provider_hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str]) -> list[str]:
+        hosts = [host.lower().rstrip(".") for host in hosts]
+        bad = [host for host in hosts if not _PROVIDER_HOST.match(host)]
+        if bad:
+            raise ValueError(f"not host names: {', '.join(sorted(bad))}")
+        return hosts
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:

@@ -193,3 +193,60 @@ async def test_the_sink_refuses_and_parks_without_connecting(
     result = await outbox.replay(TargetPolicy.loopback_allowed())
     assert (result.delivered, result.remaining) == (1, 0)
     assert [r.headers["X-Webhook-Id"] for r in receiver.received] == [parked.entry.delivery_id]
+
+
+IDNA_INVALID = [
+    "http://" + "a" * 64 + ".example/hook",  # an ASCII label over 63 characters
+    "http://" + "é" * 70 + ".example/hook",  # punycode of it is over 63 characters
+    "http://hooks..example/hook",  # an empty label
+    "http://\ufffd.example/hook",  # a code point IDNA forbids
+    "http://\u2028.example/hook",
+    "http://" + ("a" * 60 + ".") * 5 + "example/hook",  # over 253 characters
+    "http://[::1/hook",  # not a URL at all
+]
+
+
+@pytest.mark.parametrize("url", IDNA_INVALID)
+async def test_host_names_that_fail_idna_are_refused_cleanly(url: str) -> None:
+    async def never(host: str, port: int) -> list[str]:
+        raise AssertionError("an invalid name must be refused before any lookup")
+
+    with pytest.raises(TargetRefused) as caught:
+        await TargetPolicy.loopback_allowed(resolve=never).check(url)
+    assert len(caught.value.host) <= 80
+    # the real resolver, too: refused, never a UnicodeError from the idna codec
+    with pytest.raises(TargetRefused):
+        await TargetPolicy().check(url)
+
+
+async def test_the_checked_host_is_the_one_the_client_connects_to(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    # aiohttp asks the pinned resolver for the IDNA 2008 name (xn--strae-oqa), not the IDNA
+    # 2003 one (strasse): the policy must check and pin that same name.
+    async def any_to_loopback(host: str, port: int) -> list[str]:
+        assert host == "xn--strae-oqa.example"
+        return ["127.0.0.1"]
+
+    receiver.script("/idna", Reply(200))
+    sink = WebhookSink(
+        TargetPolicy.loopback_allowed(resolve=any_to_loopback), Outbox(tmp_path), max_attempts=1
+    )
+    delivery = make_delivery(f"http://straße.example:{receiver.port}/idna")
+    await sink.submit(delivery)
+    await sink.aclose()
+    assert [o.outcome for o in sink.outcomes(delivery.call_id)] == ["delivered"]
+
+
+async def test_the_sink_parks_an_idna_invalid_target_as_refused(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path)
+    sink = WebhookSink(TargetPolicy(), outbox)
+    delivery = make_delivery(IDNA_INVALID[0])
+    with capture_logs() as logs:
+        await sink.submit(delivery)
+        await sink.aclose()
+    [outcome] = sink.outcomes(delivery.call_id)
+    assert outcome.outcome == "refused"
+    assert "IDNA" in (outcome.reason or "") or "63" in (outcome.reason or "")
+    assert not [e for e in logs if e["event"] == "webhook_lane_error"]  # no traceback
+    assert [p.entry.delivery_id for p in outbox.pending()] == [delivery.delivery_id]
