@@ -113,7 +113,16 @@ def cmd_outbox_replay(args: argparse.Namespace) -> int:
     assert isinstance(settings, WorkerSettings)
     outbox = Outbox(args.directory or settings.outbox_dir)
     try:
-        result = asyncio.run(outbox.replay(TargetPolicy(settings.allowed_targets)))
+        default_secret = (
+            settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        )
+        result = asyncio.run(
+            outbox.replay(
+                TargetPolicy(settings.allowed_targets),
+                default_secret=default_secret,
+                include_gone=args.include_gone,
+            )
+        )
     except OutboxBusy:
         print("outbox is being replayed by another process; try again later", file=sys.stderr)
         return 1
@@ -123,6 +132,8 @@ def cmd_outbox_replay(args: argparse.Namespace) -> int:
                 "delivered": result.delivered,
                 "failed": result.failed,
                 "dropped": result.dropped,
+                "gone": result.gone,
+                "held": result.held,
                 "remaining": result.remaining,
                 "bad_files": [str(p) for p in result.bad],
             }
@@ -139,7 +150,11 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
     assert isinstance(settings, WorkerSettings)
     for parked in Outbox(args.directory or settings.outbox_dir).pending():
         entry = parked.entry
-        print(f"{entry.delivery_id} call={entry.call_id} event={entry.event_type} seq={entry.seq}")
+        held = " held=gone" if entry.gone else ""
+        print(
+            f"{entry.delivery_id} call={entry.call_id} event={entry.event_type} seq={entry.seq}"
+            f"{held} reason={json.dumps(entry.reason)}"
+        )
     return 0
 
 
@@ -183,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
         "directory", nargs="?", type=Path, default=None,
         help="outbox directory (default: VOICE_AGENT_OUTBOX_DIR); e.g. a dead pod's directory",
     )  # fmt: skip
+    replay.add_argument(
+        "--include-gone",
+        action="store_true",
+        help="also send deliveries held because their receiver answered 410 Gone",
+    )
     replay.set_defaults(func=cmd_outbox_replay)
     listing = outbox_sub.add_parser("list", help="list parked deliveries")
     listing.add_argument("directory", nargs="?", type=Path, default=None)

@@ -341,6 +341,7 @@ def to_delivery(
     url: str | None,
     secret: str | None,
     delivery_id: str | None = None,
+    requires_signature: bool = False,
 ) -> Delivery:
     """Serialise ``event`` once (compact JSON, UTF-8) into what gets signed and sent."""
     envelope = event if isinstance(event, Envelope) else Envelope(message=event)
@@ -353,6 +354,7 @@ def to_delivery(
         body=envelope.model_dump_json(by_alias=True).encode("utf-8"),
         url=url,
         secret=secret,
+        requires_signature=requires_signature,
     )
 
 
@@ -393,6 +395,7 @@ class CallEvents:
         assistant: AssistantRef,
         url: str | None,
         secret: str | None,
+        require_signature: bool = False,
         webhook_events: Iterable[str] = ALL_WEBHOOK_EVENTS,
         redact: Callable[[str], str] | None = None,
         now: Callable[[], datetime] = utc_now,
@@ -402,6 +405,9 @@ class CallEvents:
         self.assistant = assistant
         self._url = url
         self._secret = secret
+        # The document asked for signed delivery: a delivery left without a secret (a salvaged
+        # document whose secret did not resolve, no operator default) is parked, never sent.
+        self._require_signature = require_signature
         self._enabled = frozenset(webhook_events)
         self._redact = redact
         self._now = now
@@ -421,6 +427,7 @@ class CallEvents:
             assistant=AssistantRef(name=assistant.name, metadata=assistant.metadata),
             url=str(assistant.webhook_url) if assistant.webhook_url else None,
             secret=secret.get_secret_value() if secret else default_secret,
+            require_signature=assistant.webhook_secret is not None,
             webhook_events=assistant.webhook_events,
             redact=gdpr_redact if assistant.gdpr_mode else None,
         )
@@ -460,9 +467,11 @@ class CallEvents:
         url: str | None = None,
         secret: str | None = None,
         delivery_id: str | None = None,
+        requires_signature: bool = False,
     ) -> Delivery:
         """Stamp ``event`` (seq, timestamp, call status) and serialise it; sends nothing.
-        ``url``/``secret`` default to the assistant's webhook."""
+        ``url``/``secret`` default to the assistant's webhook; a delivery must be signed when
+        the assistant's document asked for it or ``requires_signature`` says so."""
         self._seq += 1
         status = self._status_after(event)
         stamped = event.model_copy(
@@ -477,6 +486,7 @@ class CallEvents:
             url=url if url is not None else self._url,
             secret=secret if secret is not None else self._secret,
             delivery_id=delivery_id,
+            requires_signature=requires_signature or self._require_signature,
         )
 
     def emit(self, event: EventMessage, *, delivery_id: str | None = None) -> Delivery | None:

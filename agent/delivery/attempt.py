@@ -23,6 +23,10 @@ from agent.delivery.target_policy import PinnedResolver, TargetPolicy, TargetRef
 
 _MAX_RESPONSE_BYTES = 64 * 1024
 
+SIGNATURE_UNAVAILABLE = "signature_unavailable"
+"""Why a delivery the document asked to be signed was not sent: its secret did not resolve and
+the worker has no default secret (`VOICE_AGENT_WEBHOOK_SECRET`) to sign it with."""
+
 
 class Verdict(enum.StrEnum):
     DELIVERED = "delivered"
@@ -86,6 +90,10 @@ async def post_once(
 
     def record(status: int | None, error: str | None) -> AttemptRecord:
         return AttemptRecord(at=started_at, status=status, error=error, seconds=clock() - started)
+
+    if delivery.unsigned_but_required:
+        # Signed means signed: the live sink parks these before trying; replay ends up here.
+        return AttemptResult(Verdict.REFUSED, record(None, SIGNATURE_UNAVAILABLE))
 
     try:
         async with asyncio.timeout(attempt_timeout):

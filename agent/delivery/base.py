@@ -38,6 +38,8 @@ class Delivery:
     ``X-Webhook-Id`` receivers deduplicate on (the same on every retry and on replay).
     ``url`` None means the call has no receiver for this event. ``secret`` and ``body`` are
     kept out of ``repr`` so a stray log of a delivery leaks neither a key nor a transcript.
+    ``requires_signature``: the document asked for signed delivery, so without a ``secret``
+    nothing is sent (the sink parks it instead; see agent/delivery/webhook.py).
     """
 
     delivery_id: str
@@ -47,6 +49,12 @@ class Delivery:
     body: bytes = field(repr=False)
     url: str | None = field(repr=False)
     secret: str | None = field(repr=False)
+    requires_signature: bool = False
+
+    @property
+    def unsigned_but_required(self) -> bool:
+        """Asked to be signed, and nothing to sign it with: must never go out."""
+        return self.requires_signature and not self.secret
 
 
 @runtime_checkable

@@ -5,7 +5,10 @@ non-retryable error, or the worker stops with deliveries pending, each one is wr
 one JSON file (atomically: temp file, fsync, rename, fsync the directory), with its attempt
 history. ``python -m agent outbox replay`` and worker start-up send them again through the
 same webhook code, re-signed with a fresh timestamp and the same ``X-Webhook-Id`` so the
-receiver can deduplicate.
+receiver can deduplicate. Two kinds are held rather than retried blindly: deliveries a receiver
+refused with 410 Gone (``gone``: listed, sent again only when the operator asks for it), and
+deliveries that must be signed but have no secret (sent once the operator has a default secret
+to sign them with, never unsigned).
 
 The files hold the signing secret (replay must re-sign), so the directory is 0700 and the
 files 0600. A file that cannot be read is renamed ``*.bad`` and reported, never deleted.
@@ -22,7 +25,7 @@ import re
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -67,10 +70,21 @@ class OutboxEntry(BaseModel):
     parked_at: float
     reason: str
     attempts: list[AttemptRecord] = Field(default_factory=list)
+    requires_signature: bool = False
+    """The document asked for signed delivery: replayed only with a secret, never unsigned."""
+    gone: bool = False
+    """The receiver answered 410 Gone (to this delivery or an earlier one of its call to the
+    same URL): kept and listed, but replayed only when the operator asks (`--include-gone`)."""
 
     @classmethod
     def from_delivery(
-        cls, delivery: Delivery, *, reason: str, attempts: Sequence[AttemptRecord], now: float
+        cls,
+        delivery: Delivery,
+        *,
+        reason: str,
+        attempts: Sequence[AttemptRecord],
+        now: float,
+        gone: bool = False,
     ) -> OutboxEntry:
         try:
             text: str | None = delivery.body.decode("utf-8")
@@ -89,6 +103,8 @@ class OutboxEntry(BaseModel):
             parked_at=now,
             reason=reason,
             attempts=list(attempts),
+            requires_signature=delivery.requires_signature,
+            gone=gone,
         )
 
     def delivery(self) -> Delivery:
@@ -106,6 +122,7 @@ class OutboxEntry(BaseModel):
             body=body,
             url=self.url,
             secret=self.secret,
+            requires_signature=self.requires_signature,
         )
 
 
@@ -124,7 +141,13 @@ class ReplayResult:
     remaining: int
     """Files left in the outbox after the replay."""
     dropped: int = 0
-    """Removed because the receiver answered 410 Gone for that call's URL."""
+    """Removed because they have no URL to go to (never parked by the sink itself)."""
+    gone: int = 0
+    """Answered 410 Gone in this replay (or after such an answer, for the same call and URL):
+    kept as ``gone``, not sent again by later replays unless asked."""
+    held: int = 0
+    """Not tried: parked as ``gone`` (replay with ``include_gone`` to send them), or needing a
+    signature that no secret is there to give."""
     skipped: int = 0
     """Not tried: an earlier delivery to the same receiver exhausted its retries in this
     replay. Kept for the next replay."""
@@ -153,11 +176,16 @@ class Outbox:
         reason: str,
         attempts: Sequence[AttemptRecord] = (),
         now: float | None = None,
+        gone: bool = False,
     ) -> Path:
         """Write ``delivery`` durably (blocking I/O: call it through a thread from async code).
         Parking the same delivery again replaces its file."""
         entry = OutboxEntry.from_delivery(
-            delivery, reason=reason, attempts=attempts, now=time.time() if now is None else now
+            delivery,
+            reason=reason,
+            attempts=attempts,
+            now=time.time() if now is None else now,
+            gone=gone,
         )
         return self._write(entry)
 
@@ -233,9 +261,16 @@ class Outbox:
         policy: TargetPolicy,
         *,
         concurrency: int = 8,
+        default_secret: str | None = None,
+        include_gone: bool = False,
         **sink_options: Any,
     ) -> ReplayResult:
         """Send every parked delivery again, through a fresh :class:`WebhookSink`.
+
+        ``default_secret`` (the operator's ``VOICE_AGENT_WEBHOOK_SECRET``) signs deliveries that
+        must be signed but were parked without a secret; without it they stay parked.
+        ``include_gone`` sends deliveries parked because of a 410 too (the operator has fixed
+        the receiver); by default they are held.
 
         ``sink_options`` go to the sink (``attempt_timeout``, ``max_attempts``, ``sleep``...;
         by default 3 attempts in a 30 s window, so a dead receiver does not hold start-up).
@@ -251,7 +286,7 @@ class Outbox:
         try:
             parked, bad = await asyncio.to_thread(self._scan)
             sink = WebhookSink(policy, self, **sink_options)
-            tally = {"delivered": 0, "failed": 0, "dropped": 0, "skipped": 0}
+            tally = {"delivered": 0, "failed": 0, "dropped": 0, "skipped": 0, "gone": 0, "held": 0}
             # Receivers found down in this replay: their other deliveries wait for the next
             # replay instead of each spending a full retry window (200 parked deliveries x
             # ~2 s of backoff would hold start-up for minutes), and a call's later events
@@ -263,7 +298,10 @@ class Outbox:
                 gone: set[str] = set()
                 async with gate:
                     for item in items:
-                        tally[await self._replay_one(sink, item, gone, down)] += 1
+                        outcome = await self._replay_one(
+                            sink, item, gone, down, default_secret, include_gone
+                        )
+                        tally[outcome] += 1
 
             by_call = [list(g) for _, g in groupby(parked, key=lambda p: p.entry.call_id)]
             try:
@@ -280,13 +318,21 @@ class Outbox:
             failed=result.failed,
             dropped=result.dropped,
             skipped=result.skipped,
+            gone=result.gone,
+            held=result.held,
             remaining=result.remaining,
             bad=len(result.bad),
         )
         return result
 
     async def _replay_one(
-        self, sink: WebhookSink, item: ParkedDelivery, gone: set[str], down: set[str]
+        self,
+        sink: WebhookSink,
+        item: ParkedDelivery,
+        gone: set[str],
+        down: set[str],
+        default_secret: str | None,
+        include_gone: bool,
     ) -> str:
         entry = item.entry
         delivery = entry.delivery()
@@ -297,11 +343,25 @@ class Outbox:
             seq=entry.seq,
             host=url_host(entry.url),
         )
-        if delivery.url is None or delivery.url in gone:
+        url = delivery.url
+        if url is None:
             await asyncio.to_thread(self.remove, entry.delivery_id)
-            bound.warning("outbox_dropped", reason="gone" if delivery.url else "no_url")
+            bound.warning("outbox_dropped", reason="no_url")
             return "dropped"
-        receiver = _receiver_key(delivery.url)
+        if entry.gone and not include_gone:
+            bound.debug("outbox_replay_held", reason="gone")
+            return "held"
+        if url in gone:
+            # This replay just got a 410 for this call's URL: held with it, not sent.
+            await asyncio.to_thread(self._write, entry.model_copy(update=_GONE_UPDATE))
+            bound.warning("outbox_gone", reason="an earlier delivery of the call got 410")
+            return "gone"
+        if delivery.unsigned_but_required:
+            if default_secret is None:
+                bound.warning("outbox_replay_held", reason="signature_unavailable")
+                return "held"
+            delivery = replace(delivery, secret=default_secret)
+        receiver = _receiver_key(url)
         if receiver in down:
             bound.debug("outbox_replay_skipped", reason="receiver_down")
             return "skipped"
@@ -312,21 +372,31 @@ class Outbox:
             await asyncio.to_thread(self.remove, entry.delivery_id)
             bound.info("outbox_delivered", attempts=len(result.attempts))
             return "delivered"
+        attempts = [*entry.attempts, *result.attempts]
         if result.verdict is Verdict.GONE:
-            gone.add(delivery.url)
-            await asyncio.to_thread(self.remove, entry.delivery_id)
-            bound.warning("outbox_dropped", reason="gone")
-            return "dropped"
+            gone.add(url)
+            gone_entry = entry.model_copy(
+                update={
+                    "reason": "replay: gone: the receiver answered 410 Gone",
+                    "gone": True,
+                    "attempts": attempts,
+                }
+            )
+            await asyncio.to_thread(self._write, gone_entry)
+            bound.warning("outbox_gone", reason="410")
+            return "gone"
         updated = entry.model_copy(
-            update={
-                "reason": f"replay: {result.reason}",
-                "attempts": [*entry.attempts, *result.attempts],
-            }
+            update={"reason": f"replay: {result.reason}", "attempts": attempts}
         )
         await asyncio.to_thread(self._write, updated)
         bound.warning("outbox_replay_failed", reason=result.reason)
         return "failed"
 
+
+_GONE_UPDATE = {
+    "reason": "replay: gone: not sent, the receiver answered 410 Gone to an earlier delivery",
+    "gone": True,
+}
 
 _RECEIVER_DOWN = frozenset({"retries_exhausted", "retry_window_ended"})
 

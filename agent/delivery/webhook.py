@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Literal
 import aiohttp
 import structlog
 
-from agent.delivery.attempt import AttemptRecord, Verdict, post_once, url_host
+from agent.delivery.attempt import (
+    SIGNATURE_UNAVAILABLE,
+    AttemptRecord,
+    Verdict,
+    post_once,
+    url_host,
+)
 from agent.delivery.base import Delivery
 from agent.delivery.retry import RetryPolicy
 from agent.delivery.target_policy import PinnedResolver, TargetPolicy
@@ -39,6 +45,9 @@ Sleep = Callable[[float], Awaitable[None]]
 SessionFactory = Callable[[PinnedResolver], aiohttp.ClientSession]
 
 _KEPT_CALLS = 1024  # outcome stats of this many recent calls are kept for the lead to read
+
+GONE = "gone: the receiver answered 410 Gone"
+GONE_EARLIER = "gone: not sent, the receiver answered 410 Gone to an earlier delivery of this call"
 
 
 def default_session(resolver: PinnedResolver) -> aiohttp.ClientSession:
@@ -103,8 +112,10 @@ class _Lane:
 class WebhookSink:
     """Signed webhooks with per-call ordering, retries, and the outbox behind them.
 
-    ``submit`` only enqueues. A delivery without a URL is skipped. A 410 stops delivery to
-    that URL for the rest of the call (later deliveries count as ``gone``, not outboxed).
+    ``submit`` only enqueues. A delivery without a URL is skipped. A delivery that must be
+    signed but has no secret is parked at once, never sent. A 410 stops delivery to that URL
+    for the rest of the call: the delivery answered 410 and every later one to that URL are
+    parked as ``gone`` (held in the outbox, listed, not replayed unless asked).
     ``flush``/``aclose`` wait up to ``timeout`` (real time: they bound a shutdown), then park
     whatever is still queued or in flight; a delivery cut off mid-request may therefore reach
     the receiver twice, with the same ``X-Webhook-Id``.
@@ -158,6 +169,10 @@ class WebhookSink:
             bound.debug("webhook_skipped_no_url", event_type=delivery.event_type)
             return
         item = _Queued(delivery, self._clock())
+        if delivery.unsigned_but_required:
+            bound.error("webhook_not_sent_unsigned", event_type=delivery.event_type)
+            await self._park(item, SIGNATURE_UNAVAILABLE)
+            return
         if self._closed:
             await self._park(item, "sink_closed")
             return
@@ -283,8 +298,7 @@ class WebhookSink:
         delivery = item.delivery
         assert delivery.url is not None
         if delivery.url in lane.gone_urls:
-            _delivery_log(delivery).warning("webhook_dropped_by_receiver")
-            self._record(item, "gone", "dropped_by_receiver")
+            await self._park(item, GONE_EARLIER, outcome="gone")
             return
         result = await self.send(delivery)
         item.attempts.extend(result.attempts)
@@ -292,8 +306,7 @@ class WebhookSink:
             self._record(item, "delivered", None)
         elif result.verdict is Verdict.GONE:
             lane.gone_urls.add(delivery.url)
-            _delivery_log(delivery).warning("webhook_gone")
-            self._record(item, "gone", "gone")
+            await self._park(item, GONE, outcome="gone")
         elif result.verdict is Verdict.REFUSED:
             # Parked all the same: the operator may allow the target and replay.
             await self._park(item, result.reason or "refused", outcome="refused")
@@ -321,7 +334,13 @@ class WebhookSink:
         try:
             # File I/O with fsync runs in a thread so the event loop (and audio) never waits.
             path = await asyncio.shield(
-                asyncio.to_thread(self.outbox.park, delivery, reason=reason, attempts=item.attempts)
+                asyncio.to_thread(
+                    self.outbox.park,
+                    delivery,
+                    reason=reason,
+                    attempts=item.attempts,
+                    gone=outcome == "gone",
+                )
             )
         except OSError as exc:
             bound.error("webhook_lost", error=f"outbox write failed: {type(exc).__name__}")
@@ -329,6 +348,8 @@ class WebhookSink:
             return
         if outcome == "refused":
             bound.error("webhook_refused", file=path.name)
+        elif outcome == "gone":
+            bound.warning("webhook_gone", file=path.name)
         else:
             bound.warning("webhook_parked", file=path.name)
         self._record(item, outcome, reason)

@@ -378,8 +378,11 @@ class ReportTarget:
     call_type: str
     webhook_url: str | None
     webhook_secret: str | None
+    """The document's own secret, resolved; None when it gave none or it did not resolve."""
     assistant_name: str | None
     metadata: dict[str, Any]
+    signature_requested: bool = False
+    """The document gave a `webhook_secret` (resolved or not): its deliveries must be signed."""
 
 
 def salvage_report_target(
@@ -403,11 +406,12 @@ def salvage_report_target(
     def text(value: object) -> str | None:
         return value if isinstance(value, str) and value else None
 
+    requested = assistant.get("webhook_secret") is not None
     secret = text(assistant.get("webhook_secret"))
     if secret is not None:
         try:
             secret = (resolver or SecretResolver()).resolve(secret)
-        except SecretNotFound:
+        except SecretNotFound:  # refused names included: never a worker setting's value
             secret = None
     call_type = text(call.get("type"))
     metadata = assistant.get("metadata")
@@ -416,6 +420,7 @@ def salvage_report_target(
         call_type=call_type if call_type in set(CallType) else CallType.WEB.value,
         webhook_url=text(assistant.get("webhook_url")),
         webhook_secret=secret,
+        signature_requested=requested,
         assistant_name=text(assistant.get("name")),
         metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
     )

@@ -59,14 +59,26 @@ def _default_secret(settings: WorkerSettings) -> str | None:
 
 
 def _events_for(target: ReportTarget, sink: EventSink, settings: WorkerSettings) -> CallEvents:
+    """The events of a call rebuilt from its (possibly broken) document. Signed means signed:
+    a document that asked for a signature whose secret did not resolve is signed with the
+    operator's default secret, and without one its deliveries are parked, never sent unsigned."""
     if target.webhook_url is None:
         log.warning("report_has_no_webhook_url", call_id=target.call_id)
+    secret = target.webhook_secret or _default_secret(settings)
+    if target.signature_requested and target.webhook_secret is None:
+        log.warning(
+            "webhook_secret_unresolved",
+            call_id=target.call_id,
+            field="assistant.webhook_secret",
+            signed_with="operator_default" if secret else "nothing: deliveries parked",
+        )
     return CallEvents(
         sink,
         call=CallRef(id=target.call_id, type=CallType(target.call_type)),
         assistant=AssistantRef(name=target.assistant_name, metadata=target.metadata),
         url=target.webhook_url,
-        secret=target.webhook_secret or _default_secret(settings),
+        secret=secret,
+        require_signature=target.signature_requested,
     )
 
 
@@ -244,7 +256,9 @@ async def replay_at_startup(settings: WorkerSettings) -> None:
         return
     try:
         # Outbox.replay logs the whole result itself (`outbox_replayed`).
-        await outbox.replay(TargetPolicy(settings.allowed_targets))
+        await outbox.replay(
+            TargetPolicy(settings.allowed_targets), default_secret=_default_secret(settings)
+        )
         metrics.outbox_depth(settings.outbox_dir)
     except OutboxBusy:
         log.info("outbox_replay_skipped_busy")

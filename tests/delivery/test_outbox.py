@@ -181,7 +181,7 @@ async def test_replay_keeps_what_still_fails_with_its_history(
     assert [len(p.entry.attempts) for p in parked[1:]] == [0, 0]
 
 
-async def test_replay_drops_deliveries_the_receiver_called_gone(
+async def test_replay_keeps_deliveries_the_receiver_called_gone_and_then_holds_them(
     receiver: Receiver, tmp_path: Path
 ) -> None:
     outbox = Outbox(tmp_path)
@@ -189,8 +189,15 @@ async def test_replay_drops_deliveries_the_receiver_called_gone(
     for seq in (1, 2):
         outbox.park(make_delivery(url, seq=seq), reason="retries_exhausted")
     result = await outbox.replay(TargetPolicy.loopback_allowed())
-    assert (result.delivered, result.dropped, result.remaining) == (0, 2, 0)
-    assert len(receiver.at("/gone")) == 1
+    assert (result.delivered, result.gone, result.remaining) == (0, 2, 2)
+    assert len(receiver.at("/gone")) == 1  # the second is not sent after the 410
+    assert all(p.entry.gone and "410" in p.entry.reason for p in outbox.pending())
+    # later replays hold them (the receiver asked for nothing more) unless asked
+    again = await outbox.replay(TargetPolicy.loopback_allowed())
+    assert (again.held, again.remaining, len(receiver.at("/gone"))) == (2, 2, 1)
+    receiver.script("/gone", Reply(200))  # the receiver was fixed
+    forced = await outbox.replay(TargetPolicy.loopback_allowed(), include_gone=True)
+    assert (forced.delivered, forced.remaining) == (2, 0)
 
 
 async def test_replay_reports_bad_files_without_deleting_them(tmp_path: Path) -> None:

@@ -173,7 +173,12 @@ async def test_410_stops_delivery_to_that_url_for_that_call_only(
     assert [o.outcome for o in outcomes] == ["gone", "gone", "gone"]
     assert [o.attempts for o in outcomes] == [1, 0, 0]
     assert [o.outcome for o in sink.outcomes("call-2")] == ["delivered"]
-    assert outbox.pending() == []
+    # nothing dropped silently: all three are parked as gone, with why
+    parked = outbox.pending()
+    assert [p.entry.delivery_id for p in parked] == [d.delivery_id for d in (first, second, third)]
+    assert all(p.entry.gone for p in parked)
+    assert parked[0].entry.reason == "gone: the receiver answered 410 Gone"
+    assert "earlier delivery" in parked[1].entry.reason
 
 
 async def test_each_call_keeps_its_order_under_retries(

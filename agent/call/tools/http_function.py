@@ -208,7 +208,9 @@ class HttpFunction:
     ) -> tuple[Status, Any, str | None, int | None]:
         """POST the call and read its answer, racing the timeout and ``stops``."""
         event = self._events.tool_calls([ToolCall(id=call_id, name=self.name, arguments=arguments)])
-        delivery = self._events.delivery_for(event, url=self._url, secret=self._secret)
+        delivery = self._events.delivery_for(
+            event, url=self._url, secret=self._secret, requires_signature=self._secret is not None
+        )
         loop = asyncio.get_running_loop()
         request = loop.create_task(self._client.post(delivery, extra_headers=self._headers))
         deadline: asyncio.Future[None] = loop.create_future()

@@ -90,6 +90,8 @@ class ToolServerClient:
         Timeouts are the caller's (it cancels this coroutine)."""
         if delivery.url is None:
             raise ToolServerError("no tool server URL (set server.url or webhook_url)")
+        if delivery.unsigned_but_required:
+            raise ToolServerError("the tool's signing secret is not available; nothing was sent")
         host = url_host(delivery.url)
         try:
             target = await self._policy.check(delivery.url)
