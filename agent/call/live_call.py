@@ -44,7 +44,7 @@ from agent.delivery.base import EventSink
 from agent.delivery.target_policy import TargetPolicy
 from agent.intake.dispatch import CallSpec
 from agent.report.analysis import analyse_call
-from agent.report.build import build_report
+from agent.report.build import build_call_report
 from agent.report.record import CallRecord
 from agent.worker import metrics
 
@@ -321,7 +321,7 @@ class LiveCall:
             unbind()
         self.events.emit(self.events.status_update("ended"))
         analysis = await self._analyse()
-        report = build_report(self.record, self.spec, analysis)
+        report = await build_call_report(self.record, self.spec, analysis)
         self.report = report
         self.events.emit_report(report)
         await self.events.drain()

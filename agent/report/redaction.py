@@ -276,12 +276,15 @@ def _card(found: str, steps: Steps) -> str:
     ends = [0]  # ends[g]: digits in groups[:g]
     for group in groups:
         ends.append(ends[-1] + len(group))
-    luhn = _LuhnSums("".join(groups))
+    luhn: _LuhnSums | None = None  # built for the first span of 13–19 digits
     for size in range(len(groups), 0, -1):
         for first in range(len(groups) - size + 1):
             steps.count += 1
             start, end = ends[first], ends[first + size]
-            if 13 <= end - start <= 19 and luhn.valid(start, end):
+            if not 13 <= end - start <= 19:
+                continue
+            luhn = luhn or _LuhnSums("".join(groups))
+            if luhn.valid(start, end):
                 before = "".join(parts[: 2 * first])
                 last = first + size == len(groups)
                 after = "" if last else "".join(parts[2 * (first + size) - 1 :])

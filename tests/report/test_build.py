@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +28,12 @@ from agent.intake.dispatch import (
     parse_dispatch,
     salvage_report_target,
 )
-from agent.report.build import build_report, config_error_report, crash_report
+from agent.report.build import (
+    build_call_report,
+    build_report,
+    config_error_report,
+    crash_report,
+)
 from agent.report.record import CallRecord
 
 START = datetime(2026, 4, 19, 12, 0, 0, tzinfo=UTC)
@@ -252,6 +259,44 @@ def test_gdpr_mode_redacts_the_whole_report_but_not_the_metadata() -> None:
     assert report["messages"][3]["tool_calls"][0]["arguments"]["phone"] == "[PHONE]"
     assert report["metrics"]["callmissed_turns"][1]["user_transcript"].endswith("mail [EMAIL]")
     assert (report["customer"]["number"], report["destination"]) == ("[PHONE]", "[PHONE]")
+
+
+async def test_gdpr_report_of_a_long_call_is_redacted_off_the_loop() -> None:
+    """A long call's whole report (~250 KB of text with numbers in every line) is redacted in a
+    worker thread: a task on the loop keeps getting turns while it runs."""
+    record = CallRecord(call_id="call-9")
+    record.set_start(START)
+    line = "Call me on 06 12345678, mail jan@example.com, card 4111 1111 1111 1111. " * 4
+    for i in range(800):
+        record.add_message("user" if i % 2 else "assistant", line, T0 + i, T0 + i + 0.5)
+    record.set_end(
+        EndReason.USER_HANGUP, None, ended_at=START + timedelta(seconds=900), duration_seconds=900
+    )
+    gaps: list[float] = []
+    building = True
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while building:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    ticking = asyncio.create_task(ticker())
+    await asyncio.sleep(0.01)
+    started = time.perf_counter()
+    report = await build_call_report(record, make_spec(gdpr=True))
+    took = time.perf_counter() - started
+    building = False
+    await ticking
+
+    assert "06 12345678" not in report.transcript
+    assert report.transcript.count("[PHONE]") == 800 * 4
+    on_the_loop = build_report(record, make_spec(gdpr=True))
+    assert report.model_dump(exclude={"timestamp"}) == on_the_loop.model_dump(exclude={"timestamp"})
+    # The loop was held for at most a slice of the time (the assembling part, GIL switches).
+    assert max(gaps) < took / 3, (max(gaps), took)
 
 
 def test_a_web_call_without_customer_has_no_numbers() -> None:
