@@ -67,11 +67,11 @@ def test_check_skip_secrets_accepts_unresolvable_references() -> None:
     assert run("check", "--skip-secrets", "-", stdin=json.dumps(doc)).returncode == 0
 
 
-def test_check_refuses_worker_secrets_even_when_skipping_secrets() -> None:
+def test_check_refuses_worker_secrets_and_keyless_endpoints_even_when_skipping_secrets() -> None:
     sentinel = "sk-SENTINEL-cli-check-8e1a"
     doc = {
         "assistant": {
-            "stt_config": {"provider": "deepgram"},
+            "stt_config": {"provider": "deepgram", "base_url": "https://dg.tenant.example/v1"},
             "llm_config": {"model": "m", "api_key": "secret:OPENAI_API_KEY"},
             "tts_config": {"provider": "openai", "api_key": "secret:TENANT_TTS"},
             "webhook_secret": "secret:../x",
@@ -83,6 +83,7 @@ def test_check_refuses_worker_secrets_even_when_skipping_secrets() -> None:
         assert result.returncode == 1, result.stderr
         assert "assistant.llm_config.api_key" in result.stderr
         assert "assistant.webhook_secret" in result.stderr
+        assert "assistant.stt_config.api_key" in result.stderr  # own base_url, no own key
         assert "assistant.tts_config.api_key" not in result.stderr  # exposed: resolves
         assert sentinel not in result.stderr + result.stdout
 
