@@ -218,7 +218,7 @@ def _extra_commands() -> list[
 ]:
     """Commands that live with the module they drive (simulator, outbox, control, local dev)."""
     from agent.bench.command import register as register_bench
-    from agent.call.control.command import register as register_control
+    from agent.call.control.sender import register as register_control
     from agent.devtools.commands import register_dispatch, register_token
     from agent.simulator.command import register as register_simulate
 
