@@ -4,10 +4,11 @@ Builds the framework's `AgentServer` from WorkerSettings, runs it with our own s
 (so readiness flips to 503 *before* the drain starts and Kubernetes stops routing new work),
 serves `/livez` and `/readyz`, replays the webhook outbox at start-up, and keeps watch over job
 processes so that a call whose process dies still gets its end-of-call report (see
-`call_ledger.py`).
+`agent/worker/recovery.py` and `ledger.py`).
 
-The per-call work happens in the job process: `entrypoint` reads the dispatch document and hands
-the call to `LiveCall`, the same code path the simulator drives.
+The per-call work happens in the job process: `entrypoint` (agent/worker/job.py) reads the
+dispatch document and hands the call to the composition root (agent/call/assemble.py), the same
+one the simulator uses.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ async def serve(settings: WorkerSettings, *, dev: bool) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    from agent.report.send import replay_at_startup, report_stale_calls, watch_job_processes
+    from agent.worker.recovery import replay_at_startup, report_stale_calls, watch_job_processes
 
     # Calls a previous run of this worker left open: listed before this run takes any call.
     stale = ledger.open_entries()

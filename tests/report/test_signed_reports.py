@@ -20,14 +20,9 @@ from structlog.testing import capture_logs
 from agent.delivery.attempt import SIGNATURE_UNAVAILABLE
 from agent.delivery.outbox import Outbox
 from agent.errors import ConfigError
-from agent.report.send import (
-    build_sink,
-    replay_at_startup,
-    report_config_error,
-    report_crash,
-    report_startup_error,
-)
+from agent.report.send import build_sink, report_config_error, report_startup_error
 from agent.worker.ledger import LedgerEntry, OrphanedCall
+from agent.worker.recovery import replay_at_startup, report_crash
 from agent.worker.settings import WorkerSettings
 from tests.support.receiver import SECRET, Receiver
 

@@ -37,8 +37,8 @@ from agent.delivery.target_policy import TargetPolicy
 from agent.delivery.webhook import WebhookSink
 from agent.intake.dispatch import CallType, ReportTarget
 from agent.report.build import crash_report
-from agent.report.send import JobProcessGuard, replay_at_startup, report_crash
 from agent.worker.ledger import CallLedger, OrphanedCall, report_delivery_id
+from agent.worker.recovery import JobProcessGuard, replay_at_startup, report_crash
 from agent.worker.settings import WorkerSettings
 from tests.support.receiver import SECRET, Received, Receiver
 

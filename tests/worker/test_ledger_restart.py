@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.report.send import report_stale_calls
 from agent.worker.ledger import CallLedger, report_delivery_id
+from agent.worker.recovery import report_stale_calls
 from agent.worker.settings import WorkerSettings
 from tests.support.receiver import SECRET, Receiver
 
