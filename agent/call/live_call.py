@@ -1,37 +1,49 @@
 """LiveCall: one call, from the agent going live to its report handed to the sinks.
 
-Production (`job.py`, in a LiveKit room) and the simulator (offline providers, simulated audio)
-both run calls through this class, so what the simulator tests is what production does:
+Assembled by agent/call/assemble.py (the one composition root, for the job and the simulator
+alike), so what the simulator tests is what production does:
 
+    room events  --> lifecycle (caller left, room deleted), PhoneLine (caller, keys),
+                     ControlChannel (backend commands)                       [join]
     session events --> CallLifecycle (limits, silence, ending: exactly one EndReason)
                    --> CallRecord (transcript, tools, latency, usage)
                    --> CallEvents (status-update, transcript) --> sink
-    ended          --> session closed --> analysis --> end-of-call report --> sink, flushed
+    ended          --> session closed --> analysis --> end-of-call report
+                   --> the one send sequence (agent/report/send.py)          [finish]
+
+It is also the ``CallHandle`` (agent/call/handle.py): tools, telephony and the control channel
+act on the call through those verbs only, each bound here to the session, the agent's chat
+context, the lifecycle, the record or the events.
 
 Delivery never blocks the audio path: events are enqueued and the sinks deliver on their own
 tasks. The report is emitted with a delivery id derived from the call id, so the main process's
-crash report (call_ledger.py) and this one can never both count.
+crash report (agent/worker/recovery.py) and this one can never both count.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from livekit.agents import AgentSession, llm, stt, tts, vad
+from livekit.agents import NOT_GIVEN, AgentSession, llm
 from livekit.agents.voice import events as lk_events
 
-from agent.call.lifecycle.binding import SessionActions, bind_room, bind_session
+from agent.call.lifecycle.actions import SpokenLine
+from agent.call.lifecycle.binding import bind_session
 from agent.call.lifecycle.call import CallLifecycle
 from agent.call.lifecycle.ending import CallEnd
-from agent.call.lifecycle.settings import LifecycleSettings
-from agent.call.session import CallAgent, GreetingAudio, build_session
-from agent.call.tools import build_function_tools
-from agent.clock import Clock, RealClock
+from agent.call.session import CallAgent
+from agent.call.telephony.caller import CallerParty, record_numbers
+from agent.call.telephony.outbound import (
+    MachineDetector,
+    MachineVerdict,
+    connect_outbound,
+    livekit_amd,
+)
+from agent.call.tools import FunctionTools
 from agent.contracts.end_reason import EndReason
 from agent.contracts.events import (
     Analysis,
@@ -41,12 +53,17 @@ from agent.contracts.events import (
     EndOfCallReport,
 )
 from agent.delivery.base import EventSink
-from agent.delivery.target_policy import TargetPolicy
-from agent.intake.dispatch import CallSpec
+from agent.intake.dispatch import CallSpec, CallType
 from agent.report.analysis import analyse_call
 from agent.report.build import build_call_report
-from agent.report.record import CallRecord
+from agent.report.record import CallRecord, seconds_since
+from agent.report.send import send_report
 from agent.worker import metrics
+
+if TYPE_CHECKING:
+    from agent.call.control.channel import ControlChannel
+    from agent.call.room import CallRoom
+    from agent.call.telephony.phone_line import PhoneLine
 
 log = structlog.get_logger(__name__)
 
@@ -60,95 +77,130 @@ SHUTDOWN_FLUSH_SECONDS = 20.0
 """The same when the worker is stopping: what is not delivered by then waits in the outbox
 (a volume that outlives the pod) instead of holding the pod past its grace period."""
 
+NO_ANALYSIS_MODEL = "no analysis model (offline run)"
+
 _ERROR_DETAIL_LIMIT = 300
 
 
 class LiveCall:
-    """Everything one call owns. `run()` returns the end-of-call report that was sent."""
+    """Everything one call owns; built by ``assemble_call``, run by ``join``, ``converse``
+    and ``finish`` (the job and the simulator run the same three)."""
 
     def __init__(
         self,
         spec: CallSpec,
         *,
-        stt_engine: stt.STT[Any],
-        llm_engine: llm.LLM[Any],
-        tts_engine: tts.TTS[Any],
-        vad_engine: vad.VAD,
+        session: AgentSession[Any],
+        lifecycle: CallLifecycle,
+        record: CallRecord,
+        events: CallEvents,
+        function_tools: FunctionTools,
+        room: CallRoom,
         sink: EventSink,
-        default_secret: str | None = None,
-        analysis_llm: llm.LLM[Any] | None = None,
-        analyse: bool = True,
-        clock: Clock | None = None,
-        extra_tools: Sequence[llm.Tool] = (),
-        greeting_audio: GreetingAudio | None = None,
-        hang_up: Callable[[], None] | None = None,
-        close_transcript_timeout: float = 2.0,
-        aec_warmup: bool = True,
-        tool_policy: TargetPolicy | None = None,
+        analysis_llm: llm.LLM[Any] | None,
+        answering_machine: MachineDetector | None,
     ) -> None:
         self.spec = spec
-        assistant = spec.assistant
-        self.session: AgentSession[Any] = build_session(
-            spec,
-            stt_engine=stt_engine,
-            llm_engine=llm_engine,
-            tts_engine=tts_engine,
-            vad_engine=vad_engine,
-            close_transcript_timeout=close_transcript_timeout,
-            aec_warmup=aec_warmup,
-        )
-        self.record = CallRecord(call_id=spec.call_id, llm_model=assistant.llm_config.model)
-        if spec.call.customer and spec.call.customer.number:
-            self.record.set_numbers(caller=spec.call.customer.number)
-        self.events = CallEvents.for_call(spec, sink, default_secret=default_secret)
-        # `function` tools POST to backends through the SSRF policy: the worker's allowed
-        # targets in production, loopback in the simulator, nothing private by default.
-        self.function_tools = build_function_tools(
-            spec, events=self.events, policy=tool_policy or TargetPolicy(), clock=clock
-        )
+        self.session = session
+        self.lifecycle = lifecycle
+        self.record = record
+        self.events = events
+        self.function_tools = function_tools
+        self._room = room
         self._sink = sink
-        self._analysis_llm = analysis_llm or llm_engine
-        self._analyse_enabled = analyse
-        self._skip_reason = "no analysis model (offline run)"
+        self._analysis_llm = analysis_llm
+        self._answering_machine = answering_machine
+        self._skip_reason: str | None = None
         self._flush_seconds = REPORT_FLUSH_SECONDS
-        self._external_hang_up = hang_up
         self._ended = asyncio.Event()
-        self.lifecycle = CallLifecycle(
-            clock or RealClock(),
-            SessionActions(self.session, hang_up=self._hang_up),
-            LifecycleSettings.model_validate(assistant.model_dump()),
-        )
-        self.lifecycle.add_ended_listener(self._on_ended)
-        tools: list[llm.Tool] = [*extra_tools, *self.function_tools.tools]
-        if assistant.end_call_enabled:
-            tools.append(self._end_call_tool())
-        self.agent = CallAgent(assistant, tools=tools, greeting_audio=greeting_audio)
+        self._live = asyncio.Event()
+        lifecycle.add_ended_listener(self._on_ended)
         self._unbind: list[Callable[[], None]] = []
         self.report: EndOfCallReport | None = None
         self._counted_live = False
+        self._agent: CallAgent | None = None
+        self._phone: PhoneLine | None = None
+        self._control: ControlChannel | None = None
 
-    # -- wiring -------------------------------------------------------------------------------
+    def equip(self, *, agent: CallAgent, phone: PhoneLine, control: ControlChannel) -> None:
+        """The parts that act on the call through its handle, made once it exists (by
+        ``assemble_call``, the only caller)."""
+        self._agent, self._phone, self._control = agent, phone, control
 
-    def _end_call_tool(self) -> llm.Tool:
-        lifecycle, message = self.lifecycle, self.spec.assistant.end_call_message
+    @property
+    def agent(self) -> CallAgent:
+        assert self._agent is not None, "assemble_call equips every call"
+        return self._agent
 
-        @llm.function_tool(
-            name="end_call",
-            description=(
-                "End the call. Use it when the caller says goodbye or the conversation is "
-                "complete. The closing line is spoken for you; do not say goodbye yourself."
-            ),
+    @property
+    def phone(self) -> PhoneLine:
+        assert self._phone is not None, "assemble_call equips every call"
+        return self._phone
+
+    @property
+    def control(self) -> ControlChannel:
+        assert self._control is not None, "assemble_call equips every call"
+        return self._control
+
+    # -- the CallHandle (agent/call/handle.py) --------------------------------------------------
+
+    def say(self, text: str, *, allow_interruptions: bool | None = None) -> SpokenLine:
+        line: SpokenLine = self.session.say(
+            text,
+            allow_interruptions=NOT_GIVEN if allow_interruptions is None else allow_interruptions,
         )
-        async def end_call() -> None:
-            lifecycle.request_end(EndReason.AGENT_HANGUP, "end_call_tool", goodbye=message)
-            # No LLM reply after the goodbye: the lifecycle speaks end_call_message itself.
-            raise llm.StopResponse()
+        return line
 
-        return end_call
+    def reply(self, *, user_input: str | None = None) -> None:
+        if user_input is None:
+            self.session.generate_reply()
+        else:
+            self.session.generate_reply(user_input=user_input)
+
+    async def add_context(self, text: str) -> None:
+        chat_ctx = self.agent.chat_ctx.copy()
+        chat_ctx.add_message(role="system", content=text)
+        await self.agent.update_chat_ctx(chat_ctx)
+
+    @property
+    def is_ending(self) -> bool:
+        return self.lifecycle.is_ending
+
+    def end(
+        self,
+        reason: EndReason,
+        detail: str | None = None,
+        *,
+        goodbye: str | None = None,
+        interrupt: bool | None = None,
+    ) -> bool:
+        return self.lifecycle.request_end(reason, detail, goodbye=goodbye, interrupt=interrupt)
+
+    def transfer_started(self, destination: str) -> None:
+        self.events.emit(self.events.status_update("forwarding", destination))
+        self.lifecycle.on_transfer_started()
+
+    def transfer_finished(self, destination: str, *, ok: bool) -> None:
+        if ok:
+            self.record.transfer_destination = destination
+        self.lifecycle.on_transfer_finished(ok)
+        if not ok and not self.lifecycle.is_ending:
+            self.events.emit(self.events.status_update("in-progress"))
+
+    def note(self, text: str) -> None:
+        self.record.add_message("system", text)
+
+    def note_control(self, command: str, outcome: str) -> None:
+        self.record.add_control(command, outcome)
+
+    def note_caller(self, caller: CallerParty) -> None:
+        record_numbers(self.record, caller)
+
+    # -- observers of the session ---------------------------------------------------------------
 
     def _bind_record(self) -> None:
         session, record, events = self.session, self.record, self.events
-        function_tools = self.function_tools
+        function_tools, lifecycle = self.function_tools, self.lifecycle
 
         def on_item(ev: lk_events.ConversationItemAddedEvent) -> None:
             item = ev.item
@@ -160,7 +212,7 @@ class LiveCall:
                         events.transcript(
                             "user" if item.role == "user" else "assistant",
                             text,
-                            record.offset(item.created_at),
+                            seconds_since(lifecycle.started_at, item.created_at),
                             None,
                         )
                     )
@@ -236,19 +288,7 @@ class LiveCall:
         session.on("error", on_error)
         self._unbind.append(lambda: session.off("error", on_error))
 
-    def _hang_up(self) -> None:
-        self._ended.set()
-        if self._external_hang_up is not None:
-            self._external_hang_up()
-
     def _on_ended(self, end: CallEnd) -> None:
-        self.record.set_end(
-            end.reason,
-            end.detail,
-            ended_at=end.ended_at,
-            duration_seconds=end.duration_seconds,
-            started_at=end.started_at,
-        )
         self._ended.set()
         # In a job the framework closes the session before `finish()` runs (on_session_end),
         # and that close awaits a running tool: abandon tool requests here, when the call ends,
@@ -257,44 +297,68 @@ class LiveCall:
 
     # -- running ------------------------------------------------------------------------------
 
-    async def start(self, *, room: Any = None, room_options: Any = None) -> None:
-        """Start the session (in `room`, or on I/O already assigned to `session.input/output`)
-        and go live: limits start counting and `status-update: in-progress` goes out."""
+    async def join(self) -> None:
+        """Be in the room: its events (caller, keys, control packets, disconnects) reach the
+        call from here on (the job's start-up stage "room": joining can fail)."""
+        self._unbind.append(await self._room.join(self.lifecycle, self.phone, self.control))
+
+    async def start(self) -> None:
+        """Start the session on the room and go live: limits start counting and
+        `status-update: in-progress` goes out."""
         self._unbind.append(bind_session(self.lifecycle, self.session))
         self._bind_record()
         self._count_provider_errors()
         self._bind_provider_failures()
-        if room is not None:
-            self._unbind.append(bind_room(self.lifecycle, room, caller_identity=None))
-        kwargs: dict[str, Any] = {"agent": self.agent}
-        if room is not None:
-            kwargs["room"] = room
-        if room_options is not None:
-            kwargs["room_options"] = room_options
-        await self.session.start(**kwargs)
+        await self._room.start_session(self.session, self.agent)
         self.lifecycle.start()
-        self.record.set_start(self.lifecycle.started_at)
         self.events.emit(self.events.status_update("in-progress"))
         metrics.call_went_live(self.spec.call.type.value)
         self._counted_live = True
+        self._live.set()
         log.info("call_live", call_type=self.spec.call.type.value)
 
-    def skip_analysis(self, reason: str) -> None:
-        """Report without analysis (a worker shutdown has no time for it)."""
-        self._analyse_enabled = False
-        self._skip_reason = reason
+    async def converse(self) -> None:
+        """The call, from going live to the lifecycle's end: an outbound phone call is dialled
+        first (telephony/outbound.py), any other goes live at once. Never raises for the call:
+        a failure ends it as ``error``, and a cancellation (the framework cancels the job's
+        entrypoint at the worker's drain timeout) as ``error``/``worker_shutdown``; either way
+        it returns once the lifecycle has ended the call, with its report still to send."""
+        sip = self.phone.sip
+        try:
+            if self.spec.call.type is CallType.OUTBOUND_PHONE and sip is not None:
+                await connect_outbound(
+                    self,
+                    self.spec,
+                    sip,
+                    go_live=self.start,
+                    ended=self.wait_ended,
+                    detect=self._answering_machine or self._livekit_amd,
+                )
+            else:
+                await self.start()
+                await self.wait_ended()
+        except asyncio.CancelledError:
+            self.end_for_worker_shutdown()
+            await self.wait_ended()  # bounded by the lifecycle's goodbye backstop (<= 10 s)
+        except Exception as exc:
+            log.exception("call_failed")
+            self.lifecycle.on_error("worker", f"{type(exc).__name__}: {exc}"[:_ERROR_DETAIL_LIMIT])
+            await self.wait_ended()
+
+    async def _livekit_amd(self, identity: str) -> MachineVerdict:
+        return await livekit_amd(self.session, identity)
+
+    @property
+    def live(self) -> asyncio.Event:
+        """Set once the call has gone live (``start``): what a simulated caller waits for."""
+        return self._live
 
     def end_for_worker_shutdown(self) -> None:
         """The worker is stopping under this call: end it now (error / worker_shutdown) and
         keep the report inside the pod's exit window (no analysis, a short flush)."""
         self.lifecycle.on_worker_shutdown()
-        self.skip_analysis("worker_shutdown")
+        self._skip_reason = "worker_shutdown"
         self._flush_seconds = SHUTDOWN_FLUSH_SECONDS
-
-    def caller_left(self, reason: str = "CLIENT_INITIATED") -> None:
-        """The caller hung up (the room binding calls the lifecycle itself; transports without
-        a room, like the simulator, call this)."""
-        self.lifecycle.on_participant_left(reason)
 
     async def wait_ended(self) -> None:
         await self._ended.wait()
@@ -319,23 +383,20 @@ class LiveCall:
         await self.function_tools.aclose()
         for unbind in self._unbind:
             unbind()
+        self._unbind.clear()
         self.events.emit(self.events.status_update("ended"))
         analysis = await self._analyse()
-        report = await build_call_report(self.record, self.spec, analysis)
+        report = await build_call_report(self.record, self.lifecycle.record, self.spec, analysis)
         self.report = report
-        self.events.emit_report(report)
-        await self.events.drain()
-        await self._sink.flush(self.spec.call_id, timeout=self._flush_seconds)
-        # The call's metrics and its canonical `call_summary` log line (agent/worker/metrics.py).
-        metrics.record_call_end(report, metrics.outcomes_of(self._sink, self.spec.call_id))
+        await send_report(self.events, report, sink=self._sink, flush_seconds=self._flush_seconds)
         return report
 
     async def _analyse(self) -> Analysis:
         assistant = self.spec.assistant
-        if not self._analyse_enabled:
+        if self._analysis_llm is None or self._skip_reason is not None:
             # The offline simulator has no model that could judge a call (a scripted line in
             # `summary` would look like a real analysis), and a worker shutdown has no time.
-            skipped = AnalysisPart(status="skipped", error=self._skip_reason)
+            skipped = AnalysisPart(status="skipped", error=self._skip_reason or NO_ANALYSIS_MODEL)
             return Analysis(
                 parts=AnalysisParts(
                     summary=skipped, structured_data=skipped, success_evaluation=skipped
@@ -351,16 +412,3 @@ class LiveCall:
         except Exception as exc:  # analysis must never cost the report
             log.warning("analysis_failed", error_type=type(exc).__name__)
             return Analysis()
-
-    async def run(self, *, room: Any = None, room_options: Any = None) -> EndOfCallReport:
-        try:
-            await self.start(room=room, room_options=room_options)
-            await self.wait_ended()
-        except Exception as exc:
-            log.exception("call_failed")
-            self.lifecycle.on_error("worker", f"{type(exc).__name__}: {exc}"[:300])
-        return await self.finish()
-
-    @property
-    def started_at(self) -> datetime:
-        return self.lifecycle.started_at

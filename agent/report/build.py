@@ -1,7 +1,8 @@
 """The end-of-call report: what the backend learns about a call, however it ended.
 
 Three ways a call's report comes to be, one function each:
-- ``build_report``: the normal case, from the call record, the call spec and the analysis;
+- ``build_report``: the normal case, from the call record, the lifecycle's end record, the call
+  spec and the analysis;
 - ``crash_report``: the job process died; the main process reports ``error`` from what it
   knows (who to tell, when the call started);
 - ``config_error_report``: the dispatch document was invalid; ``end_detail`` lists every
@@ -19,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
+from agent.call.lifecycle.ending import CallEnd
 from agent.contracts.end_reason import EndReason
 from agent.contracts.events import (
     Analysis,
@@ -47,6 +49,7 @@ from agent.report.record import (
     ToolResultEntry,
     Turn,
     percentile,
+    seconds_since,
 )
 from agent.report.redaction import PHONE, redact, redact_data
 
@@ -55,15 +58,25 @@ LATENCY_FIGURES = ("stt_ms", "end_of_turn_ms", "llm_ttft_ms", "tts_ttfb_ms", "e2
 
 
 def build_report(
-    record: CallRecord, spec: CallSpec, analysis: Analysis | None = None
+    record: CallRecord,
+    end: CallEnd | None,
+    spec: CallSpec,
+    analysis: Analysis | None = None,
 ) -> EndOfCallReport:
-    """The report of a call that ran (in this process)."""
-    report = _assemble(record, spec, analysis)
+    """The report of a call that ran (in this process): what happened from ``record``, how
+    it ended (reason, detail, start, end, duration) from the lifecycle's ``end``.
+
+    The lifecycle always ends a call before its report; ``end`` None is itself a bug, reported
+    as ``error`` (with no duration: the start is unknown) rather than not at all."""
+    report = _assemble(record, end, spec, analysis)
     return redact_report(report) if spec.assistant.gdpr_mode else report
 
 
 async def build_call_report(
-    record: CallRecord, spec: CallSpec, analysis: Analysis | None = None
+    record: CallRecord,
+    end: CallEnd | None,
+    spec: CallSpec,
+    analysis: Analysis | None = None,
 ) -> EndOfCallReport:
     """`build_report` for a live call, with the gdpr redaction off the event loop.
 
@@ -71,38 +84,40 @@ async def build_call_report(
     write), then redacted in a worker thread (``asyncio.to_thread``) on the assembled copy,
     which nothing else holds. Redaction is pure Python and keeps the GIL only for the
     interpreter's switch interval (5 ms) at a time, so the loop's other calls keep running."""
-    report = _assemble(record, spec, analysis)
+    report = _assemble(record, end, spec, analysis)
     if not spec.assistant.gdpr_mode:
         return report
     return await asyncio.to_thread(redact_report, report)
 
 
-def _assemble(record: CallRecord, spec: CallSpec, analysis: Analysis | None) -> EndOfCallReport:
-    ended_at = record.ended_at or datetime.now(UTC)
-    duration = record.duration_seconds
-    if duration is None:
-        duration = max(0.0, (ended_at - record.started_at).total_seconds())
+def _assemble(
+    record: CallRecord, end: CallEnd | None, spec: CallSpec, analysis: Analysis | None
+) -> EndOfCallReport:
     analysis = analysis or Analysis()
-    # The lifecycle always decides a reason; a record without one is itself a bug.
-    reason, detail = record.end_reason, record.end_detail
-    if reason is None:
+    if end is not None:
+        reason, detail = end.reason, end.detail
+        start, ended_at, duration = end.started_at, end.ended_at, end.duration_seconds
+    else:
         reason, detail = EndReason.ERROR, "the call ended without an end reason"
+        start = ended_at = datetime.now(UTC)
+        duration = 0.0
     return EndOfCallReport(
         call=CallRef(id=spec.call_id, type=spec.call.type, status="ended"),
         assistant=AssistantRef(name=spec.assistant.name, metadata=spec.assistant.metadata),
         end_reason=reason,
         end_detail=detail,
-        started_at=record.started_at,
+        started_at=start,
         ended_at=ended_at,
         duration_seconds=round(duration),
         duration_ms=round(duration * 1000),
         summary=analysis.summary,
         transcript=record.transcript_text(),
-        messages=report_messages(record),
+        messages=report_messages(record, start),
         analysis=analysis,
         metrics=report_metrics(record),
         usage=report_usage(record),
-        control=[ControlEntry(command=c.command, outcome=c.outcome, at_seconds=record.offset(c.at))
+        control=[ControlEntry(command=c.command, outcome=c.outcome,
+                              at_seconds=seconds_since(start, c.at))
                  for c in record.controls],
         customer=_customer(record, spec),
         destination=_destination(record, spec),
@@ -157,14 +172,19 @@ def config_error_report(
     )
 
 
-def report_messages(record: CallRecord) -> list[ReportMessage]:
-    """The conversation in order; consecutive tool calls share one assistant entry."""
+def report_messages(record: CallRecord, start: datetime) -> list[ReportMessage]:
+    """The conversation in order (times from ``start``, the call's start); consecutive tool
+    calls share one assistant entry."""
+
+    def offset(at: float | None) -> float | None:
+        return seconds_since(start, at)
+
     messages: list[ReportMessage] = []
     for entry in record.entries:
         if isinstance(entry, MessageEntry):
             messages.append(ReportMessage(
-                role=entry.role, message=entry.text, start_seconds=record.offset(entry.started_at),
-                end_seconds=record.offset(entry.ended_at), interrupted=entry.interrupted,
+                role=entry.role, message=entry.text, start_seconds=offset(entry.started_at),
+                end_seconds=offset(entry.ended_at), interrupted=entry.interrupted,
             ))  # fmt: skip
         elif isinstance(entry, ToolCallEntry):
             call = ToolCall(id=entry.id, name=entry.name, arguments=entry.arguments)
@@ -174,14 +194,16 @@ def report_messages(record: CallRecord) -> list[ReportMessage]:
             else:
                 messages.append(ReportMessage(
                     role="assistant", message="", tool_calls=[call],
-                    start_seconds=record.offset(entry.called_at),
+                    start_seconds=offset(entry.called_at),
                 ))  # fmt: skip
         elif isinstance(entry, ToolResultEntry):
-            messages.append(_tool_result(record, entry.call))
+            messages.append(_tool_result(entry.call, offset))
     return messages
 
 
-def _tool_result(record: CallRecord, call: ToolCallEntry) -> ReportMessage:
+def _tool_result(
+    call: ToolCallEntry, offset: Callable[[float | None], float | None]
+) -> ReportMessage:
     if call.error is not None:
         text = f"error: {call.error}"
     elif isinstance(call.result, str):
@@ -196,8 +218,8 @@ def _tool_result(record: CallRecord, call: ToolCallEntry) -> ReportMessage:
         result=call.result,
         error=call.error,
         tool_ms=call.tool_ms,
-        start_seconds=record.offset(call.called_at),
-        end_seconds=record.offset(call.finished_at),
+        start_seconds=offset(call.called_at),
+        end_seconds=offset(call.finished_at),
     )
 
 

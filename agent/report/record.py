@@ -1,12 +1,16 @@
 """Everything about one call as it happens, for the end-of-call report.
 
 The session binding feeds it plain method calls from the framework's events (conversation items,
-tool executions, control commands, usage); the lifecycle sets the start and the one ending.
-Every method is an append or a dict update: nothing here runs on the audio path longer than a
-few microseconds. Turns, percentiles and offsets are worked out only when the report asks.
+tool executions, control commands, usage). Every method is an append or a dict update: nothing
+here runs on the audio path longer than a few microseconds. Turns, percentiles and offsets are
+worked out only when the report asks.
+
+When the call started and how it ended are not kept here: the lifecycle holds the one end
+record (``agent.call.lifecycle.ending.CallEnd``: reason, detail, start, end, duration), and the
+report is built from both.
 
 Times are wall-clock epoch seconds (``time.time()``, what livekit stamps on chat items); the
-report shows them as offsets from the call start. ``record_chat_item`` and
+report shows them as offsets from the call start (:func:`seconds_since`). ``record_chat_item`` and
 ``record_session_usage`` are the only places in the call-record/report area that read livekit
 types.
 """
@@ -17,13 +21,11 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, TypedDict
 
 from livekit.agents import llm
 from livekit.agents.metrics import AgentSessionUsage, LLMModelUsage, STTModelUsage, TTSModelUsage
-
-from agent.contracts.end_reason import EndReason
 
 UsageKind = Literal["llm", "tts", "stt"]
 
@@ -118,17 +120,12 @@ class Turn:
 
 @dataclass
 class CallRecord:
-    """One call's transcript, tool calls, control commands, usage and ending."""
+    """One call's transcript, tool calls, control commands, usage and numbers."""
 
     call_id: str
     llm_model: str | None = None
     """Configured model, for turns whose metrics do not name one."""
     now: Callable[[], float] = time.time
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    ended_at: datetime | None = None
-    end_reason: EndReason | None = None
-    end_detail: str | None = None
-    duration_seconds: float | None = None
     caller_number: str | None = None
     called_number: str | None = None
     transfer_destination: str | None = None
@@ -139,33 +136,8 @@ class CallRecord:
     _session_usage: dict[tuple[UsageKind, str, str], UsageTotals] = field(
         default_factory=dict, repr=False
     )
-    _start_locked: bool = field(default=False, repr=False)
 
     # --- feeding ------------------------------------------------------------------------------
-
-    def set_start(self, started_at: datetime) -> None:
-        """The moment the call counts from (the lifecycle's ``started_at``)."""
-        if not self._start_locked:
-            self.started_at = started_at
-
-    def set_end(
-        self,
-        reason: EndReason,
-        detail: str | None,
-        *,
-        ended_at: datetime,
-        duration_seconds: float,
-        started_at: datetime | None = None,
-    ) -> bool:
-        """Record the one ending; a second call is ignored (returns False)."""
-        if self.end_reason is not None:
-            return False
-        if started_at is not None:
-            self.started_at = started_at
-        self._start_locked = True
-        self.end_reason, self.end_detail = reason, detail
-        self.ended_at, self.duration_seconds = ended_at, duration_seconds
-        return True
 
     def set_numbers(self, *, caller: str | None = None, called: str | None = None) -> None:
         self.caller_number = caller or self.caller_number
@@ -281,12 +253,6 @@ class CallRecord:
 
     # --- reading (report time) ----------------------------------------------------------------
 
-    def offset(self, at: float | None) -> float | None:
-        """Seconds from the call start, to the millisecond."""
-        if at is None:
-            return None
-        return round(at - self.started_at.timestamp(), 3)
-
     def tool_calls(self) -> list[ToolCallEntry]:
         return list(self._tools.values())
 
@@ -337,6 +303,13 @@ class CallRecord:
                     turns.append(Turn(index=0, llm_model=self.llm_model))
                 _add_reply(turns[-1], entry)
         return turns
+
+
+def seconds_since(start: datetime, at: float | None) -> float | None:
+    """Epoch seconds ``at`` as seconds from ``start`` (the call's start), to the millisecond."""
+    if at is None:
+        return None
+    return round(at - start.timestamp(), 3)
 
 
 def _add_user(turn: Turn, entry: MessageEntry) -> None:

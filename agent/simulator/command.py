@@ -1,6 +1,6 @@
 """`python -m agent simulate SCENARIO`: one whole call on this machine, no account needed.
 
-The call runs through LiveCall exactly as in production (see :mod:`agent.simulator.live`);
+The call is assembled and run exactly as in production (see :mod:`agent.simulator.live`);
 its webhooks go for real to the assistant's `webhook_url`, signed, with loopback receivers
 allowed (a local receiver is the usual target here). The conversation is printed as it
 happens, then the end reason and duration.

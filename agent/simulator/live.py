@@ -1,20 +1,20 @@
-"""Run a scenario through LiveCall: the production call path, with a simulated caller.
+"""Run a scenario through the production call path, with a simulated caller.
 
-:class:`agent.simulator.SimulatedCall` owns its session, so it cannot run a call the way
-production does. This runner lets :class:`agent.call.live_call.LiveCall` build and own everything
-(session, lifecycle, call record, events, report) and only swaps what production gets from
-outside: the STT/LLM/TTS vendors (offline stand-ins, or the real LLM), and the room (a
-:class:`SimulatedRoom` assigned to the session's I/O before ``LiveCall.start``). The caller's
-hang-up reaches the lifecycle as a participant leaving, as ``bind_room`` reports it in a room.
+The call is assembled by the one composition root (:func:`agent.call.assemble.assemble_call`)
+and run as the job runs it (``join``, ``converse``, ``finish``); only what production gets from
+outside is swapped: the STT/LLM/TTS vendors (offline stand-ins, or the real LLM) and the room
+(:class:`~.room.SimulatedCallRoom`: simulated audio, the scenario's caller party, the offline
+SIP gateway). The caller's hang-up reaches the lifecycle as a participant leaving, as
+``bind_room`` reports it in a room.
 
-Pacing is the harness's, simplified: a line waits until the agent has answered the previous
-line and gone quiet (plus ``REPLY_GAP_SECONDS``); a barge-in waits for the agent's next speech
-to have played ``after_seconds``. Every wait is capped at ``ANSWER_TIMEOUT_SECONDS``, and the
-whole script is abandoned the moment the call ends (silence timeout, max duration, end_call).
+Pacing: the script starts once the call is live; a line waits until the agent has answered
+the previous line and gone quiet (plus ``REPLY_GAP_SECONDS``); a barge-in waits for the agent's
+next speech to have played ``after_seconds``. Every wait is capped at
+``ANSWER_TIMEOUT_SECONDS``, and the whole script is abandoned the moment the call ends (silence
+timeout, max duration, end_call).
 
 The result carries the call's timings (greeting, and each caller line's turn with its
-waterfall) measured the way :class:`~agent.simulator.caller.ScriptedCaller` measures them,
-for ``python -m agent bench``.
+waterfall, :mod:`.timings`) for ``python -m agent bench``, and its log (who said what, when).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import structlog
 from livekit.agents import llm
 from livekit.agents.voice import events as lk_events
 
+from agent.call.assemble import CallIO, CallProviders, assemble_call
 from agent.call.endpoints import check_provider_endpoints
 from agent.call.live_call import LiveCall
 from agent.call.providers import build_llm, load_vad
@@ -45,12 +46,11 @@ from agent.worker.logs import bind_call, unbind_call
 from agent.worker.settings import WorkerSettings
 
 from .offline import OfflineLLM, OfflineSTT, OfflineTTS
-from .phone import SimulatedPhone, TransferRequest, simulated_phone
+from .room import SimulatedCallRoom, TransferRequest, simulated_room
 from .scenario import Scenario
 from .script import ControlStep, DtmfStep, HangupStep, SayStep, ScenarioStep, SilenceStep
 from .speech import CallerLine, seconds_to_say
-from .timings import TurnTiming, TurnWaterfall, first_after, ms_after
-from .transport import SimulatedRoom
+from .timings import LogEntry, TurnTiming, TurnWaterfall, first_after, ms_after
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +66,7 @@ Say = Callable[[str], None]
 
 @dataclass
 class CallTimings:
-    """What the call measured, in ms: times are since the call started (``LiveCall.start``)."""
+    """What the call measured, in ms: times are since the call started (``LiveCall.converse``)."""
 
     greeting_ms: float | None
     """Call start -> first frame of the agent's first audio, when it spoke before the caller."""
@@ -92,6 +92,9 @@ class ScenarioResult:
     """The SIP REFERs the offline gateway got (a SIP caller's transfers), in order."""
     dtmf_sent: list[str] = field(default_factory=list)
     """Keys the agent pressed with ``send_dtmf``, in order."""
+    log: list[LogEntry] = field(default_factory=list)
+    """Who said what, in ms since the call started: the caller's lines when the caller began
+    them, the agent's when they began playing, tool calls when they ran."""
 
 
 class ReportCapture:
@@ -132,15 +135,20 @@ class _Caller:
     """Plays the caller's steps against the running call."""
 
     call: LiveCall
-    room: SimulatedRoom
-    phone: SimulatedPhone
+    room: SimulatedCallRoom
+    started: float
+    """``time.monotonic()`` when the call started (the log's zero)."""
     user_turns: int = 0
     segment_started: asyncio.Event = field(default_factory=asyncio.Event)
     turn_added: asyncio.Event = field(default_factory=asyncio.Event)
     lines: list[_LineRun] = field(default_factory=list)
     commits: list[float] = field(default_factory=list)
     vad_ends: list[float] = field(default_factory=list)
+    log: list[LogEntry] = field(default_factory=list)
     _turns_before_last_line: int | None = None
+
+    def ms(self, at: float) -> float:
+        return round((at - self.started) * 1000, 1)
 
     def on_user_turn(self) -> None:
         self.user_turns += 1
@@ -152,6 +160,7 @@ class _Caller:
             self.vad_ends.append(time.monotonic())
 
     async def play(self, steps: list[ScenarioStep]) -> None:
+        await self.call.live.wait()  # after the dial, for an outbound call
         assistant = self.call.spec.assistant
         if assistant.effective_first_message_mode is FirstMessageMode.SPEAKS_FIRST:
             await _wait(self.segment_started, ANSWER_TIMEOUT_SECONDS)  # the greeting began
@@ -169,16 +178,15 @@ class _Caller:
                 await asyncio.sleep(step.seconds)
             elif isinstance(step, ControlStep):
                 await self._agent_done()
-                await self.phone.send_control(step)
+                await self.room.send_control(step)
             elif isinstance(step, DtmfStep):
                 await self._agent_done()
                 self._turns_before_last_line = self.user_turns  # the entry becomes a turn
-                await self.phone.press(step)
+                await self.room.press(step)
             elif isinstance(step, HangupStep):
                 if step.wait_for_agent:
                     await self._agent_done()
-                self.room.caller.hang_up()
-                self.call.caller_left("CLIENT_INITIATED")
+                self.room.caller_hangs_up()
                 return
         # no hangup: the caller stays on the line, silent, until the call ends by itself
 
@@ -186,8 +194,9 @@ class _Caller:
         line = CallerLine(line_id=len(self.lines), text=text, seconds=seconds_to_say(text))
         run = _LineRun(text, barge_in, started_at=time.monotonic())
         self.lines.append(run)
+        self.log.append(LogEntry(at_ms=self.ms(run.started_at), who="caller", text=text))
         self._turns_before_last_line = self.user_turns
-        run.ended_at = await self.room.caller.say(line)
+        run.ended_at = await self.room.audio.caller.say(line)
 
     async def _agent_done(self) -> None:
         """The caller's last line has become a turn, and the agent answered and went quiet."""
@@ -202,7 +211,10 @@ class _Caller:
         quiet_since: float | None = None
         while time.monotonic() < deadline:
             now = time.monotonic()
-            if self.room.playout.idle and self.call.session.agent_state in ("listening", "idle"):
+            if self.room.audio.playout.idle and self.call.session.agent_state in (
+                "listening",
+                "idle",
+            ):
                 quiet_since = quiet_since or now
                 if now - quiet_since >= REPLY_GAP_SECONDS:
                     return
@@ -214,10 +226,10 @@ class _Caller:
 def _timings(
     caller: _Caller, started: float, stt: OfflineSTT, llm_engine: Any, tts: OfflineTTS
 ) -> CallTimings:
-    """The greeting and each line's turn, as ``ScriptedCaller`` measures them: a turn runs
-    from the line's last frame to the first agent audio frame after it (None when the next
-    line ended first: never answered); waterfall steps are the first of each after it."""
-    first_frames = [s.first_frame_at for s in caller.room.playout.segments]
+    """The greeting and each line's turn: a turn runs from the line's last frame to the first
+    agent audio frame after it (None when the next line ended first: never answered);
+    waterfall steps are the first of each after it."""
+    first_frames = [s.first_frame_at for s in caller.room.audio.playout.segments]
     requests = llm_engine.requests if isinstance(llm_engine, OfflineLLM) else []
     greeting_at = first_after(first_frames, started)
     first_line_at = caller.lines[0].started_at if caller.lines else float("inf")
@@ -262,10 +274,6 @@ def _timings(
     )
 
 
-async def _awaited(awaitable: Awaitable[None]) -> None:
-    await awaitable
-
-
 async def _wait(event: asyncio.Event, seconds: float) -> bool:
     if seconds <= 0:
         return event.is_set()
@@ -284,6 +292,13 @@ def _conversation_printer(call: LiveCall, caller: _Caller, say: Say, started: fl
             return
         if item.role == "user":
             caller.on_user_turn()
+        else:
+            # logged when it began playing (wall clock in its metrics), else when added
+            spoke_at = item.metrics.get("started_speaking_at")
+            played = time.monotonic() - (time.time() - spoke_at if spoke_at else 0.0)
+            caller.log.append(LogEntry(at_ms=caller.ms(played), who="agent",
+                                       text=item.text_content or "",
+                                       interrupted=item.interrupted))  # fmt: skip
         cut = " [interrupted]" if item.interrupted else ""
         who = "caller" if item.role == "user" else "agent"
         say(f"{at()}  {who:<6}  {item.text_content or ''}{cut}")
@@ -291,7 +306,9 @@ def _conversation_printer(call: LiveCall, caller: _Caller, say: Say, started: fl
     def on_tools(ev: lk_events.FunctionToolsExecutedEvent) -> None:
         for fn_call, output in ev.zipped():
             result = output.output if output is not None else ""
-            say(f"{at()}  {'tool':<6}  {fn_call.name}({fn_call.arguments}) -> {result}")
+            line = f"{fn_call.name}({fn_call.arguments}) -> {result}"
+            caller.log.append(LogEntry(at_ms=caller.ms(time.monotonic()), who="tool", text=line))
+            say(f"{at()}  {'tool':<6}  {line}")
 
     call.session.on("conversation_item_added", on_item)
     call.session.on("function_tools_executed", on_tools)
@@ -334,7 +351,7 @@ async def run_scenario(
 ) -> ScenarioResult:
     """Run one scenario to its end-of-call report (sent to ``sink``, returned as its body).
 
-    ``extra_tools`` are given to the LLM as production's are (``LiveCall(extra_tools=)``).
+    ``extra_tools`` are given to the LLM as production's are (``CallIO.extra_tools``).
     ``beside_call(call)`` runs next to the caller once the call is live and is cancelled when
     it ends: it does to the call what the room or the worker would (job.py's shutdown
     callback, a caller leaving at an exact moment), for tests of how calls end."""
@@ -361,13 +378,19 @@ async def run_scenario(
     for warning in spec.warnings:
         say(f"warning: {warning}")
 
-    async with simulated_phone(
-        scenario, spec, room_name=ROOM_NAME, say=say, started=started
-    ) as phone:
+    segment_started = asyncio.Event()
+    async with simulated_room(
+        scenario,
+        room_name=ROOM_NAME,
+        say=say,
+        started=started,
+        on_segment_started=lambda _segment: segment_started.set(),
+    ) as room:
         return await _live_call(
             scenario,
             spec,
-            phone,
+            room,
+            segment_started,
             capture,
             settings=settings,
             real_llm=real_llm,
@@ -381,7 +404,8 @@ async def run_scenario(
 async def _live_call(
     scenario: Scenario,
     spec: CallSpec,
-    phone: SimulatedPhone,
+    room: SimulatedCallRoom,
+    segment_started: asyncio.Event,
     capture: ReportCapture,
     *,
     settings: WorkerSettings,
@@ -391,66 +415,66 @@ async def _live_call(
     beside_call: Callable[[LiveCall], Awaitable[None]] | None,
     started: float,
 ) -> ScenarioResult:
-    """The call itself, once its dispatch document parsed and its phone line is up."""
+    """The call itself, once its dispatch document parsed and its room is up."""
     latencies = scenario.providers
     llm_engine: Any = (
         build_llm(spec.assistant.llm_config, settings)
         if real_llm
         else OfflineLLM(scenario.llm, latencies=latencies)
     )
-    default_secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     # As job.py: the call's identity on every line, its gdpr_mode on livekit's own records.
     bind_call(call_id=spec.call_id, room=ROOM_NAME, gdpr=spec.assistant.gdpr_mode)
-    segment_started = asyncio.Event()
-    room = SimulatedRoom.create(on_segment_started=lambda _segment: segment_started.set())
     stt_engine, tts_engine = OfflineSTT(latencies=latencies), OfflineTTS(latencies=latencies)
-    call = LiveCall(
+    call = assemble_call(
         spec,
-        stt_engine=stt_engine,
-        llm_engine=llm_engine,
-        tts_engine=tts_engine,
-        vad_engine=load_vad(spec.assistant.turn_config),
-        sink=capture,
-        default_secret=default_secret,
-        hang_up=room.caller.hang_up,  # the agent hung up: the caller's line goes dead
-        close_transcript_timeout=0.2,
-        aec_warmup=False,
-        tool_policy=TargetPolicy.loopback_allowed(),  # tool servers run on this machine
-        analyse=real_llm,
-        extra_tools=[*phone.tools(), *extra_tools],
+        CallProviders(
+            stt=stt_engine,
+            llm=llm_engine,
+            tts=tts_engine,
+            vad=load_vad(spec.assistant.turn_config),
+            analysis_llm=llm_engine if real_llm else None,
+        ),
+        CallIO(
+            room=room,
+            sink=capture,
+            settings=settings,
+            sip=room.sip,
+            tool_policy=TargetPolicy.loopback_allowed(),  # tool servers run on this machine
+            extra_tools=extra_tools,
+        ),
     )
-    phone.bind(call, settings)  # as job.py once connected: caller in the room, control on
-    caller = _Caller(call, room, phone, segment_started=segment_started)
-    call.session.input.audio = room.caller
-    call.session.output.audio = room.synchronizer.audio_output
-    call.session.output.transcription = room.synchronizer.text_output
+    call_started = time.monotonic()
+    caller = _Caller(call, room, call_started, segment_started=segment_started)
     _conversation_printer(call, caller, say, started)
     call.session.on("user_state_changed", caller.on_user_state)
 
-    script: asyncio.Task[None] | None = None
-    beside: asyncio.Task[None] | None = None
-    call_started = time.monotonic()
+    await call.join()  # as job.py once connected: the caller is in the room, control is on
+    script = asyncio.create_task(caller.play(scenario.caller_steps()))
+    beside = asyncio.create_task(_beside(call, beside_call))
     try:
-        await call.start()
-        script = asyncio.create_task(caller.play(scenario.caller_steps()))
-        if beside_call is not None:
-            beside = asyncio.create_task(_awaited(beside_call(call)))
-        await call.wait_ended()
-    except Exception as exc:
-        log.exception("simulated_call_failed")
-        call.lifecycle.on_error("worker", f"{type(exc).__name__}: {exc}"[:300])
+        await call.converse()
     finally:
         for task in (script, beside):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
     report = await call.finish()
     await room.aclose()
     unbind_call()
     timings = _timings(caller, call_started, stt_engine, llm_engine, tts_engine)
-    published = [segment.text for segment in room.transcript.segments]
+    published = [segment.text for segment in room.audio.transcript.segments]
     result = _result(capture, report, time.monotonic() - started, timings, published)
-    result.transfers = phone.transfers()
-    result.dtmf_sent = list(phone.dtmf_sent)
+    result.transfers = room.transfers()
+    result.dtmf_sent = list(room.dtmf_sent)
+    result.log = sorted(caller.log, key=lambda entry: entry.at_ms)
     return result
+
+
+async def _beside(
+    call: LiveCall, beside_call: Callable[[LiveCall], Awaitable[None]] | None
+) -> None:
+    """``beside_call(call)`` once the call is live (cancelled when it ends)."""
+    if beside_call is None:
+        return
+    await call.live.wait()
+    await beside_call(call)

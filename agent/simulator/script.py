@@ -8,8 +8,8 @@ Four things a caller does on a call, each a typed step:
 - ``silence``: once the agent has finished, stay silent for so many seconds;
 - ``hangup``: leave the call (by default once the agent has finished).
 
-Scenarios run through ``run_scenario`` may also hold ``control`` (a live control packet from the
-server or a participant) and ``dtmf`` (key presses) steps; the harness's own scripts do not.
+A scenario may also hold ``control`` (a live control packet from the server or a participant)
+and ``dtmf`` (key presses) steps: what reaches the call beside the caller's audio.
 
 Steps may be written in the short form scenario files use: ``{"say": "Hi"}``,
 ``{"barge_in": "Wait", "after_seconds": 1.5}``, ``{"silence": 3}``, ``{"hangup": true}``.
@@ -53,7 +53,7 @@ CallerStep = Annotated[SayStep | SilenceStep | HangupStep, Field(discriminator="
 
 
 class ControlStep(BaseModel):
-    """A live control packet reaching the call (``run_scenario`` only: it needs a LiveCall)."""
+    """A live control packet reaching the call (through the room's control channel)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -66,7 +66,7 @@ class ControlStep(BaseModel):
 
 
 class DtmfStep(BaseModel):
-    """The caller presses keys on the phone keypad (``run_scenario`` only)."""
+    """The caller presses keys on the phone keypad."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -1,5 +1,7 @@
 """What a simulated call measured: greeting time, per-turn latency with its waterfall, the log.
 
+``agent.simulator.live`` measures them on the production call path; the bench reads them.
+
 A turn's latency runs from the caller's end of speech (the moment the last frame of their
 line was delivered to the session) to the first frame of the agent's next audio segment
 starting to play. The waterfall places every step in between, in milliseconds after the
@@ -18,10 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from livekit.agents import llm
-from pydantic import BaseModel, ConfigDict
-
-CallEnding = Literal["caller_hangup", "script_end", "session_closed", "time_limit"]
+from pydantic import BaseModel
 
 
 class TurnWaterfall(BaseModel):
@@ -41,7 +40,7 @@ class TurnTiming(BaseModel):
     caller_text: str
     barge_in: bool
     caller_started_at_ms: float
-    """Since the call started (just before ``AgentSession.start``)."""
+    """Since the call started (just before ``LiveCall.converse``)."""
     caller_ended_at_ms: float
     latency_ms: float | None
     """Caller end of speech -> first agent audio; None if the agent never answered."""
@@ -54,21 +53,6 @@ class LogEntry(BaseModel):
     who: Literal["caller", "agent", "tool"]
     text: str
     interrupted: bool = False
-
-
-class SimulatedCallResult(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    ended_by: CallEnding
-    wall_seconds: float
-    greeting_ms: float | None
-    """Call start -> first agent audio, when the agent spoke before the caller's first line."""
-    turns: list[TurnTiming]
-    log: list[LogEntry]
-    history: llm.ChatContext
-    """The session's chat history at the end of the call."""
-    published_transcripts: list[str]
-    """Agent transcript segments as published to the caller (cut where the audio was cut)."""
 
 
 def first_after(times: Iterable[float | None], after: float) -> float | None:

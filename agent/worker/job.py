@@ -1,23 +1,24 @@
 """Job: what a job process does with one dispatched call (the worker's entrypoint body).
 
 Reads the dispatch document from the configured config source (by default dispatch metadata
-first, room metadata second; see agent/intake/sources.py), turns it into a
-CallSpec and real providers, and runs the call through LiveCall in the room. A document that does
-not parse never crashes the process and never leaves the caller in a silent room: the room is
-closed at once, the call ends with `config_error`, and the report names the field.
+first, room metadata second; see agent/intake/sources.py), turns it into a CallSpec and real
+providers, and hands them with the job's room to the composition root
+(agent/call/assemble.py), the same one the simulator uses. A document that does not parse never
+crashes the process and never leaves the caller in a silent room: the room is closed at once,
+the call ends with `config_error`, and the report names the field.
 
 Two halves, because of how the framework ends a job: once shutdown starts (the room closes, or
 the worker is told to stop) the entrypoint gets 15 s before it is cancelled, while the
 `on_session_end` callback gets `session_end_timeout` (the report budget, 300 s). So the
-entrypoint runs the call until the lifecycle has ended it and then closes the room (which hangs
-up a web caller or the SIP leg); `report_call`, registered as `on_session_end`, analyses and
-sends the report. A worker shutdown reaching a live call cancels the entrypoint: that becomes the
-lifecycle's `worker_shutdown` end, and the report skips analysis to fit the exit window.
+entrypoint runs the call until the lifecycle has ended it (``LiveCall.converse``) and the room
+is closed (which hangs up a web caller or the SIP leg); `report_call`, registered as
+`on_session_end`, analyses and sends the report. A worker shutdown reaching a live call cancels
+the entrypoint: `converse` makes that the lifecycle's `worker_shutdown` end, and the report
+skips analysis to fit the exit window.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -25,22 +26,18 @@ from typing import Any
 
 import structlog
 from livekit.agents import JobContext
-from livekit.agents.voice.room_io import RoomOptions, TextOutputOptions
 
-from agent.call.control.channel import attach_control
+from agent.call.assemble import CallIO, CallProviders, assemble_call
 from agent.call.endpoints import check_provider_endpoints
 from agent.call.live_call import LiveCall
 from agent.call.providers import Providers, build_providers, load_vad
+from agent.call.room import LiveKitRoom
 from agent.call.session import GreetingAudio
-from agent.call.telephony.dtmf import room_publisher
-from agent.call.telephony.outbound import connect_outbound
-from agent.call.telephony.phone_line import PhoneLine
 from agent.delivery.base import EventSink
 from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError
 from agent.intake.dispatch import (
     CallSpec,
-    CallType,
     ConfigOrigin,
     DirectoryAssistants,
     NoSavedAssistants,
@@ -92,6 +89,7 @@ async def run_job(ctx: JobContext) -> None:
         dispatch_metadata=ctx.job.metadata or "",
         room=_room_facts(ctx),
     )
+    room = LiveKitRoom(ctx)
     raw: RawDocument = ctx.job.metadata or None
     origin: ConfigOrigin = "dispatch"
     stage = "config_source"
@@ -107,17 +105,16 @@ async def run_job(ctx: JobContext) -> None:
         policy = TargetPolicy(settings.allowed_targets)
         await check_provider_endpoints(spec.assistant, settings, policy)
         providers = build_providers(spec.assistant, settings)
-        call, phone = _build_call(ctx, spec, providers, settings, sink)
+        call = _assemble(ctx, room, spec, providers, settings, sink)
         stage = "room"
-        await ctx.connect()
-        # Telephony (caller numbers, DTMF, transfer) and live control (voice-agent.control).
-        phone.attach_room(ctx.room)
-        attach_control(ctx.room, call, settings, transfer=phone.transfer)
+        # Connected, the room's events reach the call: the caller and their numbers, key
+        # presses, live control (voice-agent.control), the caller leaving.
+        await call.join()
     except ConfigError as exc:
         await report_config_error(
             raw, exc, room_name=room_name, settings=settings, sink=sink, started_at=started_at
         )
-        await _give_up(ctx, sink, reason="config_error")
+        await _give_up(ctx, room, sink, reason="config_error")
         return
     except Exception as exc:
         # Anything else before the call is live: the caller must not wait in a silent room,
@@ -126,7 +123,7 @@ async def run_job(ctx: JobContext) -> None:
             raw, exc, stage=stage, room_name=room_name, settings=settings, sink=sink,
             started_at=started_at,
         )  # fmt: skip
-        await _give_up(ctx, sink, reason="start_failed")
+        await _give_up(ctx, room, sink, reason="start_failed")
         return
     bind_call(
         call_id=spec.call_id, room=room_name, job_id=ctx.job.id, gdpr=spec.assistant.gdpr_mode
@@ -137,75 +134,57 @@ async def run_job(ctx: JobContext) -> None:
     ledger.open(ctx.job.id, spec.call_id, room_name, started_at, dispatch_metadata=_as_text(raw))
     _CALLS[ctx.job.id] = (call, sink, ledger)
 
-    async def go_live() -> None:
-        await call.start(
-            room=ctx.room,
-            room_options=RoomOptions(
-                text_output=TextOutputOptions(sync_transcription=True),
-                close_on_disconnect=False,  # the lifecycle decides, for every disconnect reason
-            ),
-        )
-
-    try:
-        if spec.call.type is CallType.OUTBOUND_PHONE and phone.sip is not None:
-            await connect_outbound(call, phone.sip, start=go_live)  # dial first, then go live
-        else:
-            await go_live()
-            await call.wait_ended()
-    except asyncio.CancelledError:
-        # The framework cancels the entrypoint 15 s after a shutdown request (the worker's
-        # drain timeout ran out): end the call cleanly; its report is still sent.
-        call.end_for_worker_shutdown()
-        await call.wait_ended()  # bounded by the lifecycle's goodbye backstop (<= 10 s)
-    except Exception as exc:
-        log.exception("call_failed")
-        call.lifecycle.on_error("worker", f"{type(exc).__name__}: {exc}"[:300])
-        await call.wait_ended()
-    # Hang up: closing the room disconnects a web caller and drops the SIP leg. The framework
-    # then closes the session and runs report_call (on_session_end).
-    await _close_room(ctx)
+    # Dial first when outbound, go live, hold until the lifecycle ends the call. The framework
+    # cancels the entrypoint 15 s after a shutdown request (the worker's drain timeout ran
+    # out): converse ends the call cleanly then, and its report is still sent.
+    await call.converse()
+    # Hung up: the lifecycle's hang-up deleted the room (a web caller disconnected, the SIP leg
+    # dropped). The framework then closes the session and runs report_call (on_session_end).
+    await room.aclose()
     # The job's shutdown (session close, report_call) starts on the room's `disconnected`, and
     # `delete_room` only logs its failures (an API error, a fake job): without this the ended
     # call's session would stay up in the room, still answering, and its report never be sent.
     ctx.shutdown(reason="call_ended")
 
 
-def _build_call(
+def _assemble(
     ctx: JobContext,
+    room: LiveKitRoom,
     spec: CallSpec,
     providers: Providers,
     settings: WorkerSettings,
     sink: EventSink,
-) -> tuple[LiveCall, PhoneLine]:
+) -> LiveCall:
+    """The job's vendors and room, into the one composition root."""
     vad_engine: Any = ctx.proc.userdata.get("vad") or load_vad(spec.assistant.turn_config)
     if spec.assistant.turn_config.min_silence_seconds != 0.55:
         vad_engine = load_vad(spec.assistant.turn_config)
     _GREETINGS.bind(
         f"{spec.assistant.tts_config.provider}:{spec.assistant.tts_config.model_dump_json()}"
     )
-    phone = PhoneLine.for_job(ctx, spec)
-    call = LiveCall(
+    return assemble_call(
         spec,
-        stt_engine=providers.stt,
-        llm_engine=providers.llm,
-        tts_engine=providers.tts,
-        vad_engine=vad_engine,
-        sink=sink,
-        default_secret=(
-            settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        CallProviders(
+            stt=providers.stt,
+            llm=providers.llm,
+            tts=providers.tts,
+            vad=vad_engine,
+            analysis_llm=providers.llm,
         ),
-        greeting_audio=_GREETINGS,
-        tool_policy=TargetPolicy(settings.allowed_targets),
-        extra_tools=phone.tools(room_publisher(ctx.room)),
+        CallIO(
+            room=room,
+            sink=sink,
+            settings=settings,
+            sip=room.sip_gateway(),
+            greeting_audio=_GREETINGS,
+        ),
     )
-    phone.bind(call)
-    return call, phone
 
 
-async def _give_up(ctx: JobContext, sink: EventSink, *, reason: str) -> None:
+async def _give_up(ctx: JobContext, room: LiveKitRoom, sink: EventSink, *, reason: str) -> None:
     """A call that never went live: its report is sent; close the room and end the job."""
     await sink.aclose()
-    await _close_room(ctx)
+    await room.aclose()
     ctx.shutdown(reason=reason)
 
 
@@ -253,13 +232,6 @@ def _room_facts(ctx: JobContext) -> Callable[[], Awaitable[RoomFacts]]:
 def _settings_of(ctx: JobContext) -> WorkerSettings:
     settings: WorkerSettings | None = ctx.proc.userdata.get("settings")
     return settings or WorkerSettings()
-
-
-async def _close_room(ctx: JobContext) -> None:
-    try:
-        await ctx.delete_room()
-    except Exception as exc:  # the room may already be gone; the call is over either way
-        log.info("room_close_failed", error_type=type(exc).__name__)
 
 
 def _as_text(raw: RawDocument) -> str:

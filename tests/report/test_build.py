@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from agent.call.lifecycle.ending import CallEnd
 from agent.contracts.assistant import AssistantConfig
 from agent.contracts.end_reason import EndReason
 from agent.contracts.events import (
@@ -58,10 +59,31 @@ def make_spec(*, gdpr: bool = False, call_type: CallType = CallType.INBOUND_PHON
     return CallSpec(call=call, assistant=assistant, room_name="room-9", origin="dispatch")
 
 
+def ended(
+    reason: EndReason, detail: str | None, seconds: float, started_at: datetime = START
+) -> CallEnd:
+    """The lifecycle's end record of a call that lasted ``seconds`` from ``started_at``."""
+    return CallEnd(
+        reason=reason,
+        detail=detail,
+        started_at=started_at,
+        ended_at=started_at + timedelta(seconds=seconds),
+        started_monotonic=0.0,
+        end_requested_monotonic=seconds,
+        ended_monotonic=seconds,
+        duration_seconds=seconds,
+        hung_up="immediately",
+        ignored_requests=(),
+    )
+
+
+HUNG_UP = ended(EndReason.USER_HANGUP, None, 47.4)
+"""How the synthetic call ended: the caller hung up 47.4 s in."""
+
+
 def synthetic_call() -> CallRecord:
-    """Greeting, a question answered with a tool call, an interrupted reply, a hang-up."""
+    """Greeting, a question answered with a tool call, an interrupted reply; it ends HUNG_UP."""
     r = CallRecord(call_id="call-9", llm_model="gpt-4.1-mini")
-    r.set_start(START)
     r.set_numbers(caller="+31612345678", called="+31201234567")
     r.add_message(
         "assistant",
@@ -111,9 +133,6 @@ def synthetic_call() -> CallRecord:
     r.add_control("say", "spoken", at=T0 + 9.0)
     r.add_usage("llm", "openai", "gpt-4.1-mini", prompt_tokens=1200, completion_tokens=80)
     r.add_usage("stt", "deepgram", "nova-3", audio_seconds=47.25)
-    r.set_end(
-        EndReason.USER_HANGUP, None, ended_at=START + timedelta(seconds=47.4), duration_seconds=47.4
-    )
     return r  # fmt: skip
 
 
@@ -136,7 +155,7 @@ def body_of(report: Any) -> dict[str, Any]:
 
 
 def test_report_of_a_synthetic_call_has_every_field() -> None:
-    report = body_of(build_report(synthetic_call(), make_spec(), analysis()))
+    report = body_of(build_report(synthetic_call(), HUNG_UP, make_spec(), analysis()))
 
     assert report["type"] == "end-of-call-report"
     assert report["call"] == {"id": "call-9", "type": "inbound_phone_call", "status": "ended"}
@@ -170,7 +189,7 @@ def test_report_of_a_synthetic_call_has_every_field() -> None:
 
 
 def test_messages_carry_roles_offsets_tool_calls_and_results() -> None:
-    messages = body_of(build_report(synthetic_call(), make_spec()))["messages"]
+    messages = body_of(build_report(synthetic_call(), HUNG_UP, make_spec()))["messages"]
 
     assert [(m["role"], m["message"]) for m in messages] == [
         ("assistant", "Good evening, Bistro Jansen."),
@@ -201,7 +220,7 @@ def test_messages_carry_roles_offsets_tool_calls_and_results() -> None:
 
 
 def test_metrics_have_turns_and_percentiles() -> None:
-    metrics = body_of(build_report(synthetic_call(), make_spec()))["metrics"]
+    metrics = body_of(build_report(synthetic_call(), HUNG_UP, make_spec()))["metrics"]
 
     assert [t["turn_index"] for t in metrics["turns"]] == [0, 1, 2]
     assert metrics["turns"][1] == {
@@ -219,7 +238,9 @@ def test_metrics_have_turns_and_percentiles() -> None:
 
 
 def test_callmissed_turns_use_that_backends_names() -> None:
-    turns = body_of(build_report(synthetic_call(), make_spec()))["metrics"]["callmissed_turns"]
+    turns = body_of(build_report(synthetic_call(), HUNG_UP, make_spec()))["metrics"][
+        "callmissed_turns"
+    ]
 
     assert all(
         set(t) == {"turn_index", "user_transcript", "agent_response", "interrupted", "stt_ms",
@@ -243,7 +264,9 @@ def test_callmissed_turns_use_that_backends_names() -> None:
 
 def test_gdpr_mode_redacts_the_whole_report_but_not_the_metadata() -> None:
     delivery = to_delivery(
-        build_report(synthetic_call(), make_spec(gdpr=True), analysis()), url=None, secret=None
+        build_report(synthetic_call(), HUNG_UP, make_spec(gdpr=True), analysis()),
+        url=None,
+        secret=None,
     )
     report = json.loads(delivery.body)["message"]
     report_without_metadata = json.dumps({k: v for k, v in report.items() if k != "assistant"})
@@ -265,13 +288,10 @@ async def test_gdpr_report_of_a_long_call_is_redacted_off_the_loop() -> None:
     """A long call's whole report (~250 KB of text with numbers in every line) is redacted in a
     worker thread: a task on the loop keeps getting turns while it runs."""
     record = CallRecord(call_id="call-9")
-    record.set_start(START)
     line = "Call me on 06 12345678, mail jan@example.com, card 4111 1111 1111 1111. " * 4
     for i in range(800):
         record.add_message("user" if i % 2 else "assistant", line, T0 + i, T0 + i + 0.5)
-    record.set_end(
-        EndReason.USER_HANGUP, None, ended_at=START + timedelta(seconds=900), duration_seconds=900
-    )
+    end = ended(EndReason.USER_HANGUP, None, 900.0)
     gaps: list[float] = []
     building = True
 
@@ -286,14 +306,14 @@ async def test_gdpr_report_of_a_long_call_is_redacted_off_the_loop() -> None:
     ticking = asyncio.create_task(ticker())
     await asyncio.sleep(0.01)
     started = time.perf_counter()
-    report = await build_call_report(record, make_spec(gdpr=True))
+    report = await build_call_report(record, end, make_spec(gdpr=True))
     took = time.perf_counter() - started
     building = False
     await ticking
 
     assert "06 12345678" not in report.transcript
     assert report.transcript.count("[PHONE]") == 800 * 4
-    on_the_loop = build_report(record, make_spec(gdpr=True))
+    on_the_loop = build_report(record, end, make_spec(gdpr=True))
     assert report.model_dump(exclude={"timestamp"}) == on_the_loop.model_dump(exclude={"timestamp"})
     # The loop was held for at most a slice of the time (the assembling part, GIL switches).
     assert max(gaps) < took / 3, (max(gaps), took)
@@ -303,9 +323,8 @@ def test_a_web_call_without_customer_has_no_numbers() -> None:
     spec = make_spec(call_type=CallType.WEB)
     spec = CallSpec(spec.call.model_copy(update={"customer": None}), spec.assistant, "r", "room")
     record = CallRecord(call_id="call-9")
-    record.set_end(EndReason.AGENT_HANGUP, "end_call tool", ended_at=datetime.now(UTC),
-                   duration_seconds=3.2)  # fmt: skip
-    report = body_of(build_report(record, spec))
+    end = ended(EndReason.AGENT_HANGUP, "end_call tool", 3.2, started_at=datetime.now(UTC))
+    report = body_of(build_report(record, end, spec))
     assert (report["customer"], report["destination"]) == (None, None)
     assert (report["end_reason"], report["end_detail"]) == ("agent_hangup", "end_call tool")
     assert report["analysis"]["parts"]["summary"]["status"] == "skipped"
@@ -318,14 +337,14 @@ def test_outbound_call_reports_the_dialled_number() -> None:
     call = CallInfo.model_validate({"id": "out-1", "type": "outbound_phone_call"} | dialled)
     spec = CallSpec(call, make_spec().assistant, "r", "dispatch")
     record = CallRecord(call_id="out-1")
-    record.set_end(EndReason.NO_ANSWER, None, ended_at=datetime.now(UTC), duration_seconds=30.0)
-    report = body_of(build_report(record, spec))
+    end = ended(EndReason.NO_ANSWER, None, 30.0, started_at=datetime.now(UTC))
+    report = body_of(build_report(record, end, spec))
     assert report["customer"] == {"number": "+31612345678", "name": None}
     assert report["destination"] == "+31612345678"
 
 
 def test_a_record_without_an_end_reason_reports_error_rather_than_nothing() -> None:
-    report = body_of(build_report(CallRecord(call_id="call-9"), make_spec()))
+    report = body_of(build_report(CallRecord(call_id="call-9"), None, make_spec()))
     assert report["end_reason"] == "error"
     assert report["end_detail"] == "the call ended without an end reason"
 

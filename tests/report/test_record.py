@@ -1,25 +1,29 @@
-"""The call record: livekit chat items mapped, turns assembled, percentiles, usage, ending."""
+"""The call record: livekit chat items mapped, turns assembled, percentiles, usage.
+
+How the call ended is the lifecycle's (tests/call/lifecycle/test_ending.py), not the record's."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import cast
 
 import pytest
 from livekit.agents import llm
 from livekit.agents.metrics import AgentSessionUsage, LLMModelUsage, STTModelUsage, TTSModelUsage
 
-from agent.contracts.end_reason import EndReason
-from agent.report.record import CallRecord, percentile
+from agent.report.record import CallRecord, percentile, seconds_since
 
 START = datetime(2026, 4, 19, 12, 0, 0, tzinfo=UTC)
 T0 = START.timestamp()
 
 
 def make_record() -> CallRecord:
-    record = CallRecord(call_id="call-1", llm_model="configured-model", now=lambda: T0 + 99)
-    record.set_start(START)
-    return record
+    return CallRecord(call_id="call-1", llm_model="configured-model", now=lambda: T0 + 99)
+
+
+def offset(at: float | None) -> float | None:
+    """Seconds from the call's start (START), as the report shows times."""
+    return seconds_since(START, at)
 
 
 def user_message(text: str, start: float, stop: float, **metrics: float) -> llm.ChatMessage:
@@ -72,8 +76,8 @@ def test_livekit_chat_messages_map_to_messages_with_metrics_in_ms() -> None:
         "e2e_ms": 800.0,
         "llm_model": "gpt-4.1-mini",
     }
-    assert (record.offset(user.started_at), record.offset(user.ended_at)) == (1.0, 2.0)
-    assert (record.offset(agent.started_at), record.offset(agent.ended_at)) == (2.8, 4.0)
+    assert (offset(user.started_at), offset(user.ended_at)) == (1.0, 2.0)
+    assert (offset(agent.started_at), offset(agent.ended_at)) == (2.8, 4.0)
 
 
 def test_system_messages_and_empty_metrics_are_handled() -> None:
@@ -82,7 +86,7 @@ def test_system_messages_and_empty_metrics_are_handled() -> None:
     record.record_chat_item(llm.ChatMessage(role="user", content=["typed"], created_at=T0 + 5))
     (only,) = record.messages()
     assert only.metrics == {}
-    assert record.offset(only.started_at) == 5.0
+    assert offset(only.started_at) == 5.0
     assert only.ended_at is None
 
 
@@ -204,20 +208,6 @@ def test_percentile_interpolates_between_ranks(
     assert percentile(values, p) == expected
 
 
-def test_the_end_is_set_once() -> None:
-    record = make_record()
-    first = record.set_end(EndReason.USER_HANGUP, None, ended_at=START + timedelta(seconds=47.2),
-                           duration_seconds=47.2)  # fmt: skip
-    second = record.set_end(EndReason.ERROR, "late", ended_at=START + timedelta(seconds=50),
-                            duration_seconds=50.0)  # fmt: skip
-    record.set_start(START + timedelta(seconds=5))  # too late to move the start
-    assert (first, second) == (True, False)
-    assert (record.end_reason, record.end_detail, record.duration_seconds) == (
-        EndReason.USER_HANGUP, None, 47.2
-    )  # fmt: skip
-    assert record.started_at == START
-
-
 def test_session_usage_is_a_snapshot_and_add_usage_accumulates() -> None:
     record = make_record()
     stale = AgentSessionUsage(model_usage=[
@@ -245,7 +235,7 @@ def test_control_commands_are_recorded_with_their_outcome() -> None:
     record = make_record()
     record.add_control("say", "spoken", at=T0 + 3)
     record.add_control("transfer", "refused: no destination")
-    assert [(c.command, c.outcome, record.offset(c.at)) for c in record.controls] == [
+    assert [(c.command, c.outcome, offset(c.at)) for c in record.controls] == [
         ("say", "spoken", 3.0),
         ("transfer", "refused: no destination", 99.0),
     ]

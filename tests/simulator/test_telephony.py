@@ -22,7 +22,7 @@ from agent.delivery.outbox import Outbox
 from agent.delivery.target_policy import TargetPolicy
 from agent.delivery.webhook import WebhookSink
 from agent.simulator.live import ScenarioResult, run_scenario
-from agent.simulator.phone import TransferRequest
+from agent.simulator.room import TransferRequest
 from agent.simulator.scenario import ScenarioError, parse_scenario
 from agent.simulator.script import ControlStep, DtmfStep
 from agent.worker.settings import WorkerSettings

@@ -1,9 +1,14 @@
-"""A LiveCall with offline vendors and the real silero VAD, for tests of how calls end."""
+"""A call with offline vendors and the real silero VAD, for tests of how calls end.
+
+Assembled by the composition root (``agent.call.assemble``) as the simulator assembles one, in
+a simulated room nobody has joined; not started.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from agent.call.assemble import CallIO, CallProviders, assemble_call
 from agent.call.live_call import LiveCall
 from agent.call.providers import load_vad
 from agent.delivery.base import EventSink
@@ -11,16 +16,19 @@ from agent.delivery.target_policy import TargetPolicy
 from agent.simulator.offline.llm import OfflineLLM
 from agent.simulator.offline.stt import OfflineSTT
 from agent.simulator.offline.tts import OfflineTTS
+from agent.simulator.room import SimulatedCallRoom
+from agent.simulator.transport import SimulatedRoom
+from agent.worker.settings import WorkerSettings
 
 
 def offline_call(spec: Any, sink: EventSink) -> LiveCall:
-    return LiveCall(
+    return assemble_call(
         spec,
-        stt_engine=OfflineSTT(),
-        llm_engine=OfflineLLM(),
-        tts_engine=OfflineTTS(),
-        vad_engine=load_vad(),
-        sink=sink,
-        analyse=False,
-        tool_policy=TargetPolicy.loopback_allowed(),
+        CallProviders(stt=OfflineSTT(), llm=OfflineLLM(), tts=OfflineTTS(), vad=load_vad()),
+        CallIO(
+            room=SimulatedCallRoom(SimulatedRoom.create(), caller=None),
+            sink=sink,
+            settings=WorkerSettings(),
+            tool_policy=TargetPolicy.loopback_allowed(),
+        ),
     )

@@ -4,8 +4,9 @@
   127.0.0.1 speaking Twirp (protobuf bodies), so the real ``livekit.api.LiveKitAPI`` client runs
   against it. It keeps every request (path, decoded body, auth header) and answers each method
   with a configured protobuf message or a Twirp error. This is the only fake: the vendor boundary.
-- ``SimCall``: a LiveCall started on the simulator's room and offline STT/LLM/TTS, exactly as
-  ``agent.simulator.live`` wires one; the caller speaks through the simulated microphone.
+- ``SimCall``: a call assembled by the composition root (``agent.call.assemble``) with the
+  simulator's room and offline STT/LLM/TTS, exactly as ``agent.simulator.live`` assembles one,
+  joined to its room; the caller speaks through the simulated microphone.
 """
 
 from __future__ import annotations
@@ -19,18 +20,22 @@ from typing import Any
 
 import pytest
 
+from agent.call.assemble import CallIO, CallProviders, assemble_call
 from agent.call.live_call import LiveCall
 from agent.call.providers import load_vad
+from agent.call.telephony.outbound import MachineDetector
 from agent.call.telephony.phone_line import PhoneLine
 from agent.call.telephony.sip import SipGateway
-from agent.clock import Clock
+from agent.clock import Clock, RealClock
 from agent.contracts.events import parse_envelope
 from agent.delivery.base import Delivery
 from agent.intake.dispatch import ParseOptions, parse_dispatch
 from agent.simulator.offline import OfflineLLM, OfflineSTT, OfflineTTS
 from agent.simulator.offline.sip import API_KEY, API_SECRET, OfflineLiveKitServer
+from agent.simulator.room import SimulatedCallRoom
 from agent.simulator.speech import CallerLine, seconds_to_say
 from agent.simulator.transport import SimulatedRoom
+from agent.worker.settings import WorkerSettings
 
 FakeLiveKit = OfflineLiveKitServer
 """The simulator's offline LiveKit server API (agent/simulator/offline/sip.py), used as is."""
@@ -83,7 +88,7 @@ def assistant(**overrides: Any) -> dict[str, Any]:
 @dataclass
 class SimCall:
     call: LiveCall
-    room: SimulatedRoom
+    room: SimulatedCallRoom
     sink: CollectingSink
     phone: PhoneLine
     llm: OfflineLLM
@@ -92,7 +97,7 @@ class SimCall:
     async def caller_says(self, text: str) -> None:
         line = CallerLine(line_id=self._lines, text=text, seconds=seconds_to_say(text))
         self._lines += 1
-        await self.room.caller.say(line)
+        await self.room.audio.caller.say(line)
 
     async def ended(self, timeout: float = 20.0) -> None:  # noqa: ASYNC109
         await asyncio.wait_for(self.call.wait_ended(), timeout)
@@ -116,28 +121,29 @@ async def start_sim_call(
     llm_replies: list[dict[str, Any]] | None = None,
     sip: SipGateway | None = None,
     clock: Clock | None = None,
+    answering_machine: MachineDetector | None = None,
     start: bool = True,
 ) -> SimCall:
+    """A call in the simulated room, nobody in it yet (the test says who joins, with
+    ``phone.caller_joined``); live unless ``start`` is False."""
     spec = await parse_dispatch(dispatch, room_name="telephony-room", options=ParseOptions())
     sink = CollectingSink()
-    room = SimulatedRoom.create()
-    phone = PhoneLine(spec, sip=sip, clock=clock)
+    room = SimulatedCallRoom(SimulatedRoom.create(), caller=None)
     offline_llm = OfflineLLM(llm_replies or [])
-    call = LiveCall(
+    call = assemble_call(
         spec,
-        stt_engine=OfflineSTT(),
-        llm_engine=offline_llm,
-        tts_engine=OfflineTTS(),
-        vad_engine=load_vad(spec.assistant.turn_config),
-        sink=sink,
-        hang_up=room.caller.hang_up,
-        close_transcript_timeout=0.2,
-        aec_warmup=False,
-        analyse=False,
-        extra_tools=phone.tools(publish=None),
+        CallProviders(
+            stt=OfflineSTT(),
+            llm=offline_llm,
+            tts=OfflineTTS(),
+            vad=load_vad(spec.assistant.turn_config),
+            answering_machine=answering_machine,
+        ),
+        CallIO(
+            room=room, sink=sink, settings=WorkerSettings(), sip=sip, clock=clock or RealClock()
+        ),
     )
-    phone.bind(call)
-    room.attach(call.session)
+    await call.join()
     if start:
         await call.start()
-    return SimCall(call=call, room=room, sink=sink, phone=phone, llm=offline_llm)
+    return SimCall(call=call, room=room, sink=sink, phone=call.phone, llm=offline_llm)

@@ -8,18 +8,18 @@ path. A packet from a room participant is refused unless the operator listed tha
 Each packet goes through, in order: sender check -> validation -> rate limit (10 per minute,
 sliding) -> the call must not be ending -> the command:
 
-    inject-context -> system message added to the agent's chat context
-                      (+ session.generate_reply() when trigger_response)
-    say            -> session.say(content) (+ end agent_hangup "control_end_after" once heard)
-    end-call       -> lifecycle.request_end(agent_hangup, "control_end_call", goodbye=message)
+    inject-context -> call.add_context(content) (+ call.reply() when trigger_response)
+    say            -> call.say(content) (+ end agent_hangup "control_end_after" once heard)
+    end-call       -> call.end(agent_hangup, "control_end_call", goodbye=message)
     transfer       -> the transfer path of the transfer_call tool (telephony/transfer.py)
 
-Every packet gets one result, logged (``control_command``) and kept in the call record
-(``CallRecord.add_control``), including the refused ones. Sender identities can hold phone
+The channel acts on the call only through its ``CallHandle`` (agent/call/handle.py). Every
+packet gets one result, logged (``control_command``) and kept in the call record
+(``call.note_control``), including the refused ones. Sender identities can hold phone
 numbers (SIP identities often do), so they are logged at debug level only.
 
-``ControlChannel.handle`` is the whole pipeline and can be called directly: the simulator and
-tests feed packets to it without a room.
+``ControlChannel.handle`` is the whole pipeline: the room (agent/call/room.py) feeds it the
+``data_received`` packets on the topic; the simulator's room and tests call it directly.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import structlog
 from livekit import rtc
 
 from agent.call.control import CONTROL_TOPIC
 from agent.call.control.rate import SlidingWindowLimit
+from agent.call.handle import CallHandle
 from agent.call.telephony.transfer import WEB_CALL_REFUSED_LINE, CallTransfer
 from agent.clock import Clock, RealClock
 from agent.contracts.control import (
@@ -46,10 +46,6 @@ from agent.contracts.control import (
     parse_command,
 )
 from agent.contracts.end_reason import EndReason
-
-if TYPE_CHECKING:
-    from agent.call.live_call import LiveCall
-    from agent.worker.settings import WorkerSettings
 
 log = structlog.get_logger(__name__)
 
@@ -67,11 +63,11 @@ class ControlResult:
 
 
 class ControlChannel:
-    """Runs control packets against one LiveCall."""
+    """Runs control packets against one call."""
 
     def __init__(
         self,
-        call: LiveCall,
+        call: CallHandle,
         *,
         allowed_identities: Iterable[str] = (),
         transfer: CallTransfer | None = None,
@@ -97,7 +93,7 @@ class ControlChannel:
         """One packet, start to result. ``sender``: None for the server API, else the identity
         of the room participant that published it."""
         result = await self._run(data, sender)
-        self._call.record.add_control(result.command, result.outcome)
+        self._call.note_control(result.command, result.outcome)
         log.info(
             "control_command",
             command=result.command,
@@ -121,7 +117,7 @@ class ControlChannel:
             return ControlResult(command.type, "refused: sender not allowed")
         if not self._limit.try_take():
             return ControlResult(command.type, "refused: rate limit (10 per minute)")
-        if self._call.lifecycle.is_ending:
+        if self._call.is_ending:
             return ControlResult(command.type, "refused: the call is ending")
         try:
             outcome = await self._execute(command)
@@ -133,26 +129,21 @@ class ControlChannel:
     async def _execute(self, command: ControlCommand) -> str:
         call = self._call
         if isinstance(command, InjectContext):
-            chat_ctx = call.agent.chat_ctx.copy()
-            chat_ctx.add_message(role="system", content=command.content)
-            await call.agent.update_chat_ctx(chat_ctx)
+            await call.add_context(command.content)
             if command.trigger_response:
-                call.session.generate_reply()
+                call.reply()
             return "ok"
         if isinstance(command, Say):
-            handle = call.session.say(command.content)
+            line = call.say(command.content)
             if command.end_after:
-                lifecycle = call.lifecycle
 
-                def end_after(_handle: object) -> None:
-                    lifecycle.request_end(EndReason.AGENT_HANGUP, "control_end_after")
+                def end_after(_line: object) -> None:
+                    call.end(EndReason.AGENT_HANGUP, "control_end_after")
 
-                handle.add_done_callback(end_after)
+                line.add_done_callback(end_after)
             return "ok"
         if isinstance(command, EndCall):
-            decided = call.lifecycle.request_end(
-                EndReason.AGENT_HANGUP, "control_end_call", goodbye=command.message
-            )
+            decided = call.end(EndReason.AGENT_HANGUP, "control_end_call", goodbye=command.message)
             return "ok" if decided else "refused: the call is already ending"
         return await self._transfer_to(command)
 
@@ -163,7 +154,7 @@ class ControlChannel:
         reason = transfer.refusal()
         if reason is not None:
             if transfer.caller is None or not transfer.caller.is_sip:
-                self._call.session.say(WEB_CALL_REFUSED_LINE)
+                self._call.say(WEB_CALL_REFUSED_LINE)
             return f"refused: {reason}"
         outcome = await transfer.start(command.destination, command.message, label="control")
         return str(outcome)
@@ -184,22 +175,3 @@ class ControlChannel:
             return
         sender = packet.participant.identity if packet.participant is not None else None
         self.receive(packet.data, sender)
-
-
-def attach_control(
-    room: rtc.Room,
-    call: LiveCall,
-    settings: WorkerSettings,
-    *,
-    transfer: CallTransfer | None = None,
-    clock: Clock | None = None,
-) -> ControlChannel:
-    """Listen for control packets in ``room`` (production); ``channel.detach()`` stops it."""
-    channel = ControlChannel(
-        call,
-        allowed_identities=settings.control_allowed_identities,
-        transfer=transfer,
-        clock=clock,
-    )
-    channel.attach(room)
-    return channel

@@ -12,15 +12,15 @@ The lifecycle itself knows nothing of livekit; this module is the thin translati
 - ``rtc.Room`` events: the caller's ``participant_disconnected`` (any disconnect reason:
   RoomIO does not close on all of them) and the room's ``disconnected`` with ROOM_DELETED.
 - ``SessionActions`` implements ``LifecycleActions`` with ``session.say``,
-  ``session.interrupt(force=True)`` and a hang-up callback from the caller (normally
-  ``ctx.shutdown``), since closing the session does not end the job.
+  ``session.interrupt(force=True)`` and a hang-up callback (the room's ``hang_up``: the job's
+  deletes the room), since closing the session does not end the call.
 
-Usage (in the session/worker code):
+Wired once, by the composition root and the call it builds (agent/call/assemble.py,
+agent/call/live_call.py, agent/call/room.py):
 
-    actions = SessionActions(session, hang_up=lambda: ctx.shutdown("call ended"))
-    lifecycle = CallLifecycle(RealClock(), actions, settings)
-    unbind_session = bind_session(lifecycle, session)
-    unbind_room = bind_room(lifecycle, ctx.room, caller_identity=participant.identity)
+    lifecycle = CallLifecycle(clock, SessionActions(session, hang_up=room.hang_up), settings)
+    unbind_room = bind_room(lifecycle, ctx.room, caller_identity=None)   # LiveKitRoom.join
+    unbind_session = bind_session(lifecycle, session)                    # LiveCall.start
     await session.start(...)
     lifecycle.start()
 """

@@ -10,5 +10,7 @@ stack runs in the worker.
 - ``transfer.py``: the ``transfer_call`` tool and the transfer path the control channel shares.
 - ``dtmf.py``: keypad digits from the caller to the LLM, and the ``send_dtmf`` tool.
 - ``outbound.py``: dialling out, no answer, voicemail.
-- ``phone_line.py``: the per-call bundle the job wires into a LiveCall.
+- ``phone_line.py``: the per-call bundle the composition root (agent/call/assemble.py) builds.
+
+All of it acts on the call through its ``CallHandle`` (agent/call/handle.py), never the LiveCall.
 """

@@ -8,8 +8,9 @@ handed to the LLM as one user turn, ``[DTMF] 1234#``, when the caller pauses for
     key "1" at 0.0 s, "2" at 0.8 s, pause -> "[DTMF] 12" at 0.8 + 2.0 = 2.8 s
     key "4", "#"                          -> "[DTMF] 4#" at once
 
-The turn goes in through ``session.generate_reply(user_input=...)``: it lands in the chat
-context as a user message (so the transcript and report show it) and the LLM answers it.
+The turn goes in through ``call.reply(user_input=...)`` (``session.generate_reply``): it lands
+in the chat context as a user message (so the transcript and report show it) and the LLM
+answers it.
 Digits may be a PIN: they are never logged, only counted.
 
 Out: the ``send_dtmf`` tool publishes digits with ``local_participant.publish_dtmf`` (IVR
@@ -20,16 +21,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from livekit import rtc
 from livekit.agents import llm
 
+from agent.call.handle import CallHandle
 from agent.clock import Clock, TimerHandle
-
-if TYPE_CHECKING:
-    from agent.call.live_call import LiveCall
 
 log = structlog.get_logger(__name__)
 
@@ -84,13 +83,13 @@ class DtmfCollector:
         self._deliver(digits)
 
 
-def dtmf_to_llm(call: LiveCall) -> Callable[[str], None]:
+def dtmf_to_llm(call: CallHandle) -> Callable[[str], None]:
     """The collector's ``deliver``: one user turn ``[DTMF] digits`` that the LLM answers."""
 
     def deliver(digits: str) -> None:
-        if call.lifecycle.is_ending:
+        if call.is_ending:
             return
-        call.session.generate_reply(user_input=f"{DTMF_PREFIX} {digits}")
+        call.reply(user_input=f"{DTMF_PREFIX} {digits}")
 
     return deliver
 
@@ -110,14 +109,8 @@ def bind_dtmf(room: rtc.Room, collector: DtmfCollector) -> Callable[[], None]:
 
 
 Publish = Callable[[int, str], Awaitable[None]]
-"""``publish(code, digit)``: ``room.local_participant.publish_dtmf`` in production."""
-
-
-def room_publisher(room: rtc.Room) -> Publish:
-    async def publish(code: int, digit: str) -> None:
-        await room.local_participant.publish_dtmf(code=code, digit=digit)
-
-    return publish
+"""``publish(code, digit)``: the room's ``publish_dtmf`` (``local_participant.publish_dtmf``
+in production, agent/call/room.py)."""
 
 
 def send_dtmf_tool(

@@ -12,6 +12,9 @@
 The dial happens before the session starts, so silence prompts and the max duration count
 from the answer, not from the first ring. The price: AMD starts listening a moment after the
 answer and may miss the first syllables of a machine's greeting.
+
+``LiveCall.converse`` runs ``connect_outbound`` for an outbound call with a SIP gateway; the
+verdicts act on the call through its ``CallHandle`` (``end``), nothing else.
 """
 
 from __future__ import annotations
@@ -20,16 +23,16 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
+from livekit.agents import AgentSession
 
+from agent.call.handle import CallHandle
 from agent.call.telephony.sip import DialFailed, SipGateway
+from agent.contracts.assistant import VoicemailDetection
 from agent.contracts.end_reason import EndReason
-
-if TYPE_CHECKING:
-    from agent.call.live_call import LiveCall
-    from agent.contracts.events import EndOfCallReport
+from agent.intake.dispatch import CallSpec
 
 log = structlog.get_logger(__name__)
 
@@ -44,17 +47,18 @@ class MachineVerdict(StrEnum):
     UNCERTAIN = "uncertain"
 
 
-Detect = Callable[["LiveCall", str], Coroutine[Any, Any, MachineVerdict]]
-"""``detect(call, callee_identity)``: the verdict on who answered."""
+MachineDetector = Callable[[str], Coroutine[Any, Any, MachineVerdict]]
+"""``detect(callee_identity)``: the verdict on who answered (production: :func:`livekit_amd`
+on the call's session; a test gives the verdict, the vendor boundary)."""
 
 
-def callee_identity(call: LiveCall) -> str:
-    return f"callee-{call.spec.call_id}"
+def callee_identity(call_id: str) -> str:
+    return f"callee-{call_id}"
 
 
-async def dial(call: LiveCall, sip: SipGateway) -> bool:
+async def dial(call: CallHandle, spec: CallSpec, sip: SipGateway) -> bool:
     """Dial the call's destination. False: the call has been ended (no_answer or error)."""
-    info = call.spec.call
+    info = spec.call
     # CallInfo refuses an outbound call without both.
     assert info.destination is not None
     assert info.sip_trunk_id is not None
@@ -63,31 +67,33 @@ async def dial(call: LiveCall, sip: SipGateway) -> bool:
         result = await sip.dial(
             trunk_id=info.sip_trunk_id,
             call_to=info.destination,
-            participant_identity=callee_identity(call),
+            participant_identity=callee_identity(spec.call_id),
             answer_timeout=info.answer_timeout_seconds,
         )
     except DialFailed as exc:
         log.warning("dial_failed", reason=str(exc))
-        call.lifecycle.request_end(EndReason.ERROR, f"sip: {exc}", interrupt=False)
+        call.end(EndReason.ERROR, f"sip: {exc}", interrupt=False)
         return False
     if result.outcome == "no_answer":
         log.info("dial_not_answered", detail=result.detail)
         # Nothing is playing yet: nothing to interrupt, nobody to say goodbye to.
-        call.lifecycle.request_end(EndReason.NO_ANSWER, result.detail, interrupt=False)
+        call.end(EndReason.NO_ANSWER, result.detail, interrupt=False)
         return False
     log.info("dial_answered")
     return True
 
 
-def act_on_verdict(call: LiveCall, verdict: MachineVerdict) -> None:
+def act_on_verdict(
+    call: CallHandle, detection: VoicemailDetection, verdict: MachineVerdict
+) -> None:
     """End the call on a machine; anything else carries on."""
     log.info("answered_by", verdict=verdict.value)
     if verdict is MachineVerdict.VOICEMAIL:
-        message = call.spec.assistant.voicemail_detection.voicemail_message
+        message = detection.voicemail_message
         detail = "voicemail_left" if message else "voicemail_detected"
-        call.lifecycle.request_end(EndReason.VOICEMAIL, detail, goodbye=message)
+        call.end(EndReason.VOICEMAIL, detail, goodbye=message)
     elif verdict is MachineVerdict.UNAVAILABLE:
-        call.lifecycle.request_end(EndReason.VOICEMAIL, "mailbox_unavailable")
+        call.end(EndReason.VOICEMAIL, "mailbox_unavailable")
 
 
 def _verdict(screening: asyncio.Task[MachineVerdict]) -> MachineVerdict:
@@ -98,7 +104,7 @@ def _verdict(screening: asyncio.Task[MachineVerdict]) -> MachineVerdict:
         return MachineVerdict.UNCERTAIN
 
 
-async def livekit_amd(call: LiveCall, identity: str) -> MachineVerdict:
+async def livekit_amd(session: AgentSession[Any], identity: str) -> MachineVerdict:
     """livekit's answering-machine detection on the session's own STT and LLM."""
     from livekit.agents.voice.amd import AMD, AMDCategory
 
@@ -110,7 +116,7 @@ async def livekit_amd(call: LiveCall, identity: str) -> MachineVerdict:
         AMDCategory.UNCERTAIN: MachineVerdict.UNCERTAIN,
     }
     async with AMD(
-        call.session,
+        session,
         llm=None,
         stt=None,
         participant_identity=identity,
@@ -122,52 +128,34 @@ async def livekit_amd(call: LiveCall, identity: str) -> MachineVerdict:
 
 
 async def connect_outbound(
-    call: LiveCall,
+    call: CallHandle,
+    spec: CallSpec,
     sip: SipGateway,
     *,
-    start: Callable[[], Awaitable[None]],
-    detect: Detect = livekit_amd,
+    go_live: Callable[[], Awaitable[None]],
+    ended: Callable[[], Coroutine[Any, Any, None]],
+    detect: MachineDetector,
 ) -> None:
-    """Dial; once answered, go live (``start``, e.g. ``call.start(room=...)``) and screen for
-    a voicemail box. Returns when the call has ended (no answer included)."""
-    if not await dial(call, sip):
-        await call.wait_ended()
+    """Dial; once answered, go live (``go_live``: ``LiveCall.start``) and screen for a
+    voicemail box. Returns when the call has ended (``ended``), no answer included."""
+    if not await dial(call, spec, sip):
+        await ended()
         return
-    await start()
-    if not call.spec.assistant.voicemail_detection.enabled:
-        await call.wait_ended()
+    await go_live()
+    detection = spec.assistant.voicemail_detection
+    if not detection.enabled:
+        await ended()
         return
-    screening = asyncio.create_task(detect(call, callee_identity(call)))
-    ended = asyncio.create_task(call.wait_ended())
+    screening = asyncio.create_task(detect(callee_identity(spec.call_id)))
+    over = asyncio.create_task(ended())
     try:
-        done, _ = await asyncio.wait({screening, ended}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({screening, over}, return_when=asyncio.FIRST_COMPLETED)
         if screening in done:
-            act_on_verdict(call, _verdict(screening))
-        await ended
+            act_on_verdict(call, detection, _verdict(screening))
+        await over
     finally:
-        for task in (screening, ended):
+        for task in (screening, over):
             if not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-
-
-async def run_outbound_call(
-    call: LiveCall,
-    sip: SipGateway,
-    *,
-    room: Any = None,
-    room_options: Any = None,
-    detect: Detect = livekit_amd,
-) -> EndOfCallReport:
-    """The outbound counterpart of ``LiveCall.run``: dial, the call, then the report."""
-
-    async def start() -> None:
-        await call.start(room=room, room_options=room_options)
-
-    try:
-        await connect_outbound(call, sip, start=start, detect=detect)
-    except Exception as exc:
-        log.exception("call_failed")
-        call.lifecycle.on_error("worker", f"{type(exc).__name__}: {exc}"[:300])
-    return await call.finish()

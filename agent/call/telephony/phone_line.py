@@ -1,61 +1,43 @@
-"""PhoneLine: the telephony parts of one call, built from its CallSpec and wired by the job.
+"""PhoneLine: the telephony parts of one call (transfer, DTMF, who the caller is).
 
-The tools exist before the LiveCall (they are part of its agent), the transfer path needs the
-LiveCall, and the caller is known only once they are in the room; so a PhoneLine is made
-first, its tools go into ``LiveCall(extra_tools=...)``, then ``bind(call)``, then
-``attach_room(room)`` once connected:
+Built by the composition root (agent/call/assemble.py) with the call's ``CallHandle``; its tools
+go into the agent, and the room (agent/call/room.py, or the simulator's) tells it who the caller
+is (``caller_joined``) and feeds it the caller's key presses (``dtmf``):
 
-    phone = PhoneLine.for_job(ctx, spec)
-    call = LiveCall(spec, ..., extra_tools=phone.tools(room_publisher(ctx.room)))
-    phone.bind(call)
-    await ctx.connect()
-    detach = phone.attach_room(ctx.room)
+    phone = PhoneLine(call, spec, sip=io.sip, clock=io.clock)
+    tools = phone.tools(io.room.publish_dtmf)        # transfer_call, send_dtmf
+    ... once in the room: phone.attach_room(room)    # the caller, their key presses
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-import structlog
 from livekit import rtc
-from livekit.agents import JobContext, llm
+from livekit.agents import llm
 
-from agent.call.telephony.caller import CallerParty, record_numbers, watch_for_caller
+from agent.call.handle import CallHandle
+from agent.call.telephony.caller import CallerParty, watch_for_caller
 from agent.call.telephony.dtmf import DtmfCollector, Publish, bind_dtmf, dtmf_to_llm, send_dtmf_tool
 from agent.call.telephony.sip import SipGateway
 from agent.call.telephony.transfer import CallTransfer, transfer_call_tool
-from agent.clock import Clock, RealClock
+from agent.clock import Clock
 from agent.contracts.assistant import DtmfTool, TransferCallTool
 from agent.intake.dispatch import CallSpec
 
-if TYPE_CHECKING:
-    from agent.call.live_call import LiveCall
-
-log = structlog.get_logger(__name__)
-
 
 class PhoneLine:
-    """Transfer, DTMF and caller numbers for one call."""
+    """Transfer, DTMF and the caller party for one call."""
 
-    def __init__(self, spec: CallSpec, *, sip: SipGateway | None, clock: Clock | None = None):
+    def __init__(
+        self, call: CallHandle, spec: CallSpec, *, sip: SipGateway | None, clock: Clock
+    ) -> None:
         self.spec = spec
         self.sip = sip
-        self.transfer = CallTransfer(sip)
-        self._clock = clock or RealClock()
-        self._call: LiveCall | None = None
-        self.dtmf: DtmfCollector | None = None
-
-    @classmethod
-    def for_job(cls, ctx: JobContext, spec: CallSpec) -> PhoneLine:
-        """The job's phone line: SIP through ``ctx.api`` (the worker exports LIVEKIT_URL and
-        credentials to job processes). Without them there is no SIP: transfers are refused."""
-        try:
-            sip: SipGateway | None = SipGateway(ctx.api, ctx.job.room.name)
-        except ValueError as exc:  # LiveKitAPI without a URL or credentials
-            log.warning("sip_unavailable", reason=str(exc))
-            sip = None
-        return cls(spec, sip=sip)
+        """The LiveKit server API for REFER and dialling; None: no SIP (transfers refused)."""
+        self._call = call
+        self.transfer = CallTransfer(call, sip)
+        self.dtmf = DtmfCollector(clock, dtmf_to_llm(call))
 
     def tools(self, publish: Publish | None) -> list[llm.Tool]:
         """``transfer_call`` for each transfer_call config, ``send_dtmf`` when configured."""
@@ -69,22 +51,14 @@ class PhoneLine:
             tools.append(send_dtmf_tool(publish))
         return tools
 
-    def bind(self, call: LiveCall) -> None:
-        self._call = call
-        self.transfer.bind(call)
-        self.dtmf = DtmfCollector(self._clock, dtmf_to_llm(call))
-
     def caller_joined(self, caller: CallerParty) -> None:
-        """The caller is in the room (production: from ``attach_room``; simulator: directly)."""
+        """The caller is in the room (production: ``attach_room``; simulator: its room)."""
         self.transfer.caller = caller
-        if self._call is not None:
-            record_numbers(self._call.record, caller)
+        self._call.note_caller(caller)
 
     def attach_room(self, room: rtc.Room) -> Callable[[], None]:
         """Watch for the caller and their key presses; returns a detach function."""
-        detach = [watch_for_caller(room, self.caller_joined)]
-        if self.dtmf is not None:
-            detach.append(bind_dtmf(room, self.dtmf))
+        detach = [watch_for_caller(room, self.caller_joined), bind_dtmf(room, self.dtmf)]
 
         def detach_all() -> None:
             for undo in detach:

@@ -2,10 +2,12 @@
 
 One path for both the ``transfer_call`` tool and the control channel's ``transfer`` command:
 
-    say the destination's message (heard in full) -> status-update "forwarding" (destination)
-    -> lifecycle.on_transfer_started (silence prompts paused) -> SIP REFER via LiveKit
-    -> ok:     record.transfer_destination, lifecycle.on_transfer_finished(True) -> transferred
-    -> failed: lifecycle.on_transfer_finished(False), the caller is told, the call goes on
+    say the destination's message (heard in full)
+    -> call.transfer_started: status-update "forwarding" (destination), silence prompts paused
+    -> SIP REFER via LiveKit
+    -> ok:     call.transfer_finished(ok=True): the report names the destination; transferred
+    -> failed: call.transfer_finished(ok=False): back in-progress; the failure is noted in the
+               record and the LLM's context, the caller is told, the call goes on
 
 Only a SIP caller can be REFERred. A web caller is refused before anything is said: the tool
 answers the LLM with an error (kept in the call record as the tool call's error) telling it to
@@ -20,17 +22,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import structlog
 from livekit.agents import llm
 
+from agent.call.handle import CallHandle
+from agent.call.lifecycle.actions import SpokenLine
 from agent.call.telephony.caller import CallerParty
 from agent.call.telephony.sip import SipGateway, TransferFailed
 from agent.contracts.assistant import TransferCallTool, TransferDestination
-
-if TYPE_CHECKING:
-    from agent.call.live_call import LiveCall
 
 log = structlog.get_logger(__name__)
 
@@ -49,21 +50,17 @@ class TransferOutcome:
 
 
 class CallTransfer:
-    """The transfer path of one call. Bind the LiveCall, then set ``caller`` once known."""
+    """The transfer path of one call; ``caller`` is set once the caller is in the room."""
 
-    def __init__(self, sip: SipGateway | None) -> None:
+    def __init__(self, call: CallHandle, sip: SipGateway | None) -> None:
+        self._call = call
         self._sip = sip
-        self._call: LiveCall | None = None
         self.caller: CallerParty | None = None
         self._running: asyncio.Task[TransferOutcome] | None = None
 
-    def bind(self, call: LiveCall) -> None:
-        self._call = call
-
     def refusal(self) -> str | None:
         """Why a transfer cannot even start now (None: it can)."""
-        call = self._call
-        if call is None or call.lifecycle.is_ending:
+        if self._call.is_ending:
             return "the call is ending"
         running = self._running
         if running is not None and not running.done() and running is not asyncio.current_task():
@@ -86,15 +83,13 @@ class CallTransfer:
             log.warning("transfer_refused", destination=label, reason=reason)
             return TransferOutcome("refused", reason)
         call, sip, caller = self._call, self._sip, self.caller
-        assert call is not None
         assert sip is not None
         assert caller is not None
         if message:
-            await call.session.say(message, allow_interruptions=False)
-        if call.lifecycle.is_ending:  # the caller hung up while the message played
+            await heard(call.say(message, allow_interruptions=False))
+        if call.is_ending:  # the caller hung up while the message played
             return TransferOutcome("refused", "the call is ending")
-        call.events.emit(call.events.status_update("forwarding", destination))
-        call.lifecycle.on_transfer_started()
+        call.transfer_started(destination)
         log.info("transfer_started", destination=label)
         log.debug("transfer_target", transfer_to=destination)
         try:
@@ -103,32 +98,29 @@ class CallTransfer:
             # The server's message may quote the number dialled: its text only at debug.
             log.warning("transfer_failed", destination=label, error_type=type(exc).__name__)
             log.debug("transfer_failed_reason", reason=str(exc))
-            call.lifecycle.on_transfer_finished(False)
-            if not call.lifecycle.is_ending:
-                call.events.emit(call.events.status_update("in-progress"))
-                call.record.add_message("system", f"transfer to {label} failed: {exc}")
-                _tell_llm(
-                    call,
-                    f"The transfer to {label} failed ({exc}). The caller is still on the line.",
+            call.transfer_finished(destination, ok=False)
+            if not call.is_ending:
+                call.note(f"transfer to {label} failed: {exc}")
+                await call.add_context(
+                    f"The transfer to {label} failed ({exc}). The caller is still on the line."
                 )
-                call.session.say(TRANSFER_FAILED_LINE)
+                call.say(TRANSFER_FAILED_LINE)
             return TransferOutcome("failed", str(exc))
-        call.record.transfer_destination = destination
-        call.lifecycle.on_transfer_finished(True)
+        call.transfer_finished(destination, ok=True)
         log.info("transfer_done", destination=label)
         return TransferOutcome("transferred", label)
 
 
-def _tell_llm(call: LiveCall, text: str) -> None:
-    chat_ctx = call.agent.chat_ctx.copy()
-    chat_ctx.add_message(role="system", content=text)
-    task = asyncio.create_task(call.agent.update_chat_ctx(chat_ctx))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+async def heard(line: SpokenLine) -> None:
+    """Until ``line`` has played out (heard in full, or cut off)."""
+    done = asyncio.get_running_loop().create_future()
 
+    def over(_line: object) -> None:
+        if not done.done():
+            done.set_result(None)
 
-_background: set[asyncio.Task[None]] = set()
-"""Chat-context updates in flight (held so they are not collected mid-way: RUF006)."""
+    line.add_done_callback(over)
+    await done
 
 
 def destination_labels(tool: TransferCallTool) -> dict[str, TransferDestination]:

@@ -261,3 +261,28 @@ def test_ending_before_start_counts_from_construction() -> None:
 def test_end_phrase_matching(spoken: str, found: str | None) -> None:
     detector = EndPhraseDetector(["goodbye", "have a nice day", "we'll talk", "!!!"])
     assert detector.find(spoken) == found
+
+
+def test_the_end_is_decided_once_and_a_late_start_does_not_move_it() -> None:
+    """The call's one end record (moved here from the call record, which no longer keeps it):
+    the first request decides, a later one changes nothing, and a start after the end keeps
+    the start the end was counted from."""
+    started = datetime(2026, 4, 19, 12, 0, tzinfo=UTC)
+    clock = VirtualClock()
+    session = ScriptedSession(clock)
+    call = CallLifecycle(
+        clock, session, wall_clock=lambda: started + timedelta(seconds=clock.now())
+    )
+    call.start()  # at t = 0: started_at is `started`
+    clock.advance(47.2)
+    first = call.request_end(EndReason.USER_HANGUP, None)
+    clock.advance(2.8)
+    second = call.request_end(EndReason.ERROR, "late")
+    call.ending.mark_started()  # at t = 50: too late to move the start
+    record = call.record
+    assert record is not None
+    assert (first, second) == (True, False)
+    assert (record.reason, record.detail, record.duration_seconds) == (
+        EndReason.USER_HANGUP, None, 47.2
+    )  # fmt: skip
+    assert record.started_at == call.started_at == started

@@ -2,7 +2,8 @@
 
 The dial goes to a fake LiveKit server (real livekit-api client). Answering-machine detection
 is livekit's LLM classifier on live SIP audio; here its verdict is given (the vendor boundary),
-and the call itself runs on the simulator's room."""
+and the call itself is assembled by the composition root on the simulator's room, and run as
+the job runs it (``converse``: dial, go live, screen; then ``finish``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ from typing import Any
 
 import pytest
 
-from agent.call.live_call import LiveCall
-from agent.call.telephony.outbound import MachineVerdict, callee_identity, run_outbound_call
+from agent.call.telephony.outbound import MachineDetector, MachineVerdict, callee_identity
 from agent.call.telephony.sip import SipGateway
-from tests.support.telephony import FakeLiveKit, assistant, livekit_server, start_sim_call
+from agent.contracts.events import EndOfCallReport
+from tests.support.telephony import (
+    FakeLiveKit,
+    SimCall,
+    assistant,
+    livekit_server,
+    start_sim_call,
+)
 
 __all__ = ["livekit_server"]
 
@@ -34,12 +41,27 @@ def outbound(**overrides: Any) -> dict[str, Any]:
     }
 
 
-def verdict(value: MachineVerdict) -> Any:
-    async def detect(call: LiveCall, identity: str) -> MachineVerdict:
-        assert identity == callee_identity(call)
+def verdict(value: MachineVerdict) -> MachineDetector:
+    async def detect(identity: str) -> MachineVerdict:
+        assert identity == callee_identity("out-1")
         return value
 
     return detect
+
+
+async def dial_out(
+    lkapi: Any, dispatch: dict[str, Any], detect: MachineDetector | None = None
+) -> tuple[SimCall, EndOfCallReport]:
+    """The outbound call, start to report, as run_job runs it."""
+    sim = await start_sim_call(
+        dispatch, sip=SipGateway(lkapi, "telephony-room"), answering_machine=detect, start=False
+    )
+    try:
+        await sim.call.converse()
+        report = await sim.call.finish()
+    finally:
+        await sim.room.aclose()
+    return sim, report
 
 
 async def test_unanswered_call_ends_no_answer(livekit_server: FakeLiveKit) -> None:
@@ -49,11 +71,7 @@ async def test_unanswered_call_ends_no_answer(livekit_server: FakeLiveKit) -> No
          "meta": {"sip_status_code": "480", "sip_status": "Temporarily Unavailable"}},
     )  # fmt: skip
     async with livekit_server.api() as lkapi:
-        sim = await start_sim_call(outbound(), start=False)
-        try:
-            report = await run_outbound_call(sim.call, SipGateway(lkapi, "telephony-room"))
-        finally:
-            await sim.room.aclose()
+        sim, report = await dial_out(lkapi, outbound())
     (request,) = livekit_server.requests(CREATE)
     assert request.sip_trunk_id == "ST_trunk"
     assert request.sip_call_to == "+31612345678"
@@ -69,11 +87,7 @@ async def test_unanswered_call_ends_no_answer(livekit_server: FakeLiveKit) -> No
 async def test_dial_error_is_an_error_not_no_answer(livekit_server: FakeLiveKit) -> None:
     livekit_server.answers[CREATE] = (401, {"code": "unauthenticated", "msg": "bad key"})
     async with livekit_server.api() as lkapi:
-        sim = await start_sim_call(outbound(), start=False)
-        try:
-            report = await run_outbound_call(sim.call, SipGateway(lkapi, "telephony-room"))
-        finally:
-            await sim.room.aclose()
+        _sim, report = await dial_out(lkapi, outbound())
     assert report.end_reason == "error"
     assert report.end_detail is not None
     assert report.end_detail.startswith("sip: unauthenticated")
@@ -83,15 +97,9 @@ async def test_dial_error_is_an_error_not_no_answer(livekit_server: FakeLiveKit)
 async def test_voicemail_message_is_left_then_the_call_ends(livekit_server: FakeLiveKit) -> None:
     detection = {"enabled": True, "voicemail_message": VOICEMAIL_MESSAGE}
     async with livekit_server.api() as lkapi:
-        sim = await start_sim_call(outbound(voicemail_detection=detection), start=False)
-        try:
-            report = await run_outbound_call(
-                sim.call,
-                SipGateway(lkapi, "telephony-room"),
-                detect=verdict(MachineVerdict.VOICEMAIL),
-            )
-        finally:
-            await sim.room.aclose()
+        sim, report = await dial_out(
+            lkapi, outbound(voicemail_detection=detection), verdict(MachineVerdict.VOICEMAIL)
+        )
     assert len(livekit_server.requests(CREATE)) == 1
     assert report.end_reason == "voicemail"
     assert report.end_detail == "voicemail_left"
@@ -102,15 +110,11 @@ async def test_voicemail_message_is_left_then_the_call_ends(livekit_server: Fake
 @pytest.mark.slow
 async def test_voicemail_without_message_just_ends(livekit_server: FakeLiveKit) -> None:
     async with livekit_server.api() as lkapi:
-        sim = await start_sim_call(outbound(voicemail_detection={"enabled": True}), start=False)
-        try:
-            report = await run_outbound_call(
-                sim.call,
-                SipGateway(lkapi, "telephony-room"),
-                detect=verdict(MachineVerdict.VOICEMAIL),
-            )
-        finally:
-            await sim.room.aclose()
+        sim, report = await dial_out(
+            lkapi,
+            outbound(voicemail_detection={"enabled": True}),
+            verdict(MachineVerdict.VOICEMAIL),
+        )
     assert report.end_reason == "voicemail"
     assert report.end_detail == "voicemail_detected"
     assert [m.text for m in sim.call.record.messages() if m.role == "assistant"] == []

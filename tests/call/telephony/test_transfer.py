@@ -119,7 +119,7 @@ async def test_failed_transfer_tells_the_caller_and_goes_on(livekit_server: Fake
             record = sim.call.record
             await wait_for(lambda: any(m.text == TRANSFER_FAILED_LINE for m in record.messages()))
             assert not sim.call.lifecycle.is_ending  # the call goes on
-            sim.call.caller_left()
+            sim.room.caller_hangs_up()  # as the room binding reports the caller leaving
             await sim.ended()
             report = await sim.call.finish()
         finally:

@@ -1,18 +1,23 @@
-"""The simulated call's phone line and control channel, wired as job.py wires them in a room.
+"""The simulated call's room: the ``CallRoom`` (agent/call/room.py) the simulator hands the
+composition root in place of the job's LiveKit room.
 
-Production gets three things from the room and the LiveKit server that a simulated call must
-get from here, or its scenario could not test transfers and live control:
+Production gets four things from the room and the LiveKit server that a simulated call must
+get from here, or its scenario could not test the production wiring:
 
+- audio: the scripted caller's microphone, and the agent's audio and transcript played out on
+  the wall clock (:class:`~.transport.SimulatedRoom`, assigned to the session's I/O as RoomIO
+  would be);
 - the caller party: a SIP participant with ``sip.phoneNumber`` / ``sip.trunkPhoneNumber``
   attributes when the scenario has ``phone``, else a web participant (``WEB_IDENTITY``); handed
-  to :class:`~agent.call.telephony.phone_line.PhoneLine` as ``attach_room`` would;
+  to the phone line on ``join`` as ``PhoneLine.attach_room`` would;
 - the LiveKit server API for the REFER: a SIP caller's transfers go through the real
   :class:`~agent.call.telephony.sip.SipGateway` to an :mod:`offline server <.offline.sip>` on
   127.0.0.1, which answers per ``providers.sip_transfer``; a web caller has none (as a job
   without SIP), so a transfer is refused;
-- data packets and key presses: a scenario's ``control`` step goes to
-  :meth:`ControlChannel.handle` with the sender the room would name (None for the server API),
-  a ``dtmf`` step to the phone line's DTMF collector, key by key ``KEY_GAP_SECONDS`` apart.
+- room events: a scenario's ``control`` step goes to :meth:`ControlChannel.handle` with the
+  sender the room would name (None for the server API), a ``dtmf`` step to the phone line's
+  DTMF collector, key by key ``KEY_GAP_SECONDS`` apart, and a ``hangup`` to the lifecycle as
+  ``bind_room`` reports a caller leaving.
 
 Everything past those inputs (tools, transfer path, control pipeline, DTMF turns) is the
 production code.
@@ -26,21 +31,22 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
-from livekit.agents import llm
+from livekit.agents import Agent, AgentSession
 
 from agent.call.control.channel import ControlChannel, ControlResult
-from agent.call.live_call import LiveCall
+from agent.call.lifecycle.call import CallLifecycle
+from agent.call.room import Unbind
 from agent.call.telephony.caller import SIP_PHONE_NUMBER, SIP_TRUNK_PHONE_NUMBER, CallerParty
 from agent.call.telephony.phone_line import PhoneLine
 from agent.call.telephony.sip import SipGateway
-from agent.intake.dispatch import CallSpec
-from agent.worker.settings import WorkerSettings
 
 from .offline.sip import TRANSFER, OfflineLiveKitServer, offline_livekit
 from .scenario import Scenario
 from .script import ControlStep, DtmfStep
+from .transport import PlayedSegment, SimulatedRoom
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +54,8 @@ WEB_IDENTITY = "caller"
 """The web caller's participant identity (a scenario without ``phone``)."""
 KEY_GAP_SECONDS = 0.15
 """Between two key presses of one ``dtmf`` step: a person typing, well inside the 2 s gap."""
+HANG_UP_REASON = "CLIENT_INITIATED"
+"""The disconnect reason LiveKit gives when the caller's client leaves."""
 
 
 @dataclass(frozen=True)
@@ -59,52 +67,76 @@ class TransferRequest:
 
 
 @dataclass
-class SimulatedPhone:
-    """Telephony and live control of one simulated call."""
+class SimulatedCallRoom:
+    """A ``CallRoom`` with a simulated caller in it."""
 
-    line: PhoneLine
-    caller: CallerParty
-    say: Callable[[str], None]
-    started: float
+    audio: SimulatedRoom
+    caller: CallerParty | None
+    """Who joins when the call joins the room (None: nobody yet; a test says who, later)."""
+    say: Callable[[str], None] = lambda _line: None
+    """Where the room's own lines (keys, control outcomes) are printed."""
+    started: float = field(default_factory=time.monotonic)
+    sip: SipGateway | None = None
     server: OfflineLiveKitServer | None = None
-    control: ControlChannel | None = None
+    aec_warmup: bool = False  # a simulated caller never hears the agent's echo
+    close_transcript_timeout: float = 0.2
     dtmf_sent: list[str] = field(default_factory=list)
     """Keys the agent pressed with ``send_dtmf``, in order."""
+    _lifecycle: CallLifecycle | None = None
+    _phone: PhoneLine | None = None
+    _control: ControlChannel | None = None
 
-    def tools(self) -> list[llm.Tool]:
-        """``transfer_call`` / ``send_dtmf`` as the assistant configures them."""
-        return self.line.tools(self._publish)
+    # -- the CallRoom ---------------------------------------------------------------------------
 
-    async def _publish(self, code: int, digit: str) -> None:
+    async def join(
+        self, lifecycle: CallLifecycle, phone: PhoneLine, control: ControlChannel
+    ) -> Unbind:
+        self._lifecycle, self._phone, self._control = lifecycle, phone, control
+        if self.caller is not None:
+            phone.caller_joined(self.caller)
+        return lambda: None
+
+    async def start_session(self, session: AgentSession[Any], agent: Agent) -> None:
+        self.audio.attach(session)  # the session makes no RoomIO of its own then
+        await session.start(agent=agent)
+
+    async def publish_dtmf(self, code: int, digit: str) -> None:
         self.dtmf_sent.append(digit)
         self._print(f"{'dtmf':<6}  agent pressed {digit} (code {code})")
 
-    def bind(self, call: LiveCall, settings: WorkerSettings) -> None:
-        """As job.py after connecting: the caller is in the room, control is listened for."""
-        self.line.bind(call)
-        self.line.caller_joined(self.caller)
-        self.control = ControlChannel(
-            call,
-            allowed_identities=settings.control_allowed_identities,
-            transfer=self.line.transfer,
-        )
+    def hang_up(self) -> None:
+        self.audio.caller.hang_up()  # the agent hung up: the caller's line goes dead
+
+    async def aclose(self) -> None:
+        await self.audio.aclose()
+
+    # -- what the scripted caller does ----------------------------------------------------------
+
+    def caller_hangs_up(self) -> None:
+        """The caller leaves: their audio stops and the lifecycle hears it as ``bind_room``
+        reports a participant leaving."""
+        self.audio.caller.hang_up()
+        assert self._lifecycle is not None, "join() first"
+        self._lifecycle.on_participant_left(HANG_UP_REASON)
 
     def sender(self, written: str) -> str | None:
         """A step's ``from``: None for the server API, the caller's identity for ``caller``."""
         if written == "server":
             return None
-        return self.caller.identity if written == "caller" else written
+        if written == "caller":
+            return self.caller.identity if self.caller is not None else WEB_IDENTITY
+        return written
 
     async def send_control(self, step: ControlStep) -> ControlResult:
-        assert self.control is not None, "bind() first"
+        assert self._control is not None, "join() first"
         data = json.dumps(step.command).encode()
-        result = await self.control.handle(data, self.sender(step.sender))
+        result = await self._control.handle(data, self.sender(step.sender))
         self._print(f"{'control':<6}  {result.command} from {step.sender} -> {result.outcome}")
         return result
 
     async def press(self, step: DtmfStep) -> None:
-        collector = self.line.dtmf
-        assert collector is not None, "bind() first"
+        assert self._phone is not None, "join() first"
+        collector = self._phone.dtmf
         self._print(f"{'dtmf':<6}  caller pressed {len(step.digits)} key(s)")
         for index, digit in enumerate(step.digits):
             if index:
@@ -136,15 +168,15 @@ def caller_party(scenario: Scenario) -> CallerParty:
 
 
 @asynccontextmanager
-async def simulated_phone(
+async def simulated_room(
     scenario: Scenario,
-    spec: CallSpec,
     *,
     room_name: str,
     say: Callable[[str], None],
     started: float,
-) -> AsyncIterator[SimulatedPhone]:
-    """The call's phone line; for a SIP caller, with the offline SIP gateway running."""
+    on_segment_started: Callable[[PlayedSegment], None] | None = None,
+) -> AsyncIterator[SimulatedCallRoom]:
+    """The scenario's room; for a SIP caller, with the offline SIP gateway running."""
     caller = caller_party(scenario)
     async with AsyncExitStack() as stack:
         server: OfflineLiveKitServer | None = None
@@ -154,5 +186,5 @@ async def simulated_phone(
                 offline_livekit(scenario.providers.sip_transfer)
             )
             sip = SipGateway(lkapi, room_name)
-        line = PhoneLine(spec, sip=sip)
-        yield SimulatedPhone(line, caller, say, started, server=server)
+        audio = SimulatedRoom.create(on_segment_started=on_segment_started)
+        yield SimulatedCallRoom(audio, caller, say=say, started=started, sip=sip, server=server)
