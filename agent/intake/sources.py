@@ -36,6 +36,7 @@ from agent.delivery.webhook import SessionFactory, default_session
 from agent.errors import ConfigError
 from agent.intake.dialects import is_flat
 from agent.intake.dispatch import MAX_DOCUMENT_BYTES, ConfigOrigin
+from agent.report.redaction import mask_numbers
 from agent.worker.settings import WorkerSettings
 
 log = structlog.get_logger(__name__)
@@ -171,7 +172,12 @@ class AssistantRequestSource:
             secret=self._secret,
         )
         answer = await self._post(request)
-        log.info("assistant_request_answered", host=url_host(self.url), call_id=call["id"])
+        # The call id is the room name here, which may hold the caller's number.
+        log.info(
+            "assistant_request_answered",
+            host=url_host(self.url),
+            call_id=mask_numbers(str(call["id"])),
+        )
         return _as_document(answer, call, self._fail), "assistant-request"
 
     async def _post(self, request: Delivery) -> Any:

@@ -9,6 +9,13 @@ at the call site. livekit-agents does not know about our calls' `gdpr_mode`: its
 ("received user transcript", "conversation_item_added") carry the text in their fields, and a
 few info/warning lines do too ("amd prediction", "skipping user input"), so `LivekitTextFilter`
 enforces the rules on every `livekit.*` record by field name (see its docstring).
+
+Phone numbers also hide in names: LiveKit SIP names the caller's participant ``sip_<number>``
+and an individual dispatch rule puts the number in the room name (``call-_<number>_x3Fq``).
+So the bound ``room`` is always masked (`mask_numbers`: ``call-_[PHONE]_x3Fq``), and so are
+participant and room fields on livekit's info lines. Under ``gdpr_mode`` every string value of
+every line of the call is masked, ours (a structlog processor, as a second line behind the call
+sites, which skip their number-bearing debug lines) and livekit's (`LivekitTextFilter`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.types import EventDict, Processor
 
+from agent.report.redaction import mask_numbers
 from agent.worker.settings import LogFormat
 
 _configured = False
@@ -64,6 +72,24 @@ def _holds_text(field: str) -> bool:
     return field in TEXT_FIELDS or field.startswith("pii.") or ".pii." in field
 
 
+NAME_FIELD_ENDINGS = ("identity", "participant", "room", "room_name")
+"""Record fields (by how their name ends) that hold a participant identity or a room name,
+which can hold a phone number (``sip_+31612345678``): masked on livekit's info lines."""
+
+
+def gdpr_active() -> bool:
+    """Whether the call this code runs for is under ``gdpr_mode``: a call site with a debug
+    line that would carry a phone number (or a name holding one) skips it then."""
+    return _gdpr.get()
+
+
+def _mask_record(record: logging.LogRecord, fields: list[str]) -> None:
+    for key in fields:
+        value = record.__dict__[key]
+        if isinstance(value, str):
+            record.__dict__[key] = mask_numbers(value)
+
+
 class LivekitTextFilter(logging.Filter):
     """Keeps the personal data rules on livekit-agents' own records, which name the text they
     carry in their fields. For a ``livekit.*`` record with such a field:
@@ -74,7 +100,11 @@ class LivekitTextFilter(logging.Filter):
     - warning and above: kept at its level (it says something went wrong), the text fields
       replaced with ``[redacted]``.
 
-    Records without a text field, and every other logger's, pass untouched. Installed on the
+    Phone numbers (`mask_numbers`) on the records that pass: under ``gdpr_mode`` masked in
+    every string field and in the message; otherwise masked at info and above in the fields
+    that name a participant or a room (``NAME_FIELD_ENDINGS``).
+
+    Other records of livekit's, and every other logger's, pass untouched. Installed on the
     ``livekit*`` loggers (their records are filtered before any handler, including the job
     process's queue to the main process) and on our root handler (child loggers created later).
     Cost (measured): ~0.15 us for other loggers' records, ~2-2.5 us for livekit's (rendering a line
@@ -84,18 +114,28 @@ class LivekitTextFilter(logging.Filter):
         if not record.name.startswith("livekit"):
             return True
         # Only the extras are looked at: one set difference, then a check per extra (1-3).
-        fields = [key for key in record.__dict__.keys() - _RECORD_FIELDS if _holds_text(key)]
-        if not fields:
-            return True
-        if record.levelno >= logging.WARNING:
-            for key in fields:
-                record.__dict__[key] = REDACTED
-            return True
-        if record.levelno >= logging.INFO:
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+        extras = list(record.__dict__.keys() - _RECORD_FIELDS)
+        fields = [key for key in extras if _holds_text(key)]
+        gdpr = _gdpr.get()
+        if fields:
+            if record.levelno >= logging.WARNING:
+                for key in fields:
+                    record.__dict__[key] = REDACTED
+            elif record.levelno >= logging.INFO:
+                record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+                if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+                    return False
+            if record.levelno < logging.INFO and gdpr:
                 return False
-        return not _gdpr.get()
+        if gdpr:
+            _mask_record(record, extras)
+            if record.args:  # the message is formatted here, so its arguments are masked too
+                record.msg, record.args = mask_numbers(record.getMessage()), None
+            elif isinstance(record.msg, str):
+                record.msg = mask_numbers(record.msg)
+        elif record.levelno >= logging.INFO:
+            _mask_record(record, [key for key in extras if key.endswith(NAME_FIELD_ENDINGS)])
+        return True
 
 
 _text_filter = LivekitTextFilter()
@@ -119,6 +159,26 @@ def _drop_color_message(_: Any, __: str, event: EventDict) -> EventDict:
     return event
 
 
+def _mask_numbers_under_gdpr(_: Any, __: str, event: EventDict) -> EventDict:
+    """Under ``gdpr_mode``: phone numbers out of every string value of the line (nested ones
+    too, three levels down), whatever the call site passed. The timestamp is ours."""
+    if _gdpr.get():
+        for key, value in event.items():
+            if key != "timestamp":
+                event[key] = _masked(value, 3)
+    return event
+
+
+def _masked(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        return mask_numbers(value)
+    if depth and isinstance(value, dict):
+        return {key: _masked(item, depth - 1) for key, item in value.items()}
+    if depth and isinstance(value, list | tuple):
+        return [_masked(item, depth - 1) for item in value]
+    return value
+
+
 def configure_logging(
     fmt: LogFormat = LogFormat.AUTO, level: str = "INFO", *, stream: TextIO | None = None
 ) -> None:
@@ -134,6 +194,7 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
         _drop_color_message,
+        _mask_numbers_under_gdpr,
     ]
     renderer: Processor = (
         structlog.processors.JSONRenderer()
@@ -169,8 +230,14 @@ def _identity(_: Any, __: str, event: EventDict) -> EventDict:
 
 def bind_call(*, call_id: str, room: str, job_id: str | None = None, gdpr: bool = False) -> None:
     """Bind the call's identity to every log line emitted in this context (task/process), and
-    its ``gdpr_mode`` to what `LivekitTextFilter` lets through."""
-    structlog.contextvars.bind_contextvars(call_id=call_id, room=room, job_id=job_id)
+    its ``gdpr_mode`` to what `LivekitTextFilter` lets through.
+
+    The room name is bound with its phone numbers masked (a SIP dispatch rule may name the room
+    after the caller), and so is the call id where it is the room name (a document without
+    ``call.id``) or the call is under ``gdpr_mode``; the backend's own call ids stay whole."""
+    if gdpr or call_id == room:
+        call_id = mask_numbers(call_id)
+    structlog.contextvars.bind_contextvars(call_id=call_id, room=mask_numbers(room), job_id=job_id)
     _gdpr.set(gdpr)
     guard_livekit_records()
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from agent.report.redaction import redact, redact_data
+from agent.report.redaction import mask_numbers, redact, redact_data
 
 REDACTED = [
     # e-mail
@@ -82,3 +82,34 @@ def test_redact_data_walks_json_and_keeps_keys_and_non_strings() -> None:
         "jan@example.com": ["call [PHONE]", 3, None, True],
         "nested": {"iban": "[IBAN]", "count": 2.5},
     }
+
+
+# -- mask_numbers: the logs' blunter rule ----------------------------------------------------
+
+MASKED = [
+    ("sip_+31612345678", "sip_[PHONE]"),  # LiveKit SIP participant identity
+    ("call-_31612345678_x3Fq", "call-_[PHONE]_x3Fq"),  # a SIP dispatch rule's room name
+    ("sip:+31201234567@pbx.example", "sip:[PHONE]@pbx.example"),
+    ("dial +31 6 1234 5678 failed", "dial [PHONE] failed"),
+    ("0612345678", "[PHONE]"),
+    ("1234567", "[PHONE]"),  # seven digits: the shortest E.164 number
+]
+
+UNMASKED = [
+    "550e8400-e29b-41d4-a716-446655440000",  # a UUID's digit groups are glued to '-'
+    "order-12345678",
+    "x1234567",
+    "486 Busy Here",
+    "123456 and 654321",
+    "room-9",
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MASKED)
+def test_mask_numbers_masks_numbers_in_names_and_text(text: str, expected: str) -> None:
+    assert mask_numbers(text) == expected
+
+
+@pytest.mark.parametrize("text", UNMASKED)
+def test_mask_numbers_keeps_ids_and_short_numbers(text: str) -> None:
+    assert mask_numbers(text) == text

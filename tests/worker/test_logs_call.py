@@ -9,6 +9,7 @@ webhooks to a real receiver on 127.0.0.1)."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,93 @@ async def test_config_error_logs_a_summary_and_no_secret(
     assert len(summaries) == 1
     assert "'config_error'" in summaries[0]
     assert "voice_id" in summaries[0]
+
+
+# -- phone numbers ----------------------------------------------------------------------------
+
+CALLER_NUMBER = "+31612345678"
+CALLED_NUMBER = "+31858001234"
+SALES_NUMBER = "+31201234567"  # a destination without a description: its label is the number
+SUPPORT_NUMBER = "+31207654321"
+NUMBERS = (CALLER_NUMBER, CALLED_NUMBER, SALES_NUMBER, SUPPORT_NUMBER)
+
+
+def numbers_in(text: str) -> list[str]:
+    """The numbers whose national digits (after +31) appear in ``text``, however grouped."""
+    squeezed = re.sub(r"[\s()-]", "", text)
+    return [number for number in NUMBERS if number[3:] in squeezed]
+
+
+async def phone_call(url: str, tmp_path: Path, *, gdpr: bool) -> str:
+    """A SIP caller (identity sip_<number>, numbers in its attributes and in the document) asks
+    for a destination that has no description, the REFER fails, the caller's own client sends a
+    control packet (refused), the server sends a transfer to another number (fails too), the
+    caller types keys and hangs up: every path that handles a number."""
+    tools = [
+        {
+            "type": "transfer_call",
+            "destinations": [{"number": SALES_NUMBER}, {"number": SUPPORT_NUMBER}],
+        }
+    ]
+    dispatch = {
+        "call": {
+            "id": "phone-call",
+            "type": "inbound_phone_call",
+            "customer": {"number": CALLER_NUMBER},
+        },
+        "assistant": assistant(
+            url,
+            gdpr_mode=gdpr,
+            tools=tools,
+            autonomous_silence_handling={"timeout_seconds": 10, "max_prompts": 0},
+        ),
+    }
+    scenario: dict[str, Any] = {
+        "dispatch": dispatch,
+        "phone": {"caller_number": CALLER_NUMBER, "called_number": CALLED_NUMBER, "sip": True},
+        "caller": [
+            {"say": CALLER_LINE},
+            {"control": {"type": "end-call"}, "from": "caller"},
+            {"control": {"type": "transfer", "destination": SUPPORT_NUMBER}},
+            {"dtmf": "12#"},
+            {"hangup": True},
+        ],
+        "llm": [
+            {"tool": {"name": "transfer_call", "arguments": {"destination": SALES_NUMBER}}},
+            {"say": AGENT_LINE},
+        ],
+        "providers": {"sip_transfer": "fail"},
+    }
+    sink = WebhookSink(TargetPolicy.loopback_allowed(), Outbox(tmp_path / "outbox"))
+    try:
+        result = await run_scenario(
+            parse_scenario(scenario), sink=sink, settings=WorkerSettings(), say=lambda _: None
+        )
+    finally:
+        await sink.aclose(timeout=10.0)
+    assert result.transfers, "no REFER was attempted: the scenario did not reach the transfer"
+    return str(result.end_reason)
+
+
+async def test_gdpr_phone_call_logs_no_phone_number_at_any_level(
+    all_logs: Records, receiver_url: str, tmp_path: Path
+) -> None:
+    assert await phone_call(receiver_url, tmp_path, gdpr=True) == "user_hangup"
+
+    texts = all_logs.texts()
+    assert any("'phone-call'" in t for t in texts), "the call logged nothing"
+    assert any("transfer_failed" in t for t in texts)  # the transfer paths did log
+    leaks = [(numbers_in(t), t[:200]) for t in texts if numbers_in(t)]
+    assert not leaks, f"phone numbers logged under gdpr_mode: {leaks}"
+
+
+async def test_without_gdpr_numbers_reach_debug_lines_only(
+    all_logs: Records, receiver_url: str, tmp_path: Path
+) -> None:
+    """The same call without gdpr_mode: numbers are in debug lines (so the capture above would
+    see them), never at info or above."""
+    assert await phone_call(receiver_url, tmp_path, gdpr=False) == "user_hangup"
+
+    assert any(numbers_in(t) for t in all_logs.texts(logging.DEBUG))
+    leaks = [(numbers_in(t), t[:200]) for t in all_logs.texts(logging.INFO) if numbers_in(t)]
+    assert not leaks, f"phone numbers logged at info level: {leaks}"

@@ -16,7 +16,8 @@ sliding) -> the call must not be ending -> the command:
 The channel acts on the call only through its ``CallHandle`` (agent/call/handle.py). Every
 packet gets one result, logged (``control_command``) and kept in the call record
 (``call.note_control``), including the refused ones. Sender identities can hold phone
-numbers (SIP identities often do), so they are logged at debug level only.
+numbers (SIP identities often do), so they are logged at debug level only, and not under
+gdpr_mode.
 
 ``ControlChannel.handle`` is the whole pipeline: the room (agent/call/room.py) feeds it the
 ``data_received`` packets on the topic; the simulator's room and tests call it directly.
@@ -46,6 +47,7 @@ from agent.contracts.control import (
     parse_command,
 )
 from agent.contracts.end_reason import EndReason
+from agent.worker.logs import gdpr_active
 
 log = structlog.get_logger(__name__)
 
@@ -100,7 +102,7 @@ class ControlChannel:
             outcome=result.outcome,
             sender="server" if sender is None else "participant",
         )
-        if sender is not None:
+        if sender is not None and not gdpr_active():
             log.debug("control_sender", identity=sender)
         return result
 

@@ -3,7 +3,8 @@
 LiveKit SIP sets participant attributes on the phone caller (livekit docs, "SIP participant
 attributes"): ``sip.phoneNumber`` is the caller's number, ``sip.trunkPhoneNumber`` the number
 they dialled (ours). Numbers are personal data: they go into the call record (and from there,
-redacted under gdpr_mode, into the report) and never into an info-level log line.
+redacted under gdpr_mode, into the report), never into an info-level log line, and into no log
+line at all under gdpr_mode.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import structlog
 from livekit import rtc
 
 from agent.report.record import CallRecord
+from agent.worker.logs import gdpr_active
 
 log = structlog.get_logger(__name__)
 
@@ -50,11 +52,13 @@ class CallerParty:
 
 
 def record_numbers(record: CallRecord, caller: CallerParty) -> None:
-    """Put the caller's and the called number into the call record (debug log only)."""
+    """Put the caller's and the called number into the call record (debug log only, and not
+    under gdpr_mode)."""
     if not caller.is_sip:
         return
     record.set_numbers(caller=caller.caller_number, called=caller.called_number)
-    log.debug("sip_numbers", caller=caller.caller_number, called=caller.called_number)
+    if not gdpr_active():
+        log.debug("sip_numbers", caller=caller.caller_number, called=caller.called_number)
 
 
 def watch_for_caller(

@@ -22,6 +22,8 @@ import aiohttp
 import structlog
 from livekit import api
 
+from agent.report.redaction import mask_numbers
+
 log = structlog.get_logger(__name__)
 
 _TRANSFER_FAILED = 1
@@ -29,7 +31,7 @@ _TRANSFER_FAILED = 1
 
 
 class TransferFailed(Exception):
-    """The transfer did not happen; ``str(exc)`` says why (safe to log: no numbers)."""
+    """The transfer did not happen; ``str(exc)`` says why (safe to log: numbers masked)."""
 
 
 class DialFailed(Exception):
@@ -110,4 +112,5 @@ def _describe(exc: api.ServerError) -> str:
         return f"{exc.sip_status_code} {exc.sip_status or ''}".strip()
     if isinstance(exc, api.SipCallError) and exc.sip_transfer_reason:
         return exc.sip_transfer_reason
-    return f"{exc.code}: {exc.message}"[:200]
+    # The server's message may quote the number dialled; the SIP status above never does.
+    return mask_numbers(f"{exc.code}: {exc.message}")[:200]

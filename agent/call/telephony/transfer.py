@@ -32,6 +32,8 @@ from agent.call.lifecycle.actions import SpokenLine
 from agent.call.telephony.caller import CallerParty
 from agent.call.telephony.sip import SipGateway, TransferFailed
 from agent.contracts.assistant import TransferCallTool, TransferDestination
+from agent.report.redaction import mask_numbers
+from agent.worker.logs import gdpr_active
 
 log = structlog.get_logger(__name__)
 
@@ -77,10 +79,12 @@ class CallTransfer:
         return self._running
 
     async def run(self, destination: str, message: str | None, *, label: str) -> TransferOutcome:
-        """The whole transfer. ``label`` names the destination in logs (never the number)."""
+        """The whole transfer. ``label`` names the destination in logs, numbers masked (a
+        destination without a description is labelled by its number)."""
+        shown = mask_numbers(label)
         reason = self.refusal()
         if reason is not None:
-            log.warning("transfer_refused", destination=label, reason=reason)
+            log.warning("transfer_refused", destination=shown, reason=reason)
             return TransferOutcome("refused", reason)
         call, sip, caller = self._call, self._sip, self.caller
         assert sip is not None
@@ -90,14 +94,16 @@ class CallTransfer:
         if call.is_ending:  # the caller hung up while the message played
             return TransferOutcome("refused", "the call is ending")
         call.transfer_started(destination)
-        log.info("transfer_started", destination=label)
-        log.debug("transfer_target", transfer_to=destination)
+        log.info("transfer_started", destination=shown)
+        if not gdpr_active():
+            log.debug("transfer_target", transfer_to=destination)
         try:
             await sip.transfer(caller.identity, destination)
         except TransferFailed as exc:
             # The server's message may quote the number dialled: its text only at debug.
-            log.warning("transfer_failed", destination=label, error_type=type(exc).__name__)
-            log.debug("transfer_failed_reason", reason=str(exc))
+            log.warning("transfer_failed", destination=shown, error_type=type(exc).__name__)
+            if not gdpr_active():
+                log.debug("transfer_failed_reason", reason=str(exc))
             call.transfer_finished(destination, ok=False)
             if not call.is_ending:
                 call.note(f"transfer to {label} failed: {exc}")
@@ -107,7 +113,7 @@ class CallTransfer:
                 call.say(TRANSFER_FAILED_LINE)
             return TransferOutcome("failed", str(exc))
         call.transfer_finished(destination, ok=True)
-        log.info("transfer_done", destination=label)
+        log.info("transfer_done", destination=shown)
         return TransferOutcome("transferred", label)
 
 
@@ -167,7 +173,7 @@ def transfer_call_tool(config: TransferCallTool, transfer: CallTransfer) -> llm.
             raise llm.ToolError(f"unknown destination {label!r}; choose one of {list(labels)}")
         reason = transfer.refusal()
         if reason is not None:
-            log.warning("transfer_refused", destination=label, reason=reason)
+            log.warning("transfer_refused", destination=mask_numbers(label), reason=reason)
             raise llm.ToolError(
                 f"transfer_refused: {reason}. Tell the caller in one short sentence that you "
                 "cannot transfer them on this call, then carry on helping."

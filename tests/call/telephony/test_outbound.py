@@ -118,3 +118,20 @@ async def test_voicemail_without_message_just_ends(livekit_server: FakeLiveKit) 
     assert report.end_reason == "voicemail"
     assert report.end_detail == "voicemail_detected"
     assert [m.text for m in sim.call.record.messages() if m.role == "assistant"] == []
+
+
+async def test_a_server_message_quoting_the_number_is_masked(livekit_server: FakeLiveKit) -> None:
+    """LiveKit's error text may quote the number dialled: it reaches end_detail (the report,
+    the call_summary log line) with the number masked."""
+    livekit_server.answers[CREATE] = (
+        400,
+        {"code": "invalid_argument", "msg": "cannot dial sip:+31612345678@trunk: rejected"},
+    )
+    async with livekit_server.api() as lkapi:
+        sim = await start_sim_call(outbound(), start=False)
+        try:
+            report = await run_outbound_call(sim.call, SipGateway(lkapi, "telephony-room"))
+        finally:
+            await sim.room.aclose()
+    assert report.end_reason == "error"
+    assert report.end_detail == "sip: invalid_argument: cannot dial sip:[PHONE]@trunk: rejected"
