@@ -66,6 +66,7 @@ _LETTER_RUN = re.compile(r"[A-Za-z]*")
 _IBAN_START = re.compile(r"\b[A-Za-z]{2}\d{2}")
 _CARD_START = re.compile(r"(?<![\d+])\d")
 _PHONE_START = re.compile(r"(?<![\w+/.:-])[+(\d]")
+_ANY_DIGIT = re.compile(r"\d")
 _NUMBER_RUN = re.compile(r"\+?\d(?:[ .()-]{0,2}\d)*")
 """Digits, at most two separators between any two. Nothing follows the repetition, so a match
 is never given back; a separator not followed by a digit costs two retries."""
@@ -105,7 +106,7 @@ def mask_numbers(text: str) -> str:
     between any two, that start with ``+`` or stand on their own (not glued to a letter, a
     digit or a ``-``: the digit groups of a UUID stay). Linear: the pattern never gives back
     what it matched, and each character is read by one match at most."""
-    if not any(char.isdecimal() for char in text):  # most log values: one C-speed pass
+    if _ANY_DIGIT.search(text) is None:  # most log values: one C-speed pass
         return text
     out: list[str] = []
     done = 0
