@@ -128,10 +128,6 @@ async def test_a_server_message_quoting_the_number_is_masked(livekit_server: Fak
         {"code": "invalid_argument", "msg": "cannot dial sip:+31612345678@trunk: rejected"},
     )
     async with livekit_server.api() as lkapi:
-        sim = await start_sim_call(outbound(), start=False)
-        try:
-            report = await run_outbound_call(sim.call, SipGateway(lkapi, "telephony-room"))
-        finally:
-            await sim.room.aclose()
+        _sim, report = await dial_out(lkapi, outbound())
     assert report.end_reason == "error"
     assert report.end_detail == "sip: invalid_argument: cannot dial sip:[PHONE]@trunk: rejected"
