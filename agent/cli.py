@@ -32,7 +32,17 @@ def _settings_or_exit() -> object:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from agent.intake.dispatch import ParseOptions, parse_dispatch
+    """Validate a document as a job would read it, but strictly: unknown fields are errors
+    here (the live path drops them with a warning), so a backend's CI catches typos."""
+    from agent.intake.dispatch import parse_dispatch
+    from agent.intake.options import parse_options, saved_assistants
+    from agent.intake.saved import (
+        ChainedAssistants,
+        DirectoryAssistants,
+        SavedAssistants,
+        SavedAssistantUnavailable,
+        StaticAssistants,
+    )
     from agent.intake.secrets import ReferencesOnly, ResolvesSecrets, SecretResolver
     from agent.intake.summary import describe
     from agent.worker.settings import WorkerSettings
@@ -40,22 +50,41 @@ def cmd_check(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.file == "-" else _read(args.file)
     if text is None:
         return 2
+    settings = _settings_or_exit()
+    assert isinstance(settings, WorkerSettings)
     resolver: ResolvesSecrets
     if args.skip_secrets:
         # A backend validating a document holds none of the worker's secrets; references are
         # still checked for what can never resolve (malformed, or a worker setting).
         resolver = ReferencesOnly()
     else:
-        settings = _settings_or_exit()
-        assert isinstance(settings, WorkerSettings)
         resolver = SecretResolver.from_settings(settings, secrets_dir=args.secrets_dir)
+    stores: list[SavedAssistants] = []
+    if args.assistants_dir is not None:
+        stores.append(DirectoryAssistants(args.assistants_dir))
+    stores.append(saved_assistants(settings))
+    if args.assistant:
+        # A saved-assistant body: checked as the worker reads one, by reference.
+        try:
+            body = json.loads(text)
+        except ValueError as exc:
+            print(f"invalid: {args.file} is not JSON: {exc}", file=sys.stderr)
+            return 1
+        if not isinstance(body, dict):
+            print(f"invalid: {args.file} is not a JSON object", file=sys.stderr)
+            return 1
+        stores = [StaticAssistants({"checked-assistant": body})]
+        text = json.dumps({"assistant_id": "checked-assistant"})
+    options = parse_options(
+        settings, resolver=resolver, saved=ChainedAssistants(stores), unknown_fields="refuse"
+    )
     try:
         spec = asyncio.run(
             parse_dispatch(
                 text,
                 room_name="check",
                 origin="room" if args.room_metadata else "dispatch",
-                options=ParseOptions(resolver=resolver),
+                options=options,
             )
         )
     except ConfigError as exc:
@@ -63,6 +92,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    except SavedAssistantUnavailable as exc:
+        print(f"could not check {args.file}: {exc}", file=sys.stderr)
+        return 2
     for warning in spec.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"ok: {describe(spec)}")
@@ -183,6 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
         "still refused)",
     )
     check.add_argument("--secrets-dir", type=Path, default=None)
+    check.add_argument(
+        "--assistants-dir",
+        type=Path,
+        default=None,
+        help="saved assistants (<id>.json) for reference/hybrid documents, before the worker's "
+        "own stores (VOICE_AGENT_ASSISTANTS_DIR / _URL)",
+    )
+    check.add_argument(
+        "--assistant",
+        action="store_true",
+        help="the file is a saved-assistant body (as the store returns it), not a document",
+    )
     check.set_defaults(func=cmd_check)
 
     schema = sub.add_parser("schema", help="print or write the JSON Schemas under config/")

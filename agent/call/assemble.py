@@ -37,6 +37,7 @@ from agent.call.lifecycle.binding import SessionActions
 from agent.call.lifecycle.call import CallLifecycle
 from agent.call.lifecycle.settings import LifecycleSettings
 from agent.call.live_call import LiveCall
+from agent.call.providers import provider_warnings
 from agent.call.room import CallRoom
 from agent.call.session import CallAgent, GreetingAudio, build_session
 from agent.call.telephony.outbound import MachineDetector
@@ -49,6 +50,7 @@ from agent.contracts.events import CallEvents
 from agent.delivery.base import EventSink
 from agent.delivery.target_policy import TargetPolicy
 from agent.intake.dispatch import CallSpec
+from agent.intake.variables import fill_variables
 from agent.report.record import CallRecord
 from agent.report.send import default_secret
 from agent.worker.settings import WorkerSettings
@@ -85,10 +87,18 @@ class CallIO:
     greeting_audio: GreetingAudio | None = None
     extra_tools: Sequence[Tool] = ()
     """Tools beside the assistant's own (given to the LLM like production's)."""
+    caller_number: str | None = None
+    """The SIP caller's number, when the room already tells it: `{{customer.number}}`."""
 
 
 def assemble_call(spec: CallSpec, providers: CallProviders, io: CallIO) -> LiveCall:
-    """Every part of one call, wired; nothing runs until ``join``/``converse``."""
+    """Every part of one call, wired; nothing runs until ``join``/``converse``.
+
+    The call runs with ``call.spec``: ``spec`` with its prompt variables filled for this call
+    (agent/intake/variables.py) and the options its vendors lack among its warnings (the
+    same for offline vendors, which stand in for the same configs)."""
+    spec = spec.with_warnings(provider_warnings(spec.assistant))
+    spec = fill_variables(spec, caller_number=io.caller_number)
     assistant = spec.assistant
     session = build_session(
         spec,

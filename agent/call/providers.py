@@ -12,7 +12,17 @@ own `base_url`, or an LLM preset, gets no worker key (the contract refuses such 
 `api_key` at parse time; this module holds to it on its own too). A vendor whose key is missing
 is a `ConfigError` naming the field, raised before the call starts talking, instead of a
 mid-call authentication failure. Where a per-call endpoint may point is checked separately,
-when the call starts (agent/call/endpoints.py).
+when the call starts (agent/call/endpoints.py). So is a value a plugin refuses when it is built
+(a Sarvam speaker its model does not have): the plugins raise `ValueError`, which becomes a
+`ConfigError` at the field it is about, never an `error` of the worker's.
+
+The seeds describe every TTS as (provider, voice, speed) and every STT as (provider, language,
+keyterms), so those options are accepted on every provider and mapped here to each plugin's
+own: voice -> ElevenLabs `voice_id` / OpenAI `voice` / Sarvam `speaker`, speed -> ElevenLabs
+`voice_settings.speed` / OpenAI `speed` / Sarvam `pace`, keyterms -> Deepgram `keyterm`
+(nova-3) or `keywords` (older models) / OpenAI `keywords` (gpt-transcribe) or a vocabulary
+line in `prompt` (older models). Where a vendor has no such option the call goes on without
+it, and `provider_warnings` says so (the warnings reach the log and the report's `warnings`).
 """
 
 from __future__ import annotations
@@ -33,6 +43,8 @@ from agent.contracts.assistant import (
     ProviderConfig,
     SarvamSTTConfig,
     SarvamTTSConfig,
+    STTConfig,
+    TTSConfig,
     TurnConfig,
 )
 from agent.errors import ConfigError
@@ -55,6 +67,74 @@ class Providers:
     stt: stt.STT[Any]
     llm: llm.LLM[Any]
     tts: tts.TTS[Any]
+    warnings: tuple[str, ...] = ()
+    """Options a vendor has no equivalent for, dropped so the call could go on."""
+
+
+_DEEPGRAM_KEYTERM_MODELS = ("nova-3",)
+"""Deepgram models that take `keyterm`; the others take `keywords` (the plugin refuses the
+wrong one, even an empty `keyterm` list)."""
+_OPENAI_KEYWORD_MODELS = ("gpt-transcribe", "gpt-live-transcribe")
+"""OpenAI transcription models that take `keywords` (livekit-plugins-openai
+`_CONTEXT_HINT_MODELS`); the plugin refuses it on the others."""
+
+
+def stt_keyterm_options(cfg: STTConfig) -> tuple[dict[str, Any], list[str]]:
+    """The plugin options `keyterms` becomes for this STT, and what could not be mapped."""
+    terms = list(cfg.keyterms)
+    if not terms:
+        return {}, []
+    if isinstance(cfg, DeepgramSTTConfig):
+        if cfg.model.startswith(_DEEPGRAM_KEYTERM_MODELS):
+            return {"keyterm": terms}, []
+        # Deepgram's keyword boosting, at its neutral intensity.
+        return {"keywords": [(term, 1.0) for term in terms]}, []
+    if isinstance(cfg, OpenAISTTConfig):
+        if cfg.model.startswith(_OPENAI_KEYWORD_MODELS):
+            return {"keywords": terms}, []
+        vocabulary = f"Vocabulary: {', '.join(terms)}"
+        prompt = f"{cfg.prompt}\n\n{vocabulary}" if cfg.prompt else vocabulary
+        return {"prompt": prompt}, [
+            f"stt_config.keyterms: OpenAI {cfg.model} takes no keywords; sent as a prompt hint"
+        ]
+    return {}, [f"stt_config.keyterms: {cfg.provider} STT has no keyterm option; ignored"]
+
+
+def tts_warnings(cfg: TTSConfig) -> list[str]:
+    """Options of this TTS config that its vendor has no equivalent for."""
+    if isinstance(cfg, OpenAITTSConfig) and cfg.language:
+        return ["tts_config.language: OpenAI TTS takes no language (it follows the text); ignored"]
+    return []
+
+
+def provider_warnings(assistant: AssistantConfig) -> list[str]:
+    """Everything `build_providers` drops, without building anything (the simulator, which
+    runs offline vendors, reports the same warnings production does)."""
+    return stt_keyterm_options(assistant.stt_config)[1] + tts_warnings(assistant.tts_config)
+
+
+_FIELD_WORDS = (
+    ("speaker", "voice"),
+    ("voice", "voice"),
+    ("pace", "speed"),
+    ("speed", "speed"),
+    ("keyterm", "keyterms"),
+    ("keyword", "keyterms"),
+    ("language", "language"),
+    ("model", "model"),
+)
+
+
+def _refused(component: str, exc: Exception) -> ConfigError:
+    """A plugin's refusal of a value, as a config_error at the field it is about."""
+    text = str(exc)
+    lowered = text.lower()
+    field = next((name for word, name in _FIELD_WORDS if word in lowered), None)
+    path = f"assistant.{component}" + (f".{field}" if field else "")
+    # The plugins' messages name values of the config (a speaker, a model), never a key.
+    return ConfigError(
+        f"the {component.split('_')[0].upper()} plugin refused it: {text[:300]}", path=path
+    )
 
 
 def _key(
@@ -97,7 +177,7 @@ def build_stt(assistant: AssistantConfig, settings: WorkerSettings) -> stt.STT[A
         kwargs: dict[str, Any] = {
             "model": cfg.model,
             "language": cfg.language,
-            "keyterm": list(cfg.keyterms),
+            **stt_keyterm_options(cfg)[0],
             "endpointing_ms": cfg.endpointing_ms,
             "interim_results": True,
             "api_key": _key(cfg, settings.deepgram_api_key, field=field, env="DEEPGRAM_API_KEY"),
@@ -116,6 +196,7 @@ def build_stt(assistant: AssistantConfig, settings: WorkerSettings) -> stt.STT[A
         }
         if cfg.prompt:
             kwargs["prompt"] = cfg.prompt
+        kwargs.update(stt_keyterm_options(cfg)[0])
         return openai.STT(**kwargs)
     if isinstance(cfg, SarvamSTTConfig):
         from livekit.plugins import sarvam
@@ -181,7 +262,7 @@ def build_tts(assistant: AssistantConfig, settings: WorkerSettings) -> tts.TTS[A
         from livekit.plugins import elevenlabs
 
         kwargs: dict[str, Any] = {
-            "voice_id": cfg.voice_id,
+            "voice_id": cfg.voice_name,
             "model": cfg.model,
             "api_key": _key(cfg, settings.eleven_api_key, field=field, env="ELEVEN_API_KEY"),
         }
@@ -204,7 +285,7 @@ def build_tts(assistant: AssistantConfig, settings: WorkerSettings) -> tts.TTS[A
 
         kwargs = {
             "model": cfg.model,
-            "voice": cfg.voice,
+            "voice": cfg.voice_name,
             "speed": cfg.speed,
             "base_url": _url(cfg.base_url) or settings.openai_base_url,
             "api_key": _key(cfg, settings.openai_api_key, field=field, env="OPENAI_API_KEY"),
@@ -218,8 +299,8 @@ def build_tts(assistant: AssistantConfig, settings: WorkerSettings) -> tts.TTS[A
         kwargs = {
             "target_language_code": cfg.language,
             "model": cfg.model,
-            "speaker": cfg.voice,
-            "pace": cfg.pace,
+            "speaker": cfg.voice_name,
+            "pace": cfg.pace_value,
             "api_key": _key(cfg, settings.sarvam_api_key, field=field, env="SARVAM_API_KEY"),
         }
         if base := _url(cfg.base_url) or settings.sarvam_base_url:
@@ -229,11 +310,25 @@ def build_tts(assistant: AssistantConfig, settings: WorkerSettings) -> tts.TTS[A
 
 
 def build_providers(assistant: AssistantConfig, settings: WorkerSettings) -> Providers:
-    """All three vendors for one call, or a ConfigError naming the first field that is wrong."""
+    """All three vendors for one call, or a ConfigError naming the first field that is wrong
+    (a plugin's own refusal included)."""
+    try:
+        stt_engine = build_stt(assistant, settings)
+    except ValueError as exc:
+        raise _refused("stt_config", exc) from None
+    try:
+        llm_engine = build_llm(assistant.llm_config, settings)
+    except ValueError as exc:
+        raise _refused("llm_config", exc) from None
+    try:
+        tts_engine = build_tts(assistant, settings)
+    except ValueError as exc:
+        raise _refused("tts_config", exc) from None
     return Providers(
-        stt=build_stt(assistant, settings),
-        llm=build_llm(assistant.llm_config, settings),
-        tts=build_tts(assistant, settings),
+        stt=stt_engine,
+        llm=llm_engine,
+        tts=tts_engine,
+        warnings=tuple(provider_warnings(assistant)),
     )
 
 

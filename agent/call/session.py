@@ -15,6 +15,7 @@ stand-ins), so production and simulation share every line of this module.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ from livekit.agents import NOT_GIVEN, Agent, AgentSession, APIConnectOptions, ll
 from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.voice.turn import TurnHandlingOptions
 
-from agent.contracts.assistant import AssistantConfig, FirstMessageMode, TurnConfig
+from agent.contracts.assistant import AssistantConfig, FirstMessageMode, LLMMessage, TurnConfig
 from agent.intake.dispatch import CallSpec
 
 MAX_TOOL_STEPS = 5
@@ -68,14 +69,9 @@ class CallAgent(Agent):
         tools: Sequence[llm.Tool] = (),
         greeting_audio: GreetingAudio | None = None,
     ) -> None:
-        chat_ctx = llm.ChatContext.empty()
-        # Few-shot turns given in llm_config.messages (after the system prompt) seed the context.
-        for message in assistant.llm_config.messages:
-            if message.role != "system":
-                chat_ctx.add_message(role=message.role, content=message.content)
         super().__init__(
-            instructions=assistant.system_prompt or "You are a helpful voice assistant.",
-            chat_ctx=chat_ctx,
+            instructions=assistant.instructions or "You are a helpful voice assistant.",
+            chat_ctx=few_shot_context(assistant.llm_config.messages),
             tools=list(tools),
         )
         self._assistant = assistant
@@ -83,6 +79,42 @@ class CallAgent(Agent):
 
     async def on_enter(self) -> None:
         greet(self.session, self._assistant, self._greeting_audio)
+
+
+def few_shot_context(messages: Sequence[LLMMessage]) -> llm.ChatContext:
+    """The conversation the agent starts with: the few-shot turns of `llm_config.messages`
+    (system messages are the instructions). An assistant turn's `tool_calls` become function
+    calls and each `tool` message their output, in OpenAI's chat order, so a few-shot tool
+    exchange reaches the model as the exchange it was."""
+    chat_ctx = llm.ChatContext.empty()
+    names: dict[str, str] = {}
+    for message in messages:
+        if message.role == "system":
+            continue
+        if message.role == "tool":
+            assert message.tool_call_id is not None  # LLMMessage requires it on a tool message
+            chat_ctx.insert(
+                llm.FunctionCallOutput(
+                    call_id=message.tool_call_id,
+                    name=message.name or names.get(message.tool_call_id, ""),
+                    output=message.content or "",
+                    is_error=False,
+                )
+            )
+            continue
+        if message.content:
+            chat_ctx.add_message(role=message.role, content=message.content)
+        for call in message.tool_calls or ():
+            arguments = call.function.arguments
+            names[call.id] = call.function.name
+            chat_ctx.insert(
+                llm.FunctionCall(
+                    call_id=call.id,
+                    name=call.function.name,
+                    arguments=arguments if isinstance(arguments, str) else json.dumps(arguments),
+                )
+            )
+    return chat_ctx
 
 
 def greet(

@@ -13,8 +13,10 @@ accept `secret:NAME` references, resolved at parse time (see `secrets.py`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AnyHttpUrl,
@@ -32,6 +34,11 @@ from agent.intake.secret_fields import Secret
 MAX_DURATION_MIN = 10
 MAX_DURATION_MAX = 43200
 DEFAULT_MAX_DURATION = 600
+"""Phone calls. Web calls default to `WEB_CALL_MAX_DURATION` (the platform's 5-minute web-call
+limit, seeds 000 "Max call duration 5 minutes"); resolved by the parser once the call type is
+known."""
+WEB_CALL_MAX_DURATION = 300
+MAX_KEYTERMS = 100
 
 
 class ContractModel(BaseModel):
@@ -83,23 +90,31 @@ def own_key_required(chosen: str) -> PydanticCustomError:
     )
 
 
-class DeepgramSTTConfig(ProviderConfig):
+Keyterm = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class _STTProvider(ProviderConfig):
+    keyterms: list[Keyterm] = Field(default_factory=list, max_length=MAX_KEYTERMS)
+    """Words and names to expect (the platforms' STT `keyterms`), on every provider, mapped to
+    each vendor's own option (see agent/call/providers.py); where a vendor has none the call goes
+    on without them and the report's `warnings` says so."""
+
+
+class DeepgramSTTConfig(_STTProvider):
     provider: Literal["deepgram"]
     model: str = "nova-3"
     language: str = "en"
-    keyterms: list[str] = Field(default_factory=list, max_length=100)
-    """Words to boost (nova-3 `keyterm`)."""
     endpointing_ms: int = Field(25, ge=0, le=5000)
 
 
-class OpenAISTTConfig(ProviderConfig):
+class OpenAISTTConfig(_STTProvider):
     provider: Literal["openai"]
     model: str = "gpt-4o-mini-transcribe"
     language: str = "en"
     prompt: str | None = None
 
 
-class SarvamSTTConfig(ProviderConfig):
+class SarvamSTTConfig(_STTProvider):
     provider: Literal["sarvam"]
     model: str = "saarika:v2.5"
     language: str = "en-IN"
@@ -110,9 +125,47 @@ STTConfig = Annotated[
 ]
 
 
+class LLMFunctionCall(ContractModel):
+    name: str = Field(min_length=1, max_length=64)
+    arguments: str | dict[str, Any] = "{}"
+    """JSON text, as OpenAI's chat format has it, or the object itself."""
+
+
+class LLMToolCall(ContractModel):
+    """A tool call in a few-shot assistant turn (OpenAI's chat format)."""
+
+    id: str = Field(min_length=1, max_length=200)
+    type: Literal["function"] = "function"
+    function: LLMFunctionCall
+
+
 class LLMMessage(ContractModel):
-    role: Literal["system", "user", "assistant"]
-    content: str = Field(max_length=100_000)
+    """One message the conversation starts with: the system prompt, or a few-shot turn. A
+    `tool` message answers an earlier assistant message's `tool_calls` entry (`tool_call_id`)."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str | None = Field(None, max_length=100_000)
+    """Required except on an assistant message that carries `tool_calls`."""
+    tool_calls: list[LLMToolCall] | None = Field(None, max_length=16)
+    """Assistant messages only."""
+    tool_call_id: str | None = Field(None, min_length=1, max_length=200)
+    """Tool messages only (required there)."""
+    name: str | None = Field(None, max_length=64)
+
+    @model_validator(mode="after")
+    def _shape_of_role(self) -> Self:
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("`tool_calls` belongs on an assistant message")
+        if self.tool_call_id is not None and self.role != "tool":
+            raise ValueError("`tool_call_id` belongs on a tool message")
+        if self.role == "tool" and self.tool_call_id is None:
+            raise ValueError("a tool message needs `tool_call_id` (the call it answers)")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError(
+                "`content` is required (it may be left out only on an assistant "
+                "message with `tool_calls`)"
+            )
+        return self
 
 
 _LLM_SCHEMA_EXTRA: dict[str, Any] = {
@@ -151,10 +204,40 @@ class LLMConfig(ProviderConfig):
             raise own_key_required(f"provider {self.provider!r} (a third-party endpoint)")
         return self
 
+    @field_validator("messages")
+    @classmethod
+    def _tool_answers_follow_their_calls(cls, messages: list[LLMMessage]) -> list[LLMMessage]:
+        called: set[str] = set()
+        for i, message in enumerate(messages):
+            called.update(call.id for call in message.tool_calls or ())
+            if message.role == "tool" and message.tool_call_id not in called:
+                raise ValueError(
+                    f"messages.{i}.tool_call_id: no earlier assistant message has a tool call "
+                    f"with id {message.tool_call_id!r}"
+                )
+        return messages
 
-class ElevenLabsTTSConfig(ProviderConfig):
+
+class _TTSProvider(ProviderConfig):
+    """`voice` and `voice_id` are one field under two names (the seeds use both: TTS is
+    "(provider, voice_id, speed)" in one document and "(provider, voice, speed)" in another), so
+    either is accepted on every provider; giving both with different values is an error."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_voice(cls, data: Any) -> Any:
+        both = isinstance(data, dict) and "voice" in data and "voice_id" in data
+        if both and data["voice"] != data["voice_id"]:
+            raise ValueError("`voice` and `voice_id` are the same setting; give one of them")
+        return data
+
+
+class ElevenLabsTTSConfig(_TTSProvider):
     provider: Literal["elevenlabs"]
-    voice_id: str = Field(min_length=1)
+    voice_id: str | None = Field(None, min_length=1)
+    """Required (here or as `voice`): ElevenLabs has no voice the worker could choose for you."""
+    voice: str | None = Field(None, min_length=1)
+    """Another name for `voice_id`."""
     model: str = "eleven_flash_v2_5"
     language: str | None = None
     stability: float | None = Field(None, ge=0, le=1)
@@ -162,22 +245,71 @@ class ElevenLabsTTSConfig(ProviderConfig):
     style: float | None = Field(None, ge=0, le=1)
     speed: float | None = Field(None, ge=0.7, le=1.2)
 
+    @model_validator(mode="after")
+    def _voice_given(self) -> Self:
+        if not (self.voice_id or self.voice):
+            raise ValueError("`voice_id` (or `voice`) is required for ElevenLabs")
+        return self
 
-class OpenAITTSConfig(ProviderConfig):
+    @property
+    def voice_name(self) -> str:
+        return self.voice_id or self.voice or ""
+
+
+class OpenAITTSConfig(_TTSProvider):
     provider: Literal["openai"]
-    voice: str = "alloy"
+    voice: str | None = Field(None, min_length=1)
+    """Default `alloy`."""
+    voice_id: str | None = Field(None, min_length=1)
+    """Another name for `voice`."""
     model: str = "gpt-4o-mini-tts"
     instructions: str | None = None
     speed: float = Field(1.0, ge=0.25, le=4.0)
+    language: str | None = None
+    """Accepted for uniformity; OpenAI TTS takes no language (it follows the text), so it is
+    ignored with a warning."""
+
+    @property
+    def voice_name(self) -> str:
+        return self.voice or self.voice_id or "alloy"
 
 
-class SarvamTTSConfig(ProviderConfig):
+SARVAM_PACE_BOUNDS = (0.3, 3.0)
+SARVAM_V4_FLASH_PACE_BOUNDS = (0.5, 2.0)
+"""The Sarvam plugin's accepted `pace` ranges (livekit-plugins-sarvam `_PARAM_BOUNDS`)."""
+
+
+class SarvamTTSConfig(_TTSProvider):
     provider: Literal["sarvam"]
-    voice: str = "shubh"
-    """Sarvam `speaker`."""
+    voice: str | None = Field(None, min_length=1)
+    """Sarvam `speaker`; default `shubh`."""
+    voice_id: str | None = Field(None, min_length=1)
+    """Another name for `voice`."""
     model: str = "bulbul:v3"
     language: str = "en-IN"
-    pace: float = Field(1.0, ge=0.3, le=3.0)
+    pace: float | None = Field(None, ge=0.3, le=3.0)
+    """Sarvam's name for `speed`; default 1.0 (0.5-2.0 on `bulbul:v4-flash`)."""
+    speed: float | None = Field(None, ge=0.3, le=3.0)
+    """Another name for `pace`."""
+
+    @model_validator(mode="after")
+    def _one_pace_in_range(self) -> Self:
+        if self.pace is not None and self.speed is not None and self.pace != self.speed:
+            raise ValueError("`speed` and `pace` are the same setting; give one of them")
+        low, high = (
+            SARVAM_V4_FLASH_PACE_BOUNDS if self.model == "bulbul:v4-flash" else SARVAM_PACE_BOUNDS
+        )
+        if not low <= self.pace_value <= high:
+            raise ValueError(f"`speed` must be between {low} and {high} for model {self.model!r}")
+        return self
+
+    @property
+    def voice_name(self) -> str:
+        return self.voice or self.voice_id or "shubh"
+
+    @property
+    def pace_value(self) -> float:
+        return self.pace if self.pace is not None else (self.speed or 1.0)
 
 
 TTSConfig = Annotated[
@@ -331,13 +463,43 @@ Tool = Annotated[
     FunctionTool | EndCallTool | TransferCallTool | DtmfTool, Field(discriminator="type")
 ]
 
-WebhookEvent = Literal["status-update", "transcript", "tool-calls", "end-of-call-report"]
+WebhookEvent = Literal[
+    "status-update",
+    "transcript",
+    "tool-calls",
+    "end-of-call-report",
+    "assistant-request",
+    "voice_session.started",
+    "voice_session.ended",
+    "voice_session.failed",
+]
+"""Every event name the seeds list: HMS's (000, 001) and CallMissed's (004). `assistant-request`
+is accepted and has no effect: whether the worker asks a backend is the operator's
+`VOICE_AGENT_CONFIG_SOURCE`."""
 ALL_WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = (
     "status-update",
     "transcript",
     "tool-calls",
     "end-of-call-report",
 )
+"""What the worker sends by default (HMS names)."""
+WEBHOOK_EVENT_EQUIVALENTS: dict[str, tuple[str, ...]] = {
+    "voice_session.started": ("status-update",),
+    "voice_session.ended": ("end-of-call-report",),
+    "voice_session.failed": ("end-of-call-report",),
+    "status-update": ("voice_session.started",),
+    "end-of-call-report": ("voice_session.ended", "voice_session.failed"),
+}
+"""A name of one wire format also enables its counterpart in the other, so a list written for
+either dialect selects the same moments of a call."""
+
+
+def enabled_event_names(listed: Iterable[str]) -> frozenset[str]:
+    """The event names `webhook_events` selects, counterparts of the other format included."""
+    names = set(listed)
+    for name in list(names):
+        names.update(WEBHOOK_EVENT_EQUIVALENTS.get(name, ()))
+    return frozenset(names)
 
 
 class AssistantConfig(ContractModel):
@@ -345,6 +507,12 @@ class AssistantConfig(ContractModel):
 
     name: str | None = Field(None, max_length=200)
     business_name: str | None = Field(None, max_length=200)
+    """Reported back, and `{{business_name}}` in the prompts and spoken lines."""
+    system_prompt: str | None = Field(None, max_length=100_000)
+    """HMS's top-level prompt (seed 001, Create Assistant): the first system message, before any
+    in `llm_config.messages`."""
+    timezone: str = Field("UTC", max_length=64)
+    """IANA name (`Europe/Amsterdam`): `{{now}}`, `{{date}}` and `{{time}}` are in this zone."""
     first_message: str | None = Field(None, max_length=2000)
     first_message_mode: FirstMessageMode | None = None
     """Default: speaks first when `first_message` is set, otherwise waits for the caller."""
@@ -360,6 +528,8 @@ class AssistantConfig(ContractModel):
     max_duration_seconds: int = Field(
         DEFAULT_MAX_DURATION, ge=MAX_DURATION_MIN, le=MAX_DURATION_MAX
     )
+    """Default 300 s for web calls (the platform's 5-minute web-call limit) and CallMissed
+    sessions (30-3600 there), 600 s for phone calls."""
     max_duration_message: str = "We've reached the time limit for this call. Goodbye!"
     end_call_message: str = "Thanks for calling. Goodbye!"
     error_message: str = "Sorry, I'm having technical trouble and have to end the call. Goodbye!"
@@ -400,9 +570,23 @@ class AssistantConfig(ContractModel):
             return FirstMessageMode.SPEAKS_FIRST
         return FirstMessageMode.WAITS_FOR_USER
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r}: use an IANA name such as 'Europe/Amsterdam'"
+            ) from None
+        return name
+
     @property
-    def system_prompt(self) -> str:
-        return "\n\n".join(m.content for m in self.llm_config.messages if m.role == "system")
+    def instructions(self) -> str:
+        """The system prompt the agent runs with: `system_prompt`, then every system message."""
+        parts = [self.system_prompt] if self.system_prompt else []
+        parts += [m.content for m in self.llm_config.messages if m.role == "system" and m.content]
+        return "\n\n".join(parts)
 
     @model_validator(mode="after")
     def _first_message_needed(self) -> AssistantConfig:

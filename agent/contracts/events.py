@@ -34,7 +34,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from agent.contracts.assistant import ALL_WEBHOOK_EVENTS
+from agent.contracts.assistant import ALL_WEBHOOK_EVENTS, enabled_event_names
 from agent.contracts.end_reason import EndReason
 from agent.delivery.base import Delivery, EventSink
 from agent.intake.dispatch import CallSpec, CallType
@@ -316,6 +316,18 @@ class EndOfCallReport(_Message):
     destination: str | None = None
     """Outbound: the number dialled; inbound: the number the caller dialled; transfers: where
     the call was handed."""
+    caller_phone: str | None = None
+    """The call's properties as the platform lists them (seed 002 "Call Properties"): the
+    customer's number (E.164; inbound: the caller, outbound: the number dialled)."""
+    agent_phone: str | None = None
+    """Our side's number: the number the caller dialled, or the outbound caller id."""
+    assistant_name: str | None = None
+    business_name: str | None = None
+    error: str | None = None
+    """What went wrong, for a call that ended `error` or `config_error` (else null)."""
+    warnings: list[str] = Field(default_factory=list)
+    """What the worker accepted but could not honour: unknown fields dropped, options a vendor
+    lacks, variables left as written, a limit clamped. Paths and names only, never values."""
 
 
 EventMessage = Annotated[
@@ -408,7 +420,9 @@ class CallEvents:
         # The document asked for signed delivery: a delivery left without a secret (a salvaged
         # document whose secret did not resolve, no operator default) is parked, never sent.
         self._require_signature = require_signature
-        self._enabled = frozenset(webhook_events)
+        # A list written with either format's names selects the same moments (voice_session.*
+        # and their HMS counterparts).
+        self._enabled = enabled_event_names(webhook_events)
         self._redact = redact
         self._now = now
         self._seq = 0

@@ -7,27 +7,55 @@ anything else, whatever the input (a property-based test holds it to that).
 
 Configuration modes, as in the platform documentation:
 - transient: `assistant` holds the whole config (`stt_config`, `llm_config`, `tts_config` required);
-- reference: `assistant_id` alone, resolved by a `SavedAssistants` store;
+- reference: `assistant_id` alone, resolved by a `SavedAssistants` store (agent/intake/saved.py);
 - hybrid: `assistant_id` + `assistant_override`, deep-merged onto the saved assistant.
+A saved HMS assistant that names no vendor gets the operator's (agent/intake/operator_defaults.py).
+
+Unknown fields: during a rolling upgrade the backend can be a version ahead of the worker pool,
+and a call must not die because a field is new. So the live path (`unknown_fields="warn"`,
+the operator's default) drops unknown fields, warns and lists them in the report's `warnings`,
+while `check` (`"refuse"`, the API default) stays strict so the backend's CI catches a typo
+before it ships. Invalid values of known fields are always a `config_error`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError
 
-from agent.contracts.assistant import NEEDS_OWN_KEY, AssistantConfig, ContractModel
+from agent.contracts.assistant import (
+    DEFAULT_MAX_DURATION,
+    NEEDS_OWN_KEY,
+    WEB_CALL_MAX_DURATION,
+    AssistantConfig,
+    ContractModel,
+    FunctionTool,
+)
 from agent.errors import ConfigError, ConfigProblem
-from agent.intake.dialects import FLAT_KEYS, deep_merge, is_flat, normalise
+from agent.intake.dialects import (
+    CALLMISSED_ONLY,
+    FLAT_DURATION_MAX,
+    FLAT_DURATION_MIN,
+    FLAT_PROMPT_MAX,
+    HMS_MARKERS,
+    deep_merge,
+    flat_limit_problems,
+    is_assistant_body,
+    is_flat,
+    mixed_dialect_fields,
+    normalise,
+    saved_base,
+)
+from agent.intake.operator_defaults import OperatorDefaults
+from agent.intake.saved import NoSavedAssistants, SavedAssistants
 from agent.intake.secret_fields import CONTEXT_KEY
 from agent.intake.secrets import ResolvesSecrets, SecretNotFound, SecretResolver, is_reference
+from agent.worker.settings import NumberRoute
 
 MAX_DOCUMENT_BYTES = 256 * 1024
 """A dispatch document is a config, not a payload; anything bigger is refused before parsing."""
@@ -36,6 +64,8 @@ E164 = r"^\+[1-9]\d{6,14}$"
 SECRET_KEYS = frozenset({"api_key", "webhook_secret", "secret"})
 
 ConfigOrigin = Literal["dispatch", "room", "file", "assistant-request"]
+Dialect = Literal["hms", "callmissed"]
+UnknownFields = Literal["refuse", "warn"]
 
 
 class CallType(StrEnum):
@@ -59,15 +89,13 @@ class CallInfo(ContractModel):
     destination: str | None = Field(None, pattern=r"^(\+[1-9]\d{6,14}|sips?:\S+)$")
     """Outbound calls: the number (E.164) or SIP URI to dial."""
     sip_trunk_id: str | None = Field(None, min_length=1, max_length=200)
-    """Outbound calls: the LiveKit outbound SIP trunk to dial through."""
+    """Outbound calls: the LiveKit outbound SIP trunk to dial through. Default: the trunk of
+    `number_id` in the operator's number table, else the operator's default outbound trunk."""
+    number_id: str | None = Field(None, min_length=1, max_length=200)
+    """Outbound calls: the platform's number to call from (seed 002 `number_id`), mapped to a
+    trunk and caller id by the operator's `VOICE_AGENT_SIP_NUMBER_TRUNKS`."""
     answer_timeout_seconds: float = Field(30.0, ge=5.0, le=120.0)
     """Outbound calls: ring this long before ending with `no_answer`."""
-
-    @model_validator(mode="after")
-    def _outbound_needs_destination(self) -> CallInfo:
-        if self.type is CallType.OUTBOUND_PHONE and (not self.destination or not self.sip_trunk_id):
-            raise ValueError("an outbound_phone_call needs `destination` and `sip_trunk_id`")
-        return self
 
 
 class DispatchDocument(ContractModel):
@@ -83,25 +111,33 @@ class DispatchDocument(ContractModel):
     """Hybrid mode: partial AssistantConfig deep-merged onto the saved one."""
 
 
+_FLAT_MARKS: dict[str, Any] = {
+    # What marks a document as flat: a key only the flat dialect uses, or `system_prompt`
+    # without any field only an HMS assistant has (agent/intake/dialects.py).
+    "anyOf": [
+        *({"required": [key]} for key in sorted(CALLMISSED_ONLY)),
+        {
+            "required": ["system_prompt"],
+            "not": {"anyOf": [{"required": [key]} for key in sorted(HMS_MARKERS)]},
+        },
+    ],
+    "not": {"anyOf": [{"required": ["assistant"]}, {"required": ["assistant_id"]}]},
+}
+
+
 class FlatSessionConfig(ContractModel):
     """The flat (CallMissed-style) session config, accepted as the whole document or as
     `assistant`. Other AssistantConfig fields may be mixed in."""
 
-    model_config = ContractModel.model_config | {
-        "extra": "allow",
-        # What marks a document as flat: at least one key only the flat dialect uses.
-        "json_schema_extra": {
-            "anyOf": [{"required": [key]} for key in sorted(FLAT_KEYS)],
-            "not": {"anyOf": [{"required": ["assistant"]}, {"required": ["assistant_id"]}]},
-        },
-    }
+    model_config = ContractModel.model_config | {"extra": "allow", "json_schema_extra": _FLAT_MARKS}
 
-    system_prompt: str | None = Field(None, max_length=4096)
+    system_prompt: str | None = Field(None, max_length=FLAT_PROMPT_MAX)
     voice: str | None = None
     language: str | None = None
     llm_model: str | None = None
     tts_provider: Literal["sarvam", "elevenlabs", "openai"] | None = None
-    max_duration_seconds: int | None = Field(None, ge=10, le=43200)
+    max_duration_seconds: int | None = Field(None, ge=FLAT_DURATION_MIN, le=FLAT_DURATION_MAX)
+    """Default 300."""
     webhook_url: str | None = None
     metadata: dict[str, Any] | None = None
     bot_id: str | None = None
@@ -116,51 +152,25 @@ class CallSpec:
     room_name: str
     origin: ConfigOrigin
     warnings: tuple[str, ...] = ()
+    """Said once in the log and listed in the report's `warnings`: fields dropped, options a
+    vendor lacks, variables left as written, limits clamped."""
+    dialect: Dialect = "hms"
+    """The dialect the document was written in (the CallMissed flat one, or HMS's nested one):
+    which webhook format its backend speaks."""
+    agent_number: str | None = None
+    """Our side's number when the document or the operator's number table tells it (outbound
+    caller id); an inbound call learns it from the room."""
+    greeting_personalised: bool = False
+    """`first_message` had variables filled in: a per-caller greeting, never cached."""
 
     @property
     def call_id(self) -> str:
         return self.call.id or self.room_name
 
-
-class SavedAssistants(Protocol):
-    """Where reference and hybrid mode find `assistant_id`s."""
-
-    async def get(self, assistant_id: str) -> Mapping[str, Any] | None: ...
-
-
-class NoSavedAssistants:
-    """The default: this worker knows no saved assistants."""
-
-    async def get(self, assistant_id: str) -> Mapping[str, Any] | None:
-        return None
-
-
-_ASSISTANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
-
-
-@dataclass
-class DirectoryAssistants:
-    """Saved assistants as `<assistant_id>.json` files (a mounted ConfigMap, for example)."""
-
-    directory: Path
-
-    async def get(self, assistant_id: str) -> Mapping[str, Any] | None:
-        if not _ASSISTANT_ID.match(assistant_id) or ".." in assistant_id:
-            return None
-        path = self.directory / f"{assistant_id}.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise ConfigError(
-                f"saved assistant {assistant_id!r} is unreadable: {exc}", path="assistant_id"
-            ) from None
-        if not isinstance(data, dict):
-            raise ConfigError(
-                f"saved assistant {assistant_id!r} is not an object", path="assistant_id"
-            )
-        return data
+    def with_warnings(self, more: Sequence[str]) -> CallSpec:
+        """This spec with `more` warnings (each said once)."""
+        added = tuple(w for w in dict.fromkeys(more) if w not in self.warnings)
+        return replace(self, warnings=self.warnings + added) if added else self
 
 
 @dataclass
@@ -169,6 +179,15 @@ class ParseOptions:
     saved: SavedAssistants = field(default_factory=NoSavedAssistants)
     max_call_seconds: int | None = None
     """Operator cap: a longer `max_duration_seconds` is clamped to it (with a warning)."""
+    unknown_fields: UnknownFields = "refuse"
+    """`warn`: drop unknown fields with a warning (the live path's default, see the module
+    docstring); `refuse`: a `config_error` (`check`)."""
+    defaults: OperatorDefaults = field(default_factory=OperatorDefaults)
+    """Vendors for saved HMS assistants that name none."""
+    outbound_trunk_id: str | None = None
+    """The operator's default outbound SIP trunk (`VOICE_AGENT_SIP_OUTBOUND_TRUNK_ID`)."""
+    number_trunks: Mapping[str, NumberRoute] = field(default_factory=dict)
+    """`number_id` -> trunk (and caller id), the operator's `VOICE_AGENT_SIP_NUMBER_TRUNKS`."""
 
 
 def load_json(raw: str | bytes | Mapping[str, Any] | None) -> dict[str, Any]:
@@ -213,9 +232,28 @@ async def _parse(
     options: ParseOptions,
 ) -> CallSpec:
     sent = load_json(raw)
-    flat = is_flat(sent) or (
-        isinstance(sent.get("assistant"), Mapping) and is_flat(sent["assistant"])
-    )
+    sent_assistant = sent.get("assistant")
+    flat_object: Mapping[str, Any] | None = None
+    if is_flat(sent) and not any(k in sent for k in ("assistant", "assistant_id")):
+        flat_object = sent
+    elif isinstance(sent_assistant, Mapping) and is_flat(sent_assistant):
+        flat_object = sent_assistant
+    flat = flat_object is not None
+    prefix = "" if flat_object is sent else "assistant."
+    problems: list[ConfigProblem] = []
+    if flat_object is not None:
+        problems += [ConfigProblem(f"{prefix}{p}", m) for p, m in flat_limit_problems(flat_object)]
+        problems += [
+            ConfigProblem(f"{prefix}{key}", f"CallMissed field mixed with `{nested}`; use one "
+                          "dialect (the flat fields, or stt_config/llm_config/tts_config)")
+            for key, nested in mixed_dialect_fields(flat_object)
+        ]  # fmt: skip
+    if is_assistant_body(sent):
+        raise ConfigError(
+            "this is an assistant body, not a dispatch document: send it as `assistant` "
+            "(transient mode) or save it and send its `assistant_id`",
+            path="assistant",
+        )
     doc = normalise(sent)
     _check_mode(doc)
     warnings: list[str] = []
@@ -226,12 +264,31 @@ async def _parse(
             for path in literal_secret_paths(doc)
         ]
     if doc.get("assistant_id") is not None:
-        doc = await _resolve_saved(doc, options.saved)
+        doc = await _resolve_saved(doc, options.saved, options.defaults)
+    else:
+        problems += _transient_problems(doc)
+    _default_max_duration(doc, flat=flat)
     context = {CONTEXT_KEY: options.resolver}
-    try:
-        parsed = DispatchDocument.model_validate(doc, context=context)
-    except ValidationError as exc:
-        raise ConfigError(_problems(exc, doc, flat=flat)) from None
+    parsed: DispatchDocument | None = None
+    for _ in range(_MAX_DROP_ROUNDS):
+        try:
+            parsed = DispatchDocument.model_validate(doc, context=context)
+            break
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False)
+            unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+            if options.unknown_fields == "refuse" or not unknown:
+                found = _problems(exc, doc, flat=flat)
+                said = {p.path for p in problems}
+                raise ConfigError(problems + [p for p in found if p.path not in said]) from None
+            for err in unknown:
+                path = _sent_path(_path(err["loc"], doc), flat=flat)
+                _drop(doc, err["loc"])
+                warnings.append(f"unknown field {path} ignored")
+    if parsed is None:
+        raise ConfigError(problems or "document could not be validated")
+    if problems:
+        raise ConfigError(problems)
     assistant = parsed.assistant
     if assistant is None:  # _check_mode guarantees one; keep the type checker honest
         raise ConfigError("no assistant", path="assistant")
@@ -243,9 +300,101 @@ async def _parse(
         )
         assistant = assistant.model_copy(update={"max_duration_seconds": cap})
     call = parsed.call if parsed.call.id else parsed.call.model_copy(update={"id": room_name})
+    call, agent_number = _outbound_route(call, options, warnings, transient="assistant" in sent)
+    warnings += _few_shot_warnings(assistant)
     return CallSpec(
-        call=call, assistant=assistant, room_name=room_name, origin=origin, warnings=tuple(warnings)
+        call=call,
+        assistant=assistant,
+        room_name=room_name,
+        origin=origin,
+        warnings=tuple(dict.fromkeys(warnings)),
+        dialect="callmissed" if flat else "hms",
+        agent_number=agent_number,
     )
+
+
+_MAX_DROP_ROUNDS = 6
+"""Validation rounds in the lenient path: each drops the unknown fields pydantic found; an
+unknown field inside another one's replacement needs a second round, nesting bounds the rest."""
+
+
+def _transient_problems(doc: Mapping[str, Any]) -> list[ConfigProblem]:
+    """Transient HMS mode needs all three configs (seed 000: "Transient assistant must
+    provide: stt_config, llm_config, tts_config"); saved assistants get the operator's."""
+    assistant = doc.get("assistant")
+    if not isinstance(assistant, Mapping):
+        return []  # the model says what is wrong with it
+    return [
+        ConfigProblem(f"assistant.{key}", "required field is missing: a transient assistant "
+                      "must provide stt_config, llm_config and tts_config")
+        for key in ("stt_config", "llm_config", "tts_config")
+        if key not in assistant
+    ]  # fmt: skip
+
+
+def _default_max_duration(doc: dict[str, Any], *, flat: bool) -> None:
+    """CallMissed sessions and web calls default to 300 s (the documented defaults), phone
+    calls to 600 s."""
+    assistant = doc.get("assistant")
+    if not isinstance(assistant, dict) or "max_duration_seconds" in assistant:
+        return
+    call = doc.get("call")
+    call_type = call.get("type") if isinstance(call, Mapping) else None
+    web = call_type in (None, CallType.WEB.value)
+    short = flat or web
+    assistant["max_duration_seconds"] = WEB_CALL_MAX_DURATION if short else DEFAULT_MAX_DURATION
+
+
+def _outbound_route(
+    call: CallInfo, options: ParseOptions, warnings: list[str], *, transient: bool
+) -> tuple[CallInfo, str | None]:
+    """The trunk an outbound call dials through, and the caller id it shows.
+
+    An explicit `call.sip_trunk_id` wins; else `number_id` through the operator's number table
+    (with no table, `number_id` is taken as the trunk id itself, as before the table existed);
+    else the operator's default outbound trunk.
+    """
+    if call.type is not CallType.OUTBOUND_PHONE:
+        return call, None
+    if not call.destination:
+        raise ConfigError("an outbound_phone_call needs `destination`", path="call.destination")
+    route: NumberRoute | None = None
+    trunk = call.sip_trunk_id
+    if call.number_id is not None and options.number_trunks:
+        route = options.number_trunks.get(call.number_id)
+        if route is None and trunk is None:
+            raise ConfigError(
+                "not in the worker's number table (VOICE_AGENT_SIP_NUMBER_TRUNKS)",
+                path="number_id",
+            )
+    if trunk is None:
+        trunk = route.trunk_id if route else call.number_id or options.outbound_trunk_id
+    if trunk is None:
+        raise ConfigError(
+            "an outbound_phone_call needs `number_id`, `call.sip_trunk_id` or the worker's "
+            "VOICE_AGENT_SIP_OUTBOUND_TRUNK_ID",
+            path="call.sip_trunk_id",
+        )
+    if transient and call.number_id is None and call.sip_trunk_id is None:
+        warnings.append(
+            "number_id is missing (the platform requires it with a transient assistant); "
+            "dialling through the worker's default outbound trunk"
+        )
+    return call.model_copy(update={"sip_trunk_id": trunk}), route.number if route else None
+
+
+def _few_shot_warnings(assistant: AssistantConfig) -> list[str]:
+    """Few-shot tool calls to a tool the assistant does not have: the framework leaves those
+    out of what the model sees, and some servers refuse them."""
+    known = {t.function.name for t in assistant.tools if isinstance(t, FunctionTool)}
+    known |= {"end_call", "transfer_call", "send_dtmf"}
+    return [
+        f"llm_config.messages.{i}: few-shot tool call {call.function.name!r} is not one of the "
+        "assistant's tools; the model may not see that exchange"
+        for i, message in enumerate(assistant.llm_config.messages)
+        for call in message.tool_calls or ()
+        if call.function.name not in known
+    ]
 
 
 def _check_mode(doc: Mapping[str, Any]) -> None:
@@ -269,22 +418,36 @@ def _check_mode(doc: Mapping[str, Any]) -> None:
         )
 
 
-async def _resolve_saved(doc: dict[str, Any], saved: SavedAssistants) -> dict[str, Any]:
+async def _resolve_saved(
+    doc: dict[str, Any], saved: SavedAssistants, defaults: OperatorDefaults
+) -> dict[str, Any]:
     assistant_id = doc["assistant_id"]
     if not isinstance(assistant_id, str):
         raise ConfigError("must be a string", path="assistant_id")
     base = await saved.get(assistant_id)
     if base is None:
         raise ConfigError(
-            f"no saved assistant {assistant_id!r}: this worker's config source knows no saved "
-            "assistant by that id; send the full `assistant` (transient mode) or configure "
-            "VOICE_AGENT_ASSISTANTS_DIR",
+            f"no saved assistant {assistant_id!r}: this worker's saved-assistant store knows "
+            "none by that id; send the full `assistant` (transient mode), or configure "
+            "VOICE_AGENT_ASSISTANTS_DIR or VOICE_AGENT_ASSISTANTS_URL",
             path="assistant_id",
         )
     override = doc.get("assistant_override") or {}
     if not isinstance(override, Mapping):
         raise ConfigError("must be an object", path="assistant_override")
-    merged = deep_merge(normalise({"assistant": base})["assistant"], override)
+    flat_base = is_flat(base)
+    mixed = mixed_dialect_fields(base) if flat_base else []
+    if mixed:
+        raise ConfigError(
+            f"saved assistant {assistant_id!r} mixes the CallMissed field `{mixed[0][0]}` with "
+            f"`{mixed[0][1]}`; use one dialect",
+            path="assistant_id",
+        )
+    merged = deep_merge(saved_base(base, override), override)
+    if not flat_base:
+        # HMS saved assistants get the operator's vendors where they name none (a CallMissed
+        # one already has CallMissed's documented defaults).
+        merged = defaults.apply(merged)
     return {k: v for k, v in doc.items() if k not in {"assistant_id", "assistant_override"}} | {
         "assistant": merged
     }
@@ -319,12 +482,30 @@ _FLAT_PATHS = {
 }
 
 
+def _sent_path(path: str, *, flat: bool) -> str:
+    """A path of the normalised document as the backend wrote it."""
+    return _FLAT_PATHS.get(path, path.removeprefix("assistant.")) if flat else path
+
+
+def _drop(doc: Any, loc: Sequence[int | str]) -> None:
+    """Delete the key at pydantic's `loc` from `doc`, walking it as `_path` does."""
+    current: Any = doc
+    keys = _walk(loc, doc)
+    for item in keys[:-1]:
+        if isinstance(current, Mapping):
+            current = current.get(item)
+        elif isinstance(current, list) and isinstance(item, int) and 0 <= item < len(current):
+            current = current[item]
+        else:
+            return
+    if isinstance(current, dict) and keys:
+        current.pop(keys[-1], None)
+
+
 def _problems(exc: ValidationError, doc: Mapping[str, Any], *, flat: bool) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     for err in exc.errors(include_url=False, include_input=False):
-        path = _path(err["loc"], doc)
-        if flat:
-            path = _FLAT_PATHS.get(path, path.removeprefix("assistant."))
+        path = _sent_path(_path(err["loc"], doc), flat=flat)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == NEEDS_OWN_KEY:
             path = f"{path}.api_key"  # raised by the provider config as a whole
@@ -347,7 +528,12 @@ def _problems(exc: ValidationError, doc: Mapping[str, Any], *, flat: bool) -> li
 
 def _path(loc: Sequence[int | str], doc: Any) -> str:
     """A dotted path of the sent document, dropping the union tags pydantic puts in `loc`."""
-    parts: list[str] = []
+    return ".".join(str(item) for item in _walk(loc, doc))
+
+
+def _walk(loc: Sequence[int | str], doc: Any) -> list[int | str]:
+    """The keys of `loc` that are keys of `doc` (union tags and validator steps left out)."""
+    parts: list[int | str] = []
     current: Any = doc
     for i, item in enumerate(loc):
         if isinstance(current, Mapping) and isinstance(item, str):
@@ -360,14 +546,14 @@ def _path(loc: Sequence[int | str], doc: Any) -> str:
                 continue
             if item not in current and item.startswith("function-"):
                 continue  # pydantic's name for a validator step
-        parts.append(str(item))
+        parts.append(item)
         if isinstance(current, Mapping):
             current = current.get(item)
         elif isinstance(current, list) and isinstance(item, int) and 0 <= item < len(current):
             current = current[item]
         else:
             current = None
-    return ".".join(parts)
+    return parts
 
 
 @dataclass(frozen=True)

@@ -60,21 +60,30 @@ class RoomFacts:
     called_number: str | None = None
     sip: bool = False
     """A SIP participant is in the room: the call is a phone call."""
+    participants: int = 0
+    """Remote participants in the room when it was read (0: the caller is not there yet)."""
+
+    @property
+    def web_caller(self) -> bool:
+        """Someone is in the room and it is not a SIP leg: a web call."""
+        return self.participants > 0 and not self.sip
 
 
 def room_facts(
     metadata: str | None, participant_attributes: Iterable[Mapping[str, str]]
 ) -> RoomFacts:
     """RoomFacts from the room's metadata and its remote participants' attributes."""
-    for attributes in participant_attributes:
+    everyone = list(participant_attributes)
+    for attributes in everyone:
         if any(key.startswith("sip.") for key in attributes):
             return RoomFacts(
                 metadata=metadata or "",
                 caller_number=attributes.get(SIP_CALLER_ATTRIBUTE) or None,
                 called_number=attributes.get(SIP_CALLED_ATTRIBUTE) or None,
                 sip=True,
+                participants=len(everyone),
             )
-    return RoomFacts(metadata=metadata or "")
+    return RoomFacts(metadata=metadata or "", participants=len(everyone))
 
 
 async def _no_room() -> RoomFacts:
@@ -120,6 +129,13 @@ class DispatchMetadataSource:
 class AssistantRequestSource:
     """Asks a backend for the call's assistant with a signed `assistant-request` POST.
 
+    Only for inbound phone calls, as the platform documents it (seed 000: "assistant-request
+    does not fire for web calls ... All metadata must be passed at session creation time"): a
+    call dispatched with a document uses that document, and a room whose caller is a web
+    participant uses the room metadata. The request goes out when the caller is a SIP leg, or
+    when nobody is in the room yet (a SIP dispatch rule's room, whose caller is still ringing
+    in).
+
     The request goes through the same SSRF policy and is signed the same way as a webhook
     (`X-Webhook-Signature` over `"{timestamp}.{body}"`), so a backend verifies it with the code
     it already runs. The answer is `{"assistant": {...}}`, `{"assistant_id": "..."}`, a flat
@@ -147,7 +163,17 @@ class AssistantRequestSource:
         )
 
     async def load(self, facts: CallFacts) -> tuple[RawDocument, ConfigOrigin]:
+        if facts.dispatch_metadata:
+            return facts.dispatch_metadata, "dispatch"
         room = await facts.room()
+        if room.web_caller:
+            if room.metadata:
+                return room.metadata, "room"
+            raise ConfigError(
+                "no dispatch document: a web call must carry its document in the dispatch or "
+                "room metadata (web calls never use assistant-request)",
+                path="assistant-request",
+            )
         call = _call_facts(facts, room)
         body = json.dumps(
             {
@@ -215,10 +241,7 @@ class AssistantRequestSource:
 
 
 def _call_facts(facts: CallFacts, room: RoomFacts) -> dict[str, Any]:
-    call: dict[str, Any] = {
-        "id": facts.room_name,
-        "type": "inbound_phone_call" if room.sip else "web_call",
-    }
+    call: dict[str, Any] = {"id": facts.room_name, "type": "inbound_phone_call"}
     if room.caller_number and _E164.match(room.caller_number):
         call["customer"] = {"number": room.caller_number}
     return call

@@ -22,6 +22,7 @@ import asyncio
 import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from agent.call.lifecycle.ending import CallEnd
 from agent.contracts.end_reason import EndReason
@@ -121,7 +122,31 @@ def _assemble(
                  for c in record.controls],
         customer=_customer(record, spec),
         destination=_destination(record, spec),
+        **call_properties(record, spec, reason, detail),
     )  # fmt: skip
+
+
+def call_properties(
+    record: CallRecord | None, spec: CallSpec, reason: EndReason, detail: str | None
+) -> dict[str, Any]:
+    """The seed's call properties the worker knows (002 "Call Properties"): the numbers on
+    both sides, the assistant's and business's names, the error of a failed call, and what
+    the worker could not honour (`warnings`)."""
+    customer = _customer(record, spec)
+    agent_phone = spec.agent_number
+    if record is not None and spec.call.type is CallType.INBOUND_PHONE:
+        agent_phone = record.called_number or agent_phone
+    return {
+        "caller_phone": customer.number if customer else None,
+        "agent_phone": agent_phone,
+        "assistant_name": spec.assistant.name,
+        "business_name": spec.assistant.business_name,
+        "error": detail if reason in _FAILED else None,
+        "warnings": list(spec.warnings),
+    }
+
+
+_FAILED = (EndReason.ERROR, EndReason.CONFIG_ERROR)
 
 
 def crash_report(
@@ -136,6 +161,10 @@ def crash_report(
     ended_at = ended_at or datetime.now(UTC)
     duration = (ended_at - started_at).total_seconds() if started_at else 0.0
     call, assistant = _refs(target)
+    if isinstance(target, CallSpec):
+        facts = call_properties(None, target, EndReason.ERROR, detail)
+    else:
+        facts = {"assistant_name": target.assistant_name, "error": detail}
     return EndOfCallReport(
         call=call,
         assistant=assistant,
@@ -145,6 +174,7 @@ def crash_report(
         ended_at=ended_at,
         duration_seconds=round(max(duration, 0.0)),
         duration_ms=round(max(duration, 0.0) * 1000),
+        **facts,
     )
 
 
@@ -160,15 +190,18 @@ def config_error_report(
     started_at = started_at or now
     duration = max((now - started_at).total_seconds(), 0.0)
     call, assistant = _refs(target)
+    detail = "; ".join(str(p) for p in listed) or "invalid configuration"
     return EndOfCallReport(
         call=call,
         assistant=assistant,
         end_reason=EndReason.CONFIG_ERROR,
-        end_detail="; ".join(str(p) for p in listed) or "invalid configuration",
+        end_detail=detail,
         started_at=started_at,
         ended_at=now,
         duration_seconds=round(duration),
         duration_ms=round(duration * 1000),
+        assistant_name=target.assistant_name,
+        error=detail,
     )
 
 
@@ -305,6 +338,8 @@ def redact_report(report: EndOfCallReport) -> EndOfCallReport:
     customer = report.customer
     if customer is not None and customer.number:
         customer = customer.model_copy(update={"number": PHONE})
+    # `agent_phone` is the business's own number, masked anyway like `destination` (which is
+    # that number on an inbound call): the report never says who called whom.
     return report.model_copy(
         update={
             "summary": analysis.summary,
@@ -314,6 +349,9 @@ def redact_report(report: EndOfCallReport) -> EndOfCallReport:
             "metrics": metrics,
             "customer": customer,
             "destination": PHONE if report.destination else None,
+            "caller_phone": PHONE if report.caller_phone else None,
+            "agent_phone": PHONE if report.agent_phone else None,
+            "error": redact(report.error) if report.error else None,
         }
     )
 
@@ -330,10 +368,10 @@ def _refs(target: ReportTarget | CallSpec) -> tuple[CallRef, AssistantRef]:
     )
 
 
-def _customer(record: CallRecord, spec: CallSpec) -> Customer | None:
+def _customer(record: CallRecord | None, spec: CallSpec) -> Customer | None:
     sent = spec.call.customer
     number = sent.number if sent else None
-    if spec.call.type is CallType.INBOUND_PHONE:
+    if spec.call.type is CallType.INBOUND_PHONE and record is not None:
         number = record.caller_number or number
     elif spec.call.type is CallType.OUTBOUND_PHONE and spec.call.destination:
         number = number or (spec.call.destination if spec.call.destination[0] == "+" else None)

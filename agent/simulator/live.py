@@ -39,9 +39,10 @@ from agent.contracts.events import EndOfCallReport, parse_envelope, to_delivery
 from agent.delivery.base import Delivery, EventSink
 from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError
-from agent.intake.dispatch import CallSpec, ParseOptions, parse_dispatch
-from agent.intake.secrets import SecretResolver
-from agent.report.send import report_config_error
+from agent.intake.dispatch import CallSpec, parse_dispatch
+from agent.intake.options import parse_options
+from agent.intake.saved import SavedAssistants, SavedAssistantUnavailable
+from agent.report.send import report_config_error, report_startup_error
 from agent.worker.logs import bind_call, unbind_call
 from agent.worker.settings import WorkerSettings
 
@@ -348,23 +349,21 @@ async def run_scenario(
     say: Say = print,
     extra_tools: Sequence[llm.Tool] = (),
     beside_call: Callable[[LiveCall], Awaitable[None]] | None = None,
+    saved: SavedAssistants | None = None,
 ) -> ScenarioResult:
     """Run one scenario to its end-of-call report (sent to ``sink``, returned as its body).
 
     ``extra_tools`` are given to the LLM as production's are (``CallIO.extra_tools``).
     ``beside_call(call)`` runs next to the caller once the call is live and is cancelled when
     it ends: it does to the call what the room or the worker would (job.py's shutdown
-    callback, a caller leaving at an exact moment), for tests of how calls end."""
+    callback, a caller leaving at an exact moment), for tests of how calls end. The document
+    is read as a job reads it (``parse_options(settings)``: the operator's saved assistants,
+    defaults, unknown-field policy and trunks); ``saved`` replaces the settings' stores."""
     capture = ReportCapture(sink)
     started = time.monotonic()
     try:
         spec = await parse_dispatch(
-            scenario.dispatch,
-            room_name=ROOM_NAME,
-            options=ParseOptions(
-                resolver=SecretResolver.from_settings(settings),
-                max_call_seconds=settings.max_call_seconds,
-            ),
+            scenario.dispatch, room_name=ROOM_NAME, options=parse_options(settings, saved=saved)
         )
         # As job.py before it builds providers; vendors on this machine are allowed here.
         await check_provider_endpoints(spec.assistant, settings, TargetPolicy.loopback_allowed())
@@ -375,8 +374,13 @@ async def run_scenario(
             scenario.dispatch, exc, room_name=ROOM_NAME, settings=settings, sink=capture
         )
         return _result(capture, None, time.monotonic() - started)
-    for warning in spec.warnings:
-        say(f"warning: {warning}")
+    except SavedAssistantUnavailable as exc:
+        say(f"error: {exc.stage}: {exc}")
+        await report_startup_error(
+            scenario.dispatch, exc, stage=exc.stage, room_name=ROOM_NAME, settings=settings,
+            sink=capture,
+        )  # fmt: skip
+        return _result(capture, None, time.monotonic() - started)
 
     segment_started = asyncio.Event()
     async with simulated_room(
@@ -441,8 +445,14 @@ async def _live_call(
             sip=room.sip,
             tool_policy=TargetPolicy.loopback_allowed(),  # tool servers run on this machine
             extra_tools=extra_tools,
+            # As the job's room tells it: the SIP caller's number ({{customer.number}}).
+            caller_number=(
+                scenario.phone.caller_number if scenario.phone and scenario.phone.sip else None
+            ),
         ),
     )
+    for warning in call.spec.warnings:
+        say(f"warning: {warning}")
     call_started = time.monotonic()
     caller = _Caller(call, room, call_started, segment_started=segment_started)
     _conversation_printer(call, caller, say, started)

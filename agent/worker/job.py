@@ -36,16 +36,9 @@ from agent.call.session import GreetingAudio
 from agent.delivery.base import EventSink
 from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError
-from agent.intake.dispatch import (
-    CallSpec,
-    ConfigOrigin,
-    DirectoryAssistants,
-    NoSavedAssistants,
-    ParseOptions,
-    SavedAssistants,
-    parse_dispatch,
-)
-from agent.intake.secrets import SecretResolver
+from agent.intake.dispatch import CallSpec, ConfigOrigin, parse_dispatch
+from agent.intake.options import parse_options
+from agent.intake.saved import SavedAssistantUnavailable
 from agent.intake.sources import CallFacts, RawDocument, RoomFacts, load_config_source, room_facts
 from agent.intake.summary import describe
 from agent.report.send import build_sink, report_config_error, report_startup_error
@@ -61,19 +54,6 @@ _GREETINGS = GreetingAudio()
 
 _CALLS: dict[str, tuple[LiveCall, EventSink, CallLedger]] = {}
 """Calls of this job process whose report is still owed, by job id."""
-
-
-def _options(settings: WorkerSettings) -> ParseOptions:
-    saved: SavedAssistants = (
-        DirectoryAssistants(settings.assistants_dir)
-        if settings.assistants_dir
-        else NoSavedAssistants()
-    )
-    return ParseOptions(
-        resolver=SecretResolver.from_settings(settings),
-        saved=saved,
-        max_call_seconds=settings.max_call_seconds,
-    )
 
 
 async def run_job(ctx: JobContext) -> None:
@@ -98,15 +78,19 @@ async def run_job(ctx: JobContext) -> None:
         raw, origin = await load_config_source(settings).load(facts)
         stage = "dispatch"
         spec = await parse_dispatch(
-            raw, room_name=room_name, origin=origin, options=_options(settings)
+            raw, room_name=room_name, origin=origin, options=parse_options(settings)
         )
         stage = "providers"
         # Endpoints the document chose go through the same target policy as webhooks.
         policy = TargetPolicy(settings.allowed_targets)
         await check_provider_endpoints(spec.assistant, settings, policy)
         providers = build_providers(spec.assistant, settings)
-        call = _assemble(ctx, room, spec, providers, settings, sink)
         stage = "room"
+        # In the room before the call is assembled: its variables ({{customer.number}}) are
+        # filled from what the room tells (the SIP caller), at call start.
+        caller_number = (await facts.room()).caller_number
+        call = _assemble(ctx, room, spec, providers, settings, sink, caller_number)
+        spec = call.spec  # with its variables filled and the vendors' warnings
         # Connected, the room's events reach the call: the caller and their numbers, key
         # presses, live control (voice-agent.control), the caller leaving.
         await call.join()
@@ -118,7 +102,10 @@ async def run_job(ctx: JobContext) -> None:
         return
     except Exception as exc:
         # Anything else before the call is live: the caller must not wait in a silent room,
-        # and the backend still hears how the call ended.
+        # and the backend still hears how the call ended (a saved-assistant store that could
+        # not answer names itself as the stage).
+        if isinstance(exc, SavedAssistantUnavailable):
+            stage = exc.stage
         await report_startup_error(
             raw, exc, stage=stage, room_name=room_name, settings=settings, sink=sink,
             started_at=started_at,
@@ -154,6 +141,7 @@ def _assemble(
     providers: Providers,
     settings: WorkerSettings,
     sink: EventSink,
+    caller_number: str | None,
 ) -> LiveCall:
     """The job's vendors and room, into the one composition root."""
     vad_engine: Any = ctx.proc.userdata.get("vad") or load_vad(spec.assistant.turn_config)
@@ -177,6 +165,7 @@ def _assemble(
             settings=settings,
             sip=room.sip_gateway(),
             greeting_audio=_GREETINGS,
+            caller_number=caller_number,
         ),
     )
 
@@ -210,10 +199,13 @@ async def report_call(ctx: JobContext) -> None:
         metrics.outbox_depth(_settings_of(ctx).outbox_dir)
     # Last, once the report is safe: synthesize this greeting for the next call in this
     # process (a TTS request; it must not delay the report or its outbox parking).
+    # A personalised greeting ({{customer.number}}, ...) is this caller's: never kept.
     tts = call.session.tts
-    if reported and call.spec.assistant.first_message and tts is not None:
+    spec = call.spec
+    personal = spec.greeting_personalised
+    if reported and spec.assistant.first_message and tts is not None and not personal:
         try:
-            await _GREETINGS.fill(tts, call.spec.assistant.first_message)
+            await _GREETINGS.fill(tts, spec.assistant.first_message)
         except Exception as exc:  # a cache miss next time, nothing more
             log.info("greeting_cache_fill_failed", error_type=type(exc).__name__)
 

@@ -15,11 +15,13 @@ import re
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 from urllib.parse import urlparse
 
 from pydantic import (
     AliasChoices,
+    BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -85,6 +87,20 @@ def _is_local_url(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class NumberRoute(BaseModel):
+    """One entry of the operator's number table: the outbound trunk a platform number lives on,
+    and the number itself (shown as caller id, reported as `agent_phone`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trunk_id: str = Field(min_length=1, max_length=200)
+    number: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$")
+
+
+def _route(value: object) -> object:
+    return {"trunk_id": value} if isinstance(value, str) else value
 
 
 class WorkerSettings(BaseSettings):
@@ -177,6 +193,44 @@ class WorkerSettings(BaseSettings):
     (env `VOICE_AGENT_PROVIDER_HOSTS`)."""
     assistants_dir: Path | None = None
     """Saved assistants (`<assistant_id>.json`) for reference/hybrid dispatches; none by default."""
+    assistants_url: str | None = None
+    """The backend's saved assistants: `GET {url}/{assistant_id}` answers one (after the
+    directory, when both are set). Reached under the target policy (`allowed_targets`)."""
+    assistants_token: SecretStr | None = None
+    """Bearer token for `assistants_url`; without it the request is signed instead."""
+    assistants_secret: SecretStr | None = None
+    """Signs the `assistants_url` request when there is no token; falls back to `webhook_secret`."""
+    assistants_timeout_seconds: float = Field(5.0, gt=0, le=30)
+    """The whole lookup; the caller waits in silence meanwhile."""
+    assistants_cache_seconds: float = Field(30.0, ge=0, le=3600)
+    """How long a job process reuses a saved assistant it fetched (0: never)."""
+
+    # --- Defaults for saved HMS assistants that name no vendor (never for CallMissed's) ----
+    default_stt_provider: Literal["deepgram", "openai", "sarvam"] = "deepgram"
+    default_stt_model: str | None = None
+    """None: the provider's own default model."""
+    default_stt_language: str | None = None
+    default_llm_provider: Literal["openai", "openai-compatible", "xai", "groq", "openrouter"] = (
+        "openai"
+    )
+    default_llm_model: str = Field("gpt-4.1-mini", min_length=1)
+    """The model of the platform's own web-call example."""
+    default_tts_provider: Literal["elevenlabs", "openai", "sarvam"] = "openai"
+    """OpenAI by default: it needs no voice id."""
+    default_tts_model: str | None = None
+    default_tts_voice: str | None = None
+    """Voice (ElevenLabs voice id, OpenAI voice, Sarvam speaker); None: the provider's default
+    (ElevenLabs has none, so set it with `default_tts_provider=elevenlabs`)."""
+
+    # --- Dispatch documents ----------------------------------------------------------------
+    unknown_fields: Literal["warn", "refuse"] = "warn"
+    """Unknown fields in a live call's document: `warn` drops them (listed in the report's
+    `warnings`), `refuse` ends the call `config_error`. `check` always refuses."""
+    sip_outbound_trunk_id: str | None = None
+    """Outbound calls whose document names no trunk and no `number_id` dial through this one."""
+    sip_number_trunks: dict[str, NumberRoute] = Field(default_factory=dict)
+    """`number_id` -> outbound trunk: a JSON object, each value a trunk id or
+    `{"trunk_id", "number"}` (the caller id). Empty: a `number_id` is itself the trunk id."""
     control_allowed_identities: CsvList = Field(default_factory=list)
     """Room participants whose control packets are accepted (the server API is always accepted)."""
 
@@ -236,6 +290,24 @@ class WorkerSettings(BaseSettings):
         if bad:
             raise ValueError(f"not host names: {', '.join(sorted(bad))}")
         return hosts
+
+    @field_validator("sip_number_trunks", mode="before")
+    @classmethod
+    def _routes(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {key: _route(entry) for key, entry in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _assistants_url_authenticates(self) -> Self:
+        if self.assistants_url and not (
+            self.assistants_token or self.assistants_secret or self.webhook_secret
+        ):
+            raise ValueError(
+                "VOICE_AGENT_ASSISTANTS_URL needs VOICE_AGENT_ASSISTANTS_TOKEN (bearer) or a "
+                "signing secret (VOICE_AGENT_ASSISTANTS_SECRET or VOICE_AGENT_WEBHOOK_SECRET)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:

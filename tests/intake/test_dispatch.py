@@ -13,11 +13,11 @@ from agent.errors import ConfigError
 from agent.intake.dispatch import (
     CallSpec,
     CallType,
-    DirectoryAssistants,
     ParseOptions,
     parse_dispatch,
     salvage_report_target,
 )
+from agent.intake.saved import DirectoryAssistants
 from agent.intake.secrets import SecretResolver
 from tests.support.paths import EXAMPLES as EXAMPLES_DIR
 
@@ -50,7 +50,7 @@ async def test_seed_transient_web_call_parses() -> None:
     assert spec.call_id == "room-7"  # no call.id: falls back to the room name
     assert spec.assistant.first_message == "Hello! How can I help you?"
     assert spec.assistant.effective_first_message_mode is FirstMessageMode.SPEAKS_FIRST
-    assert spec.assistant.system_prompt == "You are a helpful assistant."
+    assert spec.assistant.instructions == "You are a helpful assistant."
 
 
 async def test_seed_outbound_transient_parses_with_top_level_destination() -> None:
@@ -77,7 +77,7 @@ async def test_seed_callmissed_flat_session_normalises() -> None:
 async def test_flat_config_as_assistant_object_and_defaults() -> None:
     spec = await parse({"call": {"id": "c1"}, "assistant": {"system_prompt": "Be brief."}})
     assert spec.call_id == "c1"
-    assert spec.assistant.system_prompt == "Be brief."
+    assert spec.assistant.instructions == "Be brief."
     assert spec.assistant.llm_config.model == "kimi-k2.5"  # CallMissed's documented default
 
 
@@ -126,7 +126,7 @@ async def test_metadata_passes_through_untouched() -> None:
         ),
         (
             {"call": {"type": "outbound_phone_call"}} | minimal(),
-            "call",
+            "call.destination",
             "destination",
         ),
         (minimal(first_message_mode="assistant-speaks-first"), "assistant", "first_message"),
@@ -183,7 +183,7 @@ async def test_hybrid_mode_deep_merges_onto_saved_assistant(tmp_path: Path) -> N
     spec = await parse(doc, options=ParseOptions(saved=DirectoryAssistants(tmp_path)))
     assert spec.assistant.first_message == "Custom greeting!"
     assert spec.assistant.llm_config.model == "gpt-4.1-mini"  # kept from the saved one
-    assert spec.assistant.system_prompt == "You sell."
+    assert spec.assistant.instructions == "You sell."
     assert spec.assistant.metadata == {"Plan": "pro"}
 
 

@@ -107,7 +107,10 @@ def test_room_facts_read_the_sip_participant() -> None:
     web = room_facts("{}", [{"lk.agent.state": "listening"}])
     assert (web.sip, web.caller_number) == (False, None)
     sip = room_facts(None, [{}, SIP_CALLER])
-    assert sip == RoomFacts("", "+31612345678", "+31201234567", sip=True)
+    assert sip == RoomFacts("", "+31612345678", "+31201234567", sip=True, participants=2)
+    assert web.web_caller
+    assert not sip.web_caller
+    assert not room_facts("", []).web_caller  # nobody there yet: not known to be a web call
 
 
 # ---- assistant-request ------------------------------------------------------------------------
@@ -147,7 +150,8 @@ async def test_answer_forms_assistant_id_flat_and_whole_document(
     raw, _ = await source_for(backend).load(call)
     assert isinstance(raw, dict)
     assert raw["assistant_id"] == "front-desk"
-    assert raw["call"] == {"id": "sip-room-1", "type": "web_call"}
+    # Nobody in the room yet: a SIP dispatch rule's room, whose caller is still ringing in.
+    assert raw["call"] == {"id": "sip-room-1", "type": "inbound_phone_call"}
 
     backend.answer = {"system_prompt": "You book tables.", "llm_model": "gpt-4.1-mini"}
     raw, origin = await source_for(backend).load(call)

@@ -59,7 +59,7 @@ def callee_identity(call_id: str) -> str:
 async def dial(call: CallHandle, spec: CallSpec, sip: SipGateway) -> bool:
     """Dial the call's destination. False: the call has been ended (no_answer or error)."""
     info = spec.call
-    # CallInfo refuses an outbound call without both.
+    # The parser refuses an outbound call without a destination, and routes it to a trunk.
     assert info.destination is not None
     assert info.sip_trunk_id is not None
     log.info("dialing", answer_timeout_seconds=info.answer_timeout_seconds)
@@ -67,6 +67,7 @@ async def dial(call: CallHandle, spec: CallSpec, sip: SipGateway) -> bool:
         result = await sip.dial(
             trunk_id=info.sip_trunk_id,
             call_to=info.destination,
+            caller_id=spec.agent_number,
             participant_identity=callee_identity(spec.call_id),
             answer_timeout=info.answer_timeout_seconds,
         )

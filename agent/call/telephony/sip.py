@@ -79,12 +79,15 @@ class SipGateway:
         call_to: str,
         participant_identity: str,
         answer_timeout: float,
+        caller_id: str | None = None,
     ) -> DialResult:
         """Ring ``call_to`` for up to ``answer_timeout`` seconds; returns once it was answered
-        or it is certain nobody will answer. Raises ``DialFailed`` for errors of ours."""
+        or it is certain nobody will answer. Raises ``DialFailed`` for errors of ours.
+        ``caller_id``: the number to call from (the trunk's own when None)."""
         request = api.CreateSIPParticipantRequest(
             sip_trunk_id=trunk_id,
             sip_call_to=call_to,
+            sip_number=caller_id or "",
             room_name=self.room_name,
             participant_identity=participant_identity,
             wait_until_answered=True,
