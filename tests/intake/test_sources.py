@@ -142,6 +142,25 @@ async def test_sip_call_without_metadata_gets_its_assistant(backend: AnsweringBa
     assert spec.call_id == "sip-room-1"
 
 
+async def test_assistant_request_never_fires_for_a_web_call(backend: AnsweringBackend) -> None:
+    # seed 000: "assistant-request does not fire for web calls ... All metadata must be passed
+    # at session creation time."
+    web = room_facts('{"system_prompt": "From the room."}', [{"lk.agent.state": "idle"}])
+    call, _ = facts(room=web)
+    raw, origin = await source_for(backend).load(call)
+    assert (raw, origin) == ('{"system_prompt": "From the room."}', "room")
+
+    dispatched, joins = facts(dispatch='{"system_prompt": "Dispatched."}', room=web)
+    assert await source_for(backend).load(dispatched) == ('{"system_prompt": "Dispatched."}',
+                                                          "dispatch")  # fmt: skip
+    assert joins == []
+
+    bare, _ = facts(room=room_facts("", [{"lk.agent.state": "idle"}]))
+    with pytest.raises(ConfigError, match="web calls never use assistant-request"):
+        await source_for(backend).load(bare)
+    assert backend.at("/assistant") == []  # the backend was never asked
+
+
 async def test_answer_forms_assistant_id_flat_and_whole_document(
     backend: AnsweringBackend,
 ) -> None:

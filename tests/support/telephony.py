@@ -123,10 +123,13 @@ async def start_sim_call(
     clock: Clock | None = None,
     answering_machine: MachineDetector | None = None,
     start: bool = True,
+    options: ParseOptions | None = None,
 ) -> SimCall:
     """A call in the simulated room, nobody in it yet (the test says who joins, with
     ``phone.caller_joined``); live unless ``start`` is False."""
-    spec = await parse_dispatch(dispatch, room_name="telephony-room", options=ParseOptions())
+    spec = await parse_dispatch(
+        dispatch, room_name="telephony-room", options=options or ParseOptions()
+    )
     sink = CollectingSink()
     room = SimulatedCallRoom(SimulatedRoom.create(), caller=None)
     offline_llm = OfflineLLM(llm_replies or [])

@@ -286,8 +286,8 @@ async def test_a_document_that_does_not_parse_is_reported_as_config_error(
     worker: RunningWorker, receiver: WatchedReceiver
 ) -> None:
     url = receiver.url("/hooks")
-    # `max_duration_second`: a misspelt field (the models are strict).
-    await worker.dispatch("AJ_config", document(url, max_duration_second=60))
+    # An invalid value of a known field (an unknown field is only a warning in a live call).
+    await worker.dispatch("AJ_config", document(url, max_duration_seconds=5))
     async with asyncio.timeout(WAIT):
         exit_code = await worker.job_closed("AJ_config")
 
@@ -301,7 +301,9 @@ async def test_a_document_that_does_not_parse_is_reported_as_config_error(
     assert report.path == "/hooks"
     assert report.headers["X-Webhook-Id"] == report_delivery_id(CALL_ID)
     message = json.loads(report.body)["message"]
-    assert message["end_detail"] == "assistant.max_duration_second: unknown field"
+    assert message["end_detail"] == (
+        "assistant.max_duration_seconds: Input should be greater than or equal to 10"
+    )
     assert message["call"]["id"] == CALL_ID
     assert message["assistant"]["name"] == "front desk"
     assert CallLedger(worker.settings.outbox_dir / "ledger").open_entries() == []
