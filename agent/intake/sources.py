@@ -34,7 +34,7 @@ from agent.delivery.signing import delivery_headers
 from agent.delivery.target_policy import PinnedResolver, TargetPolicy, TargetRefused
 from agent.delivery.webhook import SessionFactory, default_session
 from agent.errors import ConfigError
-from agent.intake.dialects import is_flat
+from agent.intake.dialects import is_assistant_body, is_flat
 from agent.intake.dispatch import MAX_DOCUMENT_BYTES, ConfigOrigin
 from agent.report.redaction import mask_numbers
 from agent.worker.settings import WorkerSettings
@@ -257,7 +257,9 @@ def _as_document(
     if error:
         # The backend's own words, shortened: it chose to refuse this call.
         raise fail(f"refused the call: {str(error)[:200]}")
-    document = {"assistant": answer} if is_flat(answer) else dict(answer)
+    # A bare assistant (flat, or an HMS body such as the Create Assistant one) is the assistant.
+    bare = is_flat(answer) or is_assistant_body(answer)
+    document = {"assistant": answer} if bare else dict(answer)
     if "assistant" not in document and "assistant_id" not in document:
         raise fail("answer has neither `assistant` nor `assistant_id`")
     if not isinstance(document.get("call"), Mapping):

@@ -177,6 +177,11 @@ async def test_answer_forms_assistant_id_flat_and_whole_document(
     spec = await parse_dispatch(raw, room_name="sip-room-1", origin=origin)
     assert spec.assistant.llm_config.model == "gpt-4.1-mini"
 
+    backend.answer = ASSISTANT  # an HMS assistant body, bare (its `name` marks it HMS)
+    raw, origin = await source_for(backend).load(call)
+    spec = await parse_dispatch(raw, room_name="sip-room-1", origin=origin)
+    assert (spec.dialect, spec.assistant.name) == ("hms", "front desk")
+
     backend.answer = {"call": {"id": "backend-call-9"}, "assistant": ASSISTANT}
     raw, origin = await source_for(backend).load(call)
     spec = await parse_dispatch(raw, room_name="sip-room-1", origin=origin)
