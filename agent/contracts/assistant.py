@@ -4,8 +4,10 @@ The field names are the platforms' own (VoiceDock / HMS Sovereign `assistant` ob
 shared/seeds), so a backend that already speaks that dialect plugs in unchanged. A second,
 flat dialect (CallMissed session config) is normalised into this model by `dialects.py`.
 
-Models are strict (`extra="forbid"`): a misspelt `max_duration_second` must be an error naming the
-field, not a silently ignored setting that lets the call run ten times longer than intended.
+Models are strict (`extra="forbid"`): a misspelt `max_duration_second` is found and named, never
+silently ignored. What happens then is the parser's policy (agent/intake/dispatch.py): `check`
+refuses it, a live call drops it with a warning listed in the report (a backend a version ahead
+of the worker pool must not cost calls), unless the operator set VOICE_AGENT_UNKNOWN_FIELDS=refuse.
 Provider configs are discriminated unions on `provider`, so an unknown provider is reported as
 exactly that, at exactly that path. Secrets (`api_key`, `webhook_secret`, tool `server.secret`)
 accept `secret:NAME` references, resolved at parse time (see `secrets.py`).
