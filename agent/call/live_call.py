@@ -6,8 +6,8 @@ alike), so what the simulator tests is what production does:
     room events  --> lifecycle (caller left, room deleted), PhoneLine (caller, keys),
                      ControlChannel (backend commands)                       [join]
     session events --> CallLifecycle (limits, silence, ending: exactly one EndReason)
-                   --> CallRecord (transcript, tools, latency, usage)
-                   --> CallEvents (status-update, transcript) --> sink
+                   --> observers.py: CallRecord (transcript, tools, latency, usage),
+                       CallEvents (transcript) --> sink, provider failures and their metrics
     ended          --> session closed --> analysis --> end-of-call report
                    --> the one send sequence (agent/report/send.py)          [finish]
 
@@ -29,12 +29,16 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from livekit.agents import NOT_GIVEN, AgentSession, llm
-from livekit.agents.voice import events as lk_events
 
 from agent.call.lifecycle.actions import SpokenLine
 from agent.call.lifecycle.binding import bind_session
 from agent.call.lifecycle.call import CallLifecycle
 from agent.call.lifecycle.ending import CallEnd
+from agent.call.observers import (
+    count_provider_errors,
+    end_on_provider_failure,
+    record_conversation,
+)
 from agent.call.session import CallAgent
 from agent.call.telephony.caller import CallerParty, record_numbers
 from agent.call.telephony.outbound import (
@@ -56,7 +60,7 @@ from agent.delivery.base import EventSink
 from agent.intake.dispatch import CallSpec, CallType
 from agent.report.analysis import analyse_call
 from agent.report.build import build_call_report
-from agent.report.record import CallRecord, seconds_since
+from agent.report.record import CallRecord
 from agent.report.send import send_report
 from agent.worker import metrics
 
@@ -196,98 +200,6 @@ class LiveCall:
     def note_caller(self, caller: CallerParty) -> None:
         record_numbers(self.record, caller)
 
-    # -- observers of the session ---------------------------------------------------------------
-
-    def _bind_record(self) -> None:
-        session, record, events = self.session, self.record, self.events
-        function_tools, lifecycle = self.function_tools, self.lifecycle
-
-        def on_item(ev: lk_events.ConversationItemAddedEvent) -> None:
-            item = ev.item
-            if isinstance(item, llm.ChatMessage):
-                record.record_chat_item(item)
-                text = item.text_content or ""
-                if item.role in ("user", "assistant") and text:
-                    events.emit(
-                        events.transcript(
-                            "user" if item.role == "user" else "assistant",
-                            text,
-                            seconds_since(lifecycle.started_at, item.created_at),
-                            None,
-                        )
-                    )
-
-        def on_tools(ev: lk_events.FunctionToolsExecutedEvent) -> None:
-            for call, output in ev.zipped():
-                record.record_chat_item(call)
-                # An HTTP tool's outcome as measured (parsed result, error, tool_ms) wins
-                # over the framework's output text, which is then a no-op for it.
-                function_tools.finish_in(record, call.call_id)
-                if output is not None:
-                    record.record_chat_item(output)
-
-        session.on("conversation_item_added", on_item)
-        session.on("function_tools_executed", on_tools)
-
-        def unbind() -> None:
-            session.off("conversation_item_added", on_item)
-            session.off("function_tools_executed", on_tools)
-
-        self._unbind.append(unbind)
-
-    def _bind_provider_failures(self) -> None:
-        """End the call with ``error`` on the first provider failure the framework gave up on.
-
-        The framework retries a failing STT/LLM/TTS request (``conn_options.max_retry``) and
-        then reports it as unrecoverable, but keeps the session open until
-        ``max_unrecoverable_errors`` (3) more have followed, counting back to zero whenever
-        the agent speaks. A silence prompt is speech, so with the LLM down the call never
-        closed: the caller heard nothing, then "you've stepped away", and the report said
-        silence_timeout. The retries are the recovery; once they are spent the call ends."""
-        session, lifecycle = self.session, self.lifecycle
-
-        def on_error(ev: lk_events.ErrorEvent) -> None:
-            error = ev.error
-            if getattr(error, "recoverable", True) or lifecycle.is_ending:
-                return
-            kind = getattr(error, "type", None)
-            if isinstance(kind, str) and kind.endswith("_error"):
-                component = kind.removesuffix("_error")
-            else:
-                component = type(ev.source).__name__.lower()
-            cause = getattr(error, "error", None)
-            detail = f"{type(cause).__name__}: {cause}" if cause is not None else "failed"
-            log.warning("provider_failed", component=component, error_type=type(cause).__name__)
-            lifecycle.request_end(
-                EndReason.ERROR,
-                f"{component}: {detail}"[:_ERROR_DETAIL_LIMIT],
-                goodbye=None if component == "tts" else self.spec.assistant.error_message,
-            )
-
-        session.on("error", on_error)
-        self._unbind.append(lambda: session.off("error", on_error))
-
-    def _count_provider_errors(self) -> None:
-        """`voice_agent_provider_errors`: every error the session reports, by component and the
-        provider configured for it (agent/worker/metrics.py)."""
-        session, assistant = self.session, self.spec.assistant
-        providers = {
-            "stt": assistant.stt_config.provider,
-            "llm": assistant.llm_config.provider,
-            "tts": assistant.tts_config.provider,
-        }
-
-        def on_error(ev: lk_events.ErrorEvent) -> None:
-            kind = getattr(ev.error, "type", None)
-            component = kind.removesuffix("_error") if isinstance(kind, str) else "other"
-            recoverable = bool(getattr(ev.error, "recoverable", False))
-            metrics.provider_error(
-                component, providers.get(component, "unknown"), recoverable=recoverable
-            )
-
-        session.on("error", on_error)
-        self._unbind.append(lambda: session.off("error", on_error))
-
     def _on_ended(self, end: CallEnd) -> None:
         self._ended.set()
         # In a job the framework closes the session before `finish()` runs (on_session_end),
@@ -305,10 +217,13 @@ class LiveCall:
     async def start(self) -> None:
         """Start the session on the room and go live: limits start counting and
         `status-update: in-progress` goes out."""
-        self._unbind.append(bind_session(self.lifecycle, self.session))
-        self._bind_record()
-        self._count_provider_errors()
-        self._bind_provider_failures()
+        session, lifecycle, assistant = self.session, self.lifecycle, self.spec.assistant
+        self._unbind += [
+            bind_session(lifecycle, session),
+            record_conversation(session, self.record, self.events, self.function_tools, lifecycle),
+            count_provider_errors(session, assistant),
+            end_on_provider_failure(session, lifecycle, goodbye=assistant.error_message),
+        ]
         await self._room.start_session(self.session, self.agent)
         self.lifecycle.start()
         self.events.emit(self.events.status_update("in-progress"))

@@ -5,7 +5,8 @@ the job runs it; only the vendors (offline stand-ins for the STT, LLM and TTS) a
 simulated caller) differ. It is what ``python -m agent simulate``, the call tests and the
 benchmarks run on.
 
-- :mod:`.live`: ``run_scenario``, one scenario to its report, with the caller's pacing;
+- :mod:`.live`: ``run_scenario``, one scenario to its report;
+- :mod:`.caller`: the scripted caller's pacing, and what the call measured;
 - :mod:`.room`: the simulated ``CallRoom``: audio, the caller party, the offline SIP gateway;
 - :mod:`.timings`: what a call measured, and the latency split;
 - :mod:`.script`: the caller's steps (say, barge in, stay silent, hang up);

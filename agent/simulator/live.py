@@ -7,14 +7,9 @@ outside is swapped: the STT/LLM/TTS vendors (offline stand-ins, or the real LLM)
 SIP gateway). The caller's hang-up reaches the lifecycle as a participant leaving, as
 ``bind_room`` reports it in a room.
 
-Pacing: the script starts once the call is live; a line waits until the agent has answered
-the previous line and gone quiet (plus ``REPLY_GAP_SECONDS``); a barge-in waits for the agent's
-next speech to have played ``after_seconds``. Every wait is capped at
-``ANSWER_TIMEOUT_SECONDS``, and the whole script is abandoned the moment the call ends (silence
-timeout, max duration, end_call).
-
-The result carries the call's timings (greeting, and each caller line's turn with its
-waterfall, :mod:`.timings`) for ``python -m agent bench``, and its log (who said what, when).
+The scripted caller (its pacing, and what it measures) is :mod:`.caller`. The result carries
+the call's timings (greeting, and each caller line's turn with its waterfall, :mod:`.timings`)
+for ``python -m agent bench``, and its log (who said what, when).
 """
 
 from __future__ import annotations
@@ -28,13 +23,11 @@ from typing import Any
 
 import structlog
 from livekit.agents import llm
-from livekit.agents.voice import events as lk_events
 
 from agent.call.assemble import CallIO, CallProviders, assemble_call
 from agent.call.endpoints import check_provider_endpoints
 from agent.call.live_call import LiveCall
 from agent.call.providers import build_llm, load_vad
-from agent.contracts.assistant import FirstMessageMode
 from agent.contracts.events import EndOfCallReport, parse_envelope, to_delivery
 from agent.delivery.base import Delivery, EventSink
 from agent.delivery.target_policy import TargetPolicy
@@ -46,33 +39,15 @@ from agent.report.send import report_config_error, report_startup_error
 from agent.worker.logs import bind_call, unbind_call
 from agent.worker.settings import WorkerSettings
 
+from .caller import CallTimings, Say, SimulatedCaller, call_timings, print_conversation
 from .offline import OfflineLLM, OfflineSTT, OfflineTTS
 from .room import SimulatedCallRoom, TransferRequest, simulated_room
 from .scenario import Scenario
-from .script import ControlStep, DtmfStep, HangupStep, SayStep, ScenarioStep, SilenceStep
-from .speech import CallerLine, seconds_to_say
-from .timings import LogEntry, TurnTiming, TurnWaterfall, first_after, ms_after
+from .timings import LogEntry
 
 log = structlog.get_logger(__name__)
 
 ROOM_NAME = "simulator"
-REPLY_GAP_SECONDS = 0.2
-"""A person's pause before answering once the agent has gone quiet."""
-ANSWER_TIMEOUT_SECONDS = 8.0
-"""Longest a caller step waits for the agent; an agent that never answers cannot stall it."""
-_POLL_SECONDS = 0.05
-
-Say = Callable[[str], None]
-
-
-@dataclass
-class CallTimings:
-    """What the call measured, in ms: times are since the call started (``LiveCall.converse``)."""
-
-    greeting_ms: float | None
-    """Call start -> first frame of the agent's first audio, when it spoke before the caller."""
-    turns: list[TurnTiming]
-    """One per caller line that was said to its end, in order."""
 
 
 @dataclass
@@ -120,199 +95,6 @@ class ReportCapture:
 
     async def aclose(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         await self.inner.aclose(timeout=timeout)
-
-
-@dataclass
-class _LineRun:
-    text: str
-    barge_in: bool
-    started_at: float
-    ended_at: float | None = None
-    """When its last frame reached the session: the caller's end of speech."""
-
-
-@dataclass
-class _Caller:
-    """Plays the caller's steps against the running call."""
-
-    call: LiveCall
-    room: SimulatedCallRoom
-    started: float
-    """``time.monotonic()`` when the call started (the log's zero)."""
-    user_turns: int = 0
-    segment_started: asyncio.Event = field(default_factory=asyncio.Event)
-    turn_added: asyncio.Event = field(default_factory=asyncio.Event)
-    lines: list[_LineRun] = field(default_factory=list)
-    commits: list[float] = field(default_factory=list)
-    vad_ends: list[float] = field(default_factory=list)
-    log: list[LogEntry] = field(default_factory=list)
-    _turns_before_last_line: int | None = None
-
-    def ms(self, at: float) -> float:
-        return round((at - self.started) * 1000, 1)
-
-    def on_user_turn(self) -> None:
-        self.user_turns += 1
-        self.commits.append(time.monotonic())
-        self.turn_added.set()
-
-    def on_user_state(self, ev: lk_events.UserStateChangedEvent) -> None:
-        if ev.old_state == "speaking" and ev.new_state != "speaking":
-            self.vad_ends.append(time.monotonic())
-
-    async def play(self, steps: list[ScenarioStep]) -> None:
-        await self.call.live.wait()  # after the dial, for an outbound call
-        assistant = self.call.spec.assistant
-        if assistant.effective_first_message_mode is FirstMessageMode.SPEAKS_FIRST:
-            await _wait(self.segment_started, ANSWER_TIMEOUT_SECONDS)  # the greeting began
-        for step in steps:
-            self.segment_started.clear()
-            if isinstance(step, SayStep):
-                if step.barge_in:
-                    await _wait(self.segment_started, ANSWER_TIMEOUT_SECONDS)
-                    await asyncio.sleep(step.barge_in_after_seconds)
-                else:
-                    await self._agent_done()
-                await self._say(step.text, barge_in=step.barge_in)
-            elif isinstance(step, SilenceStep):
-                await self._agent_done()
-                await asyncio.sleep(step.seconds)
-            elif isinstance(step, ControlStep):
-                await self._agent_done()
-                await self.room.send_control(step)
-            elif isinstance(step, DtmfStep):
-                await self._agent_done()
-                self._turns_before_last_line = self.user_turns  # the entry becomes a turn
-                await self.room.press(step)
-            elif isinstance(step, HangupStep):
-                if step.wait_for_agent:
-                    await self._agent_done()
-                self.room.caller_hangs_up()
-                return
-        # no hangup: the caller stays on the line, silent, until the call ends by itself
-
-    async def _say(self, text: str, *, barge_in: bool) -> None:
-        line = CallerLine(line_id=len(self.lines), text=text, seconds=seconds_to_say(text))
-        run = _LineRun(text, barge_in, started_at=time.monotonic())
-        self.lines.append(run)
-        self.log.append(LogEntry(at_ms=self.ms(run.started_at), who="caller", text=text))
-        self._turns_before_last_line = self.user_turns
-        run.ended_at = await self.room.audio.caller.say(line)
-
-    async def _agent_done(self) -> None:
-        """The caller's last line has become a turn, and the agent answered and went quiet."""
-        deadline = time.monotonic() + ANSWER_TIMEOUT_SECONDS
-        if self._turns_before_last_line is not None:
-            while self.user_turns <= self._turns_before_last_line:
-                self.turn_added.clear()
-                if not await _wait(self.turn_added, deadline - time.monotonic()):
-                    break
-            self._turns_before_last_line = None
-            deadline = time.monotonic() + ANSWER_TIMEOUT_SECONDS
-        quiet_since: float | None = None
-        while time.monotonic() < deadline:
-            now = time.monotonic()
-            if self.room.audio.playout.idle and self.call.session.agent_state in (
-                "listening",
-                "idle",
-            ):
-                quiet_since = quiet_since or now
-                if now - quiet_since >= REPLY_GAP_SECONDS:
-                    return
-            else:
-                quiet_since = None
-            await asyncio.sleep(_POLL_SECONDS)
-
-
-def _timings(
-    caller: _Caller, started: float, stt: OfflineSTT, llm_engine: Any, tts: OfflineTTS
-) -> CallTimings:
-    """The greeting and each line's turn: a turn runs from the line's last frame to the first
-    agent audio frame after it (None when the next line ended first: never answered);
-    waterfall steps are the first of each after it."""
-    first_frames = [s.first_frame_at for s in caller.room.audio.playout.segments]
-    requests = llm_engine.requests if isinstance(llm_engine, OfflineLLM) else []
-    greeting_at = first_after(first_frames, started)
-    first_line_at = caller.lines[0].started_at if caller.lines else float("inf")
-    turns = []
-    for i, run in enumerate(caller.lines):
-        end = run.ended_at
-        if end is None:
-            continue
-        answer_at = first_after(first_frames, end)
-        next_end = next((r.ended_at for r in caller.lines[i + 1 :]), None)
-        if answer_at is not None and next_end is not None and answer_at > next_end:
-            answer_at = None
-        request_at = first_after((r.requested_at for r in requests), end)
-        request = next((r for r in requests if r.requested_at == request_at), None)
-        text_at = first_after((s.first_text_at for s in tts.syntheses), end)
-        synthesis = next((s for s in tts.syntheses if s.first_text_at == text_at), None)
-        waterfall = TurnWaterfall(
-            stt_final_ms=ms_after(first_after((f.emitted_at for f in stt.finals), end), end),
-            vad_end_of_speech_ms=ms_after(first_after(caller.vad_ends, end), end),
-            turn_committed_ms=ms_after(first_after(caller.commits, end), end),
-            llm_request_ms=ms_after(request_at, end),
-            llm_first_delta_ms=ms_after(request.first_delta_at if request else None, end),
-            tts_first_text_ms=ms_after(text_at, end),
-            tts_first_audio_ms=ms_after(synthesis.first_audio_at if synthesis else None, end),
-            first_agent_audio_ms=ms_after(answer_at, end),
-        )
-        turns.append(
-            TurnTiming(
-                caller_text=run.text,
-                barge_in=run.barge_in,
-                caller_started_at_ms=ms_after(run.started_at, started) or 0.0,
-                caller_ended_at_ms=ms_after(end, started) or 0.0,
-                latency_ms=ms_after(answer_at, end),
-                waterfall=waterfall,
-            )
-        )
-    return CallTimings(
-        greeting_ms=ms_after(greeting_at, started)
-        if greeting_at is not None and greeting_at < first_line_at
-        else None,
-        turns=turns,
-    )
-
-
-async def _wait(event: asyncio.Event, seconds: float) -> bool:
-    if seconds <= 0:
-        return event.is_set()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout=seconds)
-    return event.is_set()
-
-
-def _conversation_printer(call: LiveCall, caller: _Caller, say: Say, started: float) -> None:
-    def at() -> str:
-        return f"{time.monotonic() - started:7.2f}s"
-
-    def on_item(ev: lk_events.ConversationItemAddedEvent) -> None:
-        item = ev.item
-        if not isinstance(item, llm.ChatMessage) or item.role not in ("user", "assistant"):
-            return
-        if item.role == "user":
-            caller.on_user_turn()
-        else:
-            # logged when it began playing (wall clock in its metrics), else when added
-            spoke_at = item.metrics.get("started_speaking_at")
-            played = time.monotonic() - (time.time() - spoke_at if spoke_at else 0.0)
-            caller.log.append(LogEntry(at_ms=caller.ms(played), who="agent",
-                                       text=item.text_content or "",
-                                       interrupted=item.interrupted))  # fmt: skip
-        cut = " [interrupted]" if item.interrupted else ""
-        who = "caller" if item.role == "user" else "agent"
-        say(f"{at()}  {who:<6}  {item.text_content or ''}{cut}")
-
-    def on_tools(ev: lk_events.FunctionToolsExecutedEvent) -> None:
-        for fn_call, output in ev.zipped():
-            result = output.output if output is not None else ""
-            line = f"{fn_call.name}({fn_call.arguments}) -> {result}"
-            caller.log.append(LogEntry(at_ms=caller.ms(time.monotonic()), who="tool", text=line))
-            say(f"{at()}  {'tool':<6}  {line}")
-
-    call.session.on("conversation_item_added", on_item)
-    call.session.on("function_tools_executed", on_tools)
 
 
 def _result(
@@ -454,8 +236,8 @@ async def _live_call(
     for warning in call.spec.warnings:
         say(f"warning: {warning}")
     call_started = time.monotonic()
-    caller = _Caller(call, room, call_started, segment_started=segment_started)
-    _conversation_printer(call, caller, say, started)
+    caller = SimulatedCaller(call, room, call_started, segment_started=segment_started)
+    print_conversation(call, caller, say, started)
     call.session.on("user_state_changed", caller.on_user_state)
 
     await call.join()  # as job.py once connected: the caller is in the room, control is on
@@ -471,7 +253,7 @@ async def _live_call(
     report = await call.finish()
     await room.aclose()
     unbind_call()
-    timings = _timings(caller, call_started, stt_engine, llm_engine, tts_engine)
+    timings = call_timings(caller, call_started, stt_engine, llm_engine, tts_engine)
     published = [segment.text for segment in room.audio.transcript.segments]
     result = _result(capture, report, time.monotonic() - started, timings, published)
     result.transfers = room.transfers()
