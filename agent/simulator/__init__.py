@@ -6,7 +6,7 @@ simulated caller) differ. It is what ``python -m agent simulate``, the call test
 benchmarks run on.
 
 - :mod:`.live`: ``run_scenario``, one scenario to its report;
-- :mod:`.caller`: the scripted caller's pacing, and what the call measured;
+- :mod:`.scripted_caller`: the scripted caller's pacing, and what the call measured;
 - :mod:`.room`: the simulated ``CallRoom``: audio, the caller party, the offline SIP gateway;
 - :mod:`.timings`: what a call measured, and the latency split;
 - :mod:`.script`: the caller's steps (say, barge in, stay silent, hang up);

@@ -7,9 +7,9 @@ outside is swapped: the STT/LLM/TTS vendors (offline stand-ins, or the real LLM)
 SIP gateway). The caller's hang-up reaches the lifecycle as a participant leaving, as
 ``bind_room`` reports it in a room.
 
-The scripted caller (its pacing, and what it measures) is :mod:`.caller`. The result carries
-the call's timings (greeting, and each caller line's turn with its waterfall, :mod:`.timings`)
-for ``python -m agent bench``, and its log (who said what, when).
+The scripted caller (its pacing, and what it measures) is :mod:`.scripted_caller`. The result
+carries the call's timings (greeting, and each caller line's turn with its waterfall,
+:mod:`.timings`) for ``python -m agent bench``, and its log (who said what, when).
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ from agent.report.send import report_config_error, report_startup_error
 from agent.worker.logs import bind_call, unbind_call
 from agent.worker.settings import WorkerSettings
 
-from .caller import CallTimings, Say, SimulatedCaller, call_timings, print_conversation
 from .offline import OfflineLLM, OfflineSTT, OfflineTTS
 from .room import SimulatedCallRoom, TransferRequest, simulated_room
 from .scenario import Scenario
+from .scripted_caller import CallTimings, Say, ScriptedCaller, call_timings, print_conversation
 from .timings import LogEntry
 
 log = structlog.get_logger(__name__)
@@ -236,7 +236,7 @@ async def _live_call(
     for warning in call.spec.warnings:
         say(f"warning: {warning}")
     call_started = time.monotonic()
-    caller = SimulatedCaller(call, room, call_started, segment_started=segment_started)
+    caller = ScriptedCaller(call, room, call_started, segment_started=segment_started)
     print_conversation(call, caller, say, started)
     call.session.on("user_state_changed", caller.on_user_state)
 

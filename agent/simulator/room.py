@@ -5,7 +5,7 @@ Production gets four things from the room and the LiveKit server that a simulate
 get from here, or its scenario could not test the production wiring:
 
 - audio: the scripted caller's microphone, and the agent's audio and transcript played out on
-  the wall clock (:class:`~.transport.SimulatedRoom`, assigned to the session's I/O as RoomIO
+  the wall clock (:class:`~.transport.SimulatedAudio`, assigned to the session's I/O as RoomIO
   would be);
 - the caller party: a SIP participant with ``sip.phoneNumber`` / ``sip.trunkPhoneNumber``
   attributes when the scenario has ``phone``, else a web participant (``WEB_IDENTITY``); handed
@@ -46,7 +46,7 @@ from agent.call.telephony.sip import SipGateway
 from .offline.sip import TRANSFER, OfflineLiveKitServer, offline_livekit
 from .scenario import Scenario
 from .script import ControlStep, DtmfStep
-from .transport import PlayedSegment, SimulatedRoom
+from .transport import PlayedSegment, SimulatedAudio
 
 log = structlog.get_logger(__name__)
 
@@ -70,7 +70,7 @@ class TransferRequest:
 class SimulatedCallRoom:
     """A ``CallRoom`` with a simulated caller in it."""
 
-    audio: SimulatedRoom
+    audio: SimulatedAudio
     caller: CallerParty | None
     """Who joins when the call joins the room (None: nobody yet; a test says who, later)."""
     say: Callable[[str], None] = lambda _line: None
@@ -186,5 +186,5 @@ async def simulated_room(
                 offline_livekit(scenario.providers.sip_transfer)
             )
             sip = SipGateway(lkapi, room_name)
-        audio = SimulatedRoom.create(on_segment_started=on_segment_started)
+        audio = SimulatedAudio.create(on_segment_started=on_segment_started)
         yield SimulatedCallRoom(audio, caller, say=say, started=started, sip=sip, server=server)

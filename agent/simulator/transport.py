@@ -1,4 +1,7 @@
-"""The simulated room: caller audio in, agent audio and transcript out, in real time.
+"""The simulated room's audio: caller audio in, agent audio and transcript out, in real time.
+
+(:class:`~agent.simulator.room.SimulatedCallRoom` is the room itself: this audio, the caller
+party and the room's events.)
 
 It stands where RoomIO stands in production, and is wired the same way: the session reads
 :class:`CallerAudioInput`, and writes to a framework ``TranscriptSynchronizer`` that feeds
@@ -276,7 +279,7 @@ class TranscriptRecorder(io.TextOutput):
 
 
 @dataclass
-class SimulatedRoom:
+class SimulatedAudio:
     """The three endpoints, wired like RoomIO (audio and text behind a synchronizer)."""
 
     caller: CallerAudioInput
@@ -290,7 +293,7 @@ class SimulatedRoom:
         *,
         speech: CallerSpeech | None = None,
         on_segment_started: Callable[[PlayedSegment], None] | None = None,
-    ) -> SimulatedRoom:
+    ) -> SimulatedAudio:
         playout = PlayoutRecorder(on_segment_started=on_segment_started)
         transcript = TranscriptRecorder()
         synchronizer = TranscriptSynchronizer(

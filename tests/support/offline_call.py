@@ -17,7 +17,7 @@ from agent.simulator.offline.llm import OfflineLLM
 from agent.simulator.offline.stt import OfflineSTT
 from agent.simulator.offline.tts import OfflineTTS
 from agent.simulator.room import SimulatedCallRoom
-from agent.simulator.transport import SimulatedRoom
+from agent.simulator.transport import SimulatedAudio
 from agent.worker.settings import WorkerSettings
 
 
@@ -26,7 +26,7 @@ def offline_call(spec: Any, sink: EventSink) -> LiveCall:
         spec,
         CallProviders(stt=OfflineSTT(), llm=OfflineLLM(), tts=OfflineTTS(), vad=load_vad()),
         CallIO(
-            room=SimulatedCallRoom(SimulatedRoom.create(), caller=None),
+            room=SimulatedCallRoom(SimulatedAudio.create(), caller=None),
             sink=sink,
             settings=WorkerSettings(),
             tool_policy=TargetPolicy.loopback_allowed(),

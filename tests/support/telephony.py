@@ -34,7 +34,7 @@ from agent.simulator.offline import OfflineLLM, OfflineSTT, OfflineTTS
 from agent.simulator.offline.sip import API_KEY, API_SECRET, OfflineLiveKitServer
 from agent.simulator.room import SimulatedCallRoom
 from agent.simulator.speech import CallerLine, seconds_to_say
-from agent.simulator.transport import SimulatedRoom
+from agent.simulator.transport import SimulatedAudio
 from agent.worker.settings import WorkerSettings
 
 FakeLiveKit = OfflineLiveKitServer
@@ -131,7 +131,7 @@ async def start_sim_call(
         dispatch, room_name="telephony-room", options=options or ParseOptions()
     )
     sink = CollectingSink()
-    room = SimulatedCallRoom(SimulatedRoom.create(), caller=None)
+    room = SimulatedCallRoom(SimulatedAudio.create(), caller=None)
     offline_llm = OfflineLLM(llm_replies or [])
     call = assemble_call(
         spec,

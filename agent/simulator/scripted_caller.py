@@ -1,4 +1,4 @@
-"""The simulated caller: plays a scenario's caller steps against a live call, and measures it.
+"""The scripted caller: plays a scenario's caller steps against a live call, and measures it.
 
 :func:`agent.simulator.live.run_scenario` makes one per call, on the call the composition root
 assembled and the simulated room (:mod:`.room`) it runs in.
@@ -65,7 +65,7 @@ class _LineRun:
 
 
 @dataclass
-class SimulatedCaller:
+class ScriptedCaller:
     """Plays the caller's steps against the running call."""
 
     call: LiveCall
@@ -158,7 +158,7 @@ class SimulatedCaller:
 
 
 def call_timings(
-    caller: SimulatedCaller, started: float, stt: OfflineSTT, llm_engine: Any, tts: OfflineTTS
+    caller: ScriptedCaller, started: float, stt: OfflineSTT, llm_engine: Any, tts: OfflineTTS
 ) -> CallTimings:
     """The greeting and each line's turn: a turn runs from the line's last frame to the first
     agent audio frame after it (None when the next line ended first: never answered);
@@ -216,7 +216,7 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
     return event.is_set()
 
 
-def print_conversation(call: LiveCall, caller: SimulatedCaller, say: Say, started: float) -> None:
+def print_conversation(call: LiveCall, caller: ScriptedCaller, say: Say, started: float) -> None:
     def at() -> str:
         return f"{time.monotonic() - started:7.2f}s"
 
