@@ -76,8 +76,9 @@ class CallHandle(Protocol):
     def note(self, text: str) -> None:
         """A system line in the call record (the report's messages), e.g. a failed transfer."""
 
-    def note_control(self, command: str, outcome: str) -> None:
-        """A control command and its outcome (the report's ``control``)."""
+    def note_control(self, command: str, outcome: str) -> bool:
+        """A control command and its outcome (the report's ``control``; refused ones beyond the
+        first few are only counted, in ``control_refused``). True if it was listed."""
 
     def note_caller(self, caller: CallerParty) -> None:
         """Who the caller is: a SIP caller's numbers go into the record (never an info log)."""

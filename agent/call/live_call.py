@@ -194,8 +194,8 @@ class LiveCall:
     def note(self, text: str) -> None:
         self.record.add_message("system", text)
 
-    def note_control(self, command: str, outcome: str) -> None:
-        self.record.add_control(command, outcome)
+    def note_control(self, command: str, outcome: str) -> bool:
+        return self.record.add_control(command, outcome)
 
     def note_caller(self, caller: CallerParty) -> None:
         record_numbers(self.record, caller)

@@ -312,6 +312,10 @@ class EndOfCallReport(_Message):
     metrics: CallMetrics = Field(default_factory=CallMetrics)
     usage: list[UsageEntry] = Field(default_factory=list)
     control: list[ControlEntry] = Field(default_factory=list)
+    """Live control commands and their outcomes, in order; of the refused ones only the first
+    five are listed (agent/report/record.py ``REFUSED_CONTROLS_KEPT``)."""
+    control_refused: int = Field(0, ge=0)
+    """How many control packets were refused in all, listed or not."""
     customer: Customer | None = None
     destination: str | None = None
     """Outbound: the number dialled; inbound: the number the caller dialled; transfers: where

@@ -120,6 +120,7 @@ def _assemble(
         control=[ControlEntry(command=c.command, outcome=c.outcome,
                               at_seconds=seconds_since(start, c.at))
                  for c in record.controls],
+        control_refused=record.controls_refused,
         customer=_customer(record, spec),
         destination=_destination(record, spec),
         **call_properties(record, spec, reason, detail),

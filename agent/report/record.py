@@ -83,6 +83,12 @@ class ControlRecord:
     at: float
 
 
+REFUSED_CONTROLS_KEPT = 5
+"""Refused control packets kept in the record (and listed in the report): the first few say
+who tried what. Any participant can publish packets, so the rest are only counted
+(``CallRecord.controls_refused``): a flood cannot grow the report."""
+
+
 @dataclass(slots=True)
 class UsageTotals:
     prompt_tokens: int = 0
@@ -131,6 +137,8 @@ class CallRecord:
     transfer_destination: str | None = None
     entries: list[Entry] = field(default_factory=list)
     controls: list[ControlRecord] = field(default_factory=list)
+    controls_refused: int = 0
+    """Every refused control packet of the call, the ones not kept in ``controls`` included."""
     _tools: dict[str, ToolCallEntry] = field(default_factory=dict, repr=False)
     _usage: dict[tuple[UsageKind, str, str], UsageTotals] = field(default_factory=dict, repr=False)
     _session_usage: dict[tuple[UsageKind, str, str], UsageTotals] = field(
@@ -186,8 +194,15 @@ class CallRecord:
         entry.tool_ms = tool_ms
         self.entries.append(ToolResultEntry(entry))
 
-    def add_control(self, command: str, outcome: str, at: float | None = None) -> None:
+    def add_control(self, command: str, outcome: str, at: float | None = None) -> bool:
+        """Keep a control command's outcome; a refused one only among the first
+        ``REFUSED_CONTROLS_KEPT`` refused (every one is counted). True if it was kept."""
+        if outcome.startswith("refused"):
+            self.controls_refused += 1
+            if self.controls_refused > REFUSED_CONTROLS_KEPT:
+                return False
         self.controls.append(ControlRecord(command, outcome, at or self.now()))
+        return True
 
     def add_usage(
         self,

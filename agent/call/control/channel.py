@@ -15,7 +15,10 @@ sliding) -> the call must not be ending -> the command:
 
 The channel acts on the call only through its ``CallHandle`` (agent/call/handle.py). Every
 packet gets one result, logged (``control_command``) and kept in the call record
-(``call.note_control``), including the refused ones. Sender identities can hold phone
+(``call.note_control``), including the refused ones; but as any participant can publish
+packets, only the first few refused are kept (agent/report/record.py ``REFUSED_CONTROLS_KEPT``)
+and logged at info, the rest are counted (the report's ``control_refused``) and logged at
+debug, so a flood grows neither the report nor the info log. Sender identities can hold phone
 numbers (SIP identities often do), so they are logged at debug level only, and not under
 gdpr_mode.
 
@@ -95,8 +98,8 @@ class ControlChannel:
         """One packet, start to result. ``sender``: None for the server API, else the identity
         of the room participant that published it."""
         result = await self._run(data, sender)
-        self._call.note_control(result.command, result.outcome)
-        log.info(
+        listed = self._call.note_control(result.command, result.outcome)
+        (log.info if listed else log.debug)(
             "control_command",
             command=result.command,
             outcome=result.outcome,

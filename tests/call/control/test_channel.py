@@ -17,6 +17,7 @@ from agent.call.telephony.caller import CallerParty
 from agent.call.telephony.sip import SipGateway
 from agent.call.telephony.transfer import WEB_CALL_REFUSED_LINE
 from agent.clock import VirtualClock
+from agent.report.record import REFUSED_CONTROLS_KEPT
 from tests.support.telephony import (
     FakeLiveKit,
     SimCall,
@@ -156,6 +157,40 @@ async def test_more_than_ten_a_minute_are_refused() -> None:
     assert outcomes[10] == "refused: rate limit (10 per minute)"
     assert "note 10" not in system_texts(sim)
     assert later.outcome == "ok"
+
+
+async def test_a_flood_of_refused_packets_is_counted_not_kept() -> None:
+    """10,000 packets from a participant (the caller's client can publish data): every one is
+    refused and counted, only the first few are kept and logged at info, and the call's report
+    lists those and says how many there were in all, at the size of a report with five."""
+    flood = 10_000
+    sim = await idle_call()
+    try:
+        channel = ControlChannel(sim.call)
+        with capture_logs() as logs:
+            for n in range(flood):
+                data = packet(type="end-call") if n % 2 else b"{not json"
+                result = await channel.handle(data, "sip_+31612345678")
+                assert not result.accepted
+            accepted = await channel.handle(packet(type="inject-context", content="VIP"), None)
+        report = await sim.call.finish()
+    finally:
+        await sim.room.aclose()
+    assert accepted.outcome == "ok"  # the flood did not use up the server's rate limit
+    assert report.control_refused == flood
+    kept = [(c.command, c.outcome) for c in report.control]
+    assert kept == [
+        *[("invalid", "refused: sender not allowed"), ("end-call", "refused: sender not allowed")]
+        * 2,
+        ("invalid", "refused: sender not allowed"),
+        ("inject-context", "ok"),
+    ]
+    info = [e for e in logs if e["event"] == "control_command" and e["log_level"] == "info"]
+    assert len(info) == REFUSED_CONTROLS_KEPT + 1
+    assert len([e for e in logs if e["event"] == "control_command"]) == flood + 1
+    (sent,) = sim.sink.messages("end-of-call-report")
+    assert sent["control_refused"] == flood
+    assert len(json.dumps(sent["control"])) < 1_000
 
 
 # --- effects in a live simulated call ------------------------------------------------------
