@@ -21,9 +21,11 @@ before it ships. Invalid values of known fields are always a `config_error`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from itertools import pairwise
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
@@ -260,7 +262,11 @@ async def _parse(
     if origin == "room":
         warnings += [
             f"literal secret at {path} in room metadata, which every participant can read; "
-            "use a secret:NAME reference"
+            + (
+                "use a secret:NAME reference"
+                if _takes_reference(path)
+                else "send the document as agent dispatch metadata (only the agent reads it)"
+            )
             for path in literal_secret_paths(doc)
         ]
     if doc.get("assistant_id") is not None:
@@ -454,19 +460,49 @@ async def _resolve_saved(
 
 
 def literal_secret_paths(doc: Any, prefix: str = "") -> list[str]:
-    """Paths of secrets given as literals instead of `secret:NAME` references."""
+    """Paths of secrets given as literals, anywhere in the document: the secret fields
+    (``api_key``, ``webhook_secret``, ``secret``) not written as `secret:NAME` references, and
+    any value under a key that names a credential (``Authorization``, ``X-API-Key``,
+    ``access_token``, ``password``: a tool server's ``headers``, the ``metadata``), or that is
+    one (``Bearer ...``)."""
     found: list[str] = []
     if isinstance(doc, Mapping):
         for key, value in doc.items():
             path = f"{prefix}.{key}" if prefix else str(key)
-            if key in SECRET_KEYS and isinstance(value, str) and value and not is_reference(value):
-                found.append(path)
-            elif key != "metadata":
+            if isinstance(value, str):
+                if value and not is_reference(value) and _names_credential(str(key), value):
+                    found.append(path)
+            else:
                 found += literal_secret_paths(value, path)
     elif isinstance(doc, list):
         for i, item in enumerate(doc):
             found += literal_secret_paths(item, f"{prefix}.{i}")
     return found
+
+
+_CREDENTIAL_WORDS = frozenset(
+    {"secret", "token", "password", "passwd", "authorization", "cookie", "credential",
+     "credentials", "apikey", "bearer"}
+)  # fmt: skip
+_CREDENTIAL_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key")})
+_AUTH_SCHEME = re.compile(r"^(?:Bearer|Basic|Token|Digest)\s+\S", re.IGNORECASE)
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+
+
+def _names_credential(key: str, value: str) -> bool:
+    if key in SECRET_KEYS or _AUTH_SCHEME.match(value):
+        return True
+    words = [word.lower() for word in _WORD.findall(key)]
+    return any(word in _CREDENTIAL_WORDS for word in words) or any(
+        pair in _CREDENTIAL_PAIRS for pair in pairwise(words)
+    )
+
+
+def _takes_reference(path: str) -> bool:
+    """Whether the field at ``path`` resolves `secret:NAME` (a secret field of the contract;
+    headers and metadata are sent as written)."""
+    parts = path.split(".")
+    return parts[-1] in SECRET_KEYS and "headers" not in parts and "metadata" not in parts
 
 
 # Where a flat-dialect field ends up after normalisation, so errors name what was sent.

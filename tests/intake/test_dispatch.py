@@ -170,6 +170,70 @@ async def test_literal_secret_in_room_metadata_warns() -> None:
     assert (await parse(doc, origin="dispatch")).warnings == ()
 
 
+def tool_with_headers(headers: dict[str, str]) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {"name": "lookup"},
+        "server": {"url": "https://tools.example/lookup", "headers": headers},
+    }
+
+
+@pytest.mark.parametrize(
+    ("assistant", "path"),
+    [
+        (
+            {"tools": [tool_with_headers({"Authorization": "Bearer tok-LEAK-1"})]},
+            "assistant.tools.0.server.headers.Authorization",
+        ),
+        (
+            {"tools": [tool_with_headers({"Accept": "json", "X-API-Key": "tok-LEAK-1"})]},
+            "assistant.tools.0.server.headers.X-API-Key",
+        ),
+        (
+            {"tools": [tool_with_headers({"X-Forward": "Bearer tok-LEAK-1"})]},
+            "assistant.tools.0.server.headers.X-Forward",  # the value says what it is
+        ),
+        (
+            {"metadata": {"crm": {"access_token": "tok-LEAK-1"}}},
+            "assistant.metadata.crm.access_token",
+        ),
+        (
+            {
+                "tools": [
+                    {
+                        **tool_with_headers({}),
+                        "server": {"url": "https://t.example", "secret": "tok-LEAK-1"},
+                    }
+                ]
+            },
+            "assistant.tools.0.server.secret",
+        ),
+    ],
+)
+async def test_literal_secrets_anywhere_in_room_metadata_warn(
+    assistant: dict[str, Any], path: str
+) -> None:
+    doc = minimal(**assistant)
+    spec = await parse(doc, origin="room")
+    (warning,) = spec.warnings
+    assert f"literal secret at {path} in room metadata" in warning
+    assert "tok-LEAK-1" not in warning
+    # a field that resolves secret:NAME is told to use one; headers and metadata cannot
+    assert ("secret:NAME" in warning) == path.endswith(".secret")
+    assert (await parse(doc, origin="dispatch")).warnings == ()
+
+
+async def test_ordinary_headers_and_references_draw_no_warning() -> None:
+    doc = minimal(
+        tools=[tool_with_headers({"Accept": "application/json", "X-Request-Source": "crm"})],
+        metadata={"author": "Jan", "tokens_used": "12", "UserID": "usr_1"},
+        webhook_secret="secret:HOOK",
+    )
+    resolver = SecretResolver(env={"VOICE_AGENT_TENANT_SECRET_HOOK": "whsec-1"})
+    spec = await parse(doc, origin="room", options=ParseOptions(resolver=resolver))
+    assert spec.warnings == ()
+
+
 async def test_hybrid_mode_deep_merges_onto_saved_assistant(tmp_path: Path) -> None:
     saved = minimal(first_message="Saved hello", metadata={"Plan": "pro"})["assistant"]
     (tmp_path / "asst-1.json").write_text(json.dumps(saved))
