@@ -15,6 +15,7 @@ accept `secret:NAME` references, resolved at parse time (see `secrets.py`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
@@ -31,6 +32,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from agent.contracts.json_schema import schema_problem
+from agent.contracts.untrusted_json import bounds_problem
 from agent.intake.secret_fields import Secret
 
 MAX_DURATION_MIN = 10
@@ -41,6 +44,39 @@ limit, seeds 000 "Max call duration 5 minutes"); resolved by the parser once the
 known."""
 WEB_CALL_MAX_DURATION = 300
 MAX_KEYTERMS = 100
+
+# Bounds on what a document brings in: `metadata` rides on every webhook of the call, and a
+# schema is walked by the validator on every tool call, so both are bounded where they enter
+# (a config_error naming the field), never found out when a report fails to serialise.
+MAX_METADATA_BYTES = 16 * 1024
+MAX_METADATA_DEPTH = 32
+MAX_SCHEMA_BYTES = 32 * 1024
+MAX_SCHEMA_DEPTH = 32
+MAX_LLM_MESSAGES = 100
+MAX_SPOKEN_LINE = 2000
+"""A line the agent says (greeting, goodbye, tool and silence messages), in characters."""
+MAX_INSTRUCTIONS = 4096
+MAX_TOOL_HEADERS = 32
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+_HEADER_VALUE = re.compile(r"^[^\x00-\x08\x0a-\x1f\x7f]{0,4096}$")
+"""Any text but control characters (a CR or LF would split the request), up to 4096 chars."""
+
+SpokenLine = Annotated[str, Field(max_length=MAX_SPOKEN_LINE)]
+
+
+def _bounded(value: dict[str, Any], *, max_depth: int, max_bytes: int) -> dict[str, Any]:
+    problem = bounds_problem(value, max_depth=max_depth, max_bytes=max_bytes)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _usable_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    _bounded(schema, max_depth=MAX_SCHEMA_DEPTH, max_bytes=MAX_SCHEMA_BYTES)
+    problem = schema_problem(schema)
+    if problem is not None:
+        raise ValueError(problem)
+    return schema
 
 
 class ContractModel(BaseModel):
@@ -113,7 +149,7 @@ class OpenAISTTConfig(_STTProvider):
     provider: Literal["openai"]
     model: str = "gpt-4o-mini-transcribe"
     language: str = "en"
-    prompt: str | None = None
+    prompt: str | None = Field(None, max_length=MAX_INSTRUCTIONS)
 
 
 class SarvamSTTConfig(_STTProvider):
@@ -193,7 +229,7 @@ class LLMConfig(ProviderConfig):
     provider: Literal["openai", "openai-compatible", "xai", "groq", "openrouter"] = "openai"
     """`xai`, `groq` and `openrouter` are third-party endpoints: they need `api_key`."""
     model: str = Field(min_length=1, max_length=200)
-    messages: list[LLMMessage] = Field(default_factory=list)
+    messages: list[LLMMessage] = Field(default_factory=list, max_length=MAX_LLM_MESSAGES)
     """The system prompt (and optional few-shot turns) the agent starts with."""
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1, le=32_768)
@@ -265,7 +301,7 @@ class OpenAITTSConfig(_TTSProvider):
     voice_id: str | None = Field(None, min_length=1)
     """Another name for `voice`."""
     model: str = "gpt-4o-mini-tts"
-    instructions: str | None = None
+    instructions: str | None = Field(None, max_length=MAX_INSTRUCTIONS)
     speed: float = Field(1.0, ge=0.25, le=4.0)
     language: str | None = None
     """Accepted for uniformity; OpenAI TTS takes no language (it follows the text), so it is
@@ -351,11 +387,11 @@ class SilenceHandling(ContractModel):
 
     enabled: bool = True
     timeout_seconds: float = Field(7.5, ge=1.0, le=300.0)
-    prompts: list[Annotated[str, Field(min_length=1)]] = Field(
+    prompts: list[Annotated[str, Field(min_length=1, max_length=MAX_SPOKEN_LINE)]] = Field(
         default_factory=lambda: ["Are you still there?"], min_length=1, max_length=20
     )
     max_prompts: int = Field(2, ge=0, le=20)
-    final_message: str = "It seems you've stepped away. I'll end the call now. Goodbye!"
+    final_message: SpokenLine = "It seems you've stepped away. I'll end the call now. Goodbye!"
 
 
 class SummaryPlan(ContractModel):
@@ -367,9 +403,15 @@ class SummaryPlan(ContractModel):
 class StructuredDataPlan(ContractModel):
     enabled: bool = False
     schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
-    """JSON Schema the extracted data must validate against."""
+    """JSON Schema the extracted data must validate against (checked against the meta-schema
+    when the document is parsed; at most 32 levels deep and 32 KB)."""
     prompt: str | None = None
     timeout_seconds: float = Field(15.0, gt=0, le=120)
+
+    @field_validator("schema_")
+    @classmethod
+    def _schema_is_usable(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        return _usable_schema(schema) if schema else schema
 
     @model_validator(mode="after")
     def _schema_when_enabled(self) -> StructuredDataPlan:
@@ -396,7 +438,7 @@ class AnalysisPlan(ContractModel):
 
 class VoicemailDetection(ContractModel):
     enabled: bool = False
-    voicemail_message: str | None = None
+    voicemail_message: SpokenLine | None = None
     """Left on the machine before hanging up; without it the call just ends."""
 
 
@@ -405,9 +447,19 @@ class VoicemailDetection(ContractModel):
 
 class FunctionSpec(ContractModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    description: str = ""
+    description: str = Field("", max_length=MAX_INSTRUCTIONS)
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
-    """JSON Schema of the arguments; calls that do not match it are refused before any request."""
+    """JSON Schema of the arguments (an object); calls that do not match it are refused before
+    any request. Checked against the meta-schema when the document is parsed; at most 32
+    levels deep and 32 KB."""
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters_are_usable(cls, parameters: dict[str, Any]) -> dict[str, Any]:
+        _usable_schema(parameters)
+        if parameters.get("type", "object") != "object":
+            raise ValueError("the arguments of a function are an object: `type` must be 'object'")
+        return parameters
 
 
 class ToolServer(ContractModel):
@@ -415,14 +467,29 @@ class ToolServer(ContractModel):
     timeout_seconds: float = Field(20.0, gt=0, le=120)
     secret: Secret | None = None
     """Signs the `tool-calls` request; defaults to the assistant's webhook secret."""
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict, max_length=MAX_TOOL_HEADERS)
+    """Sent with every request (never replacing the signature headers): HTTP header names,
+    values of at most 4096 characters without control characters."""
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_are_http(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"{name[:60]!r} is not an HTTP header name")
+            if not _HEADER_VALUE.match(value):
+                raise ValueError(
+                    f"the value of {name!r} is longer than 4096 characters or holds a control "
+                    "character"
+                )
+        return headers
 
 
 class ToolMessages(ContractModel):
-    request_start: str | None = None
-    request_delayed: str | None = None
+    request_start: SpokenLine | None = None
+    request_delayed: SpokenLine | None = None
     request_delayed_after_seconds: float = Field(3.0, gt=0, le=60)
-    request_failed: str | None = None
+    request_failed: SpokenLine | None = None
 
 
 class FunctionTool(ContractModel):
@@ -532,12 +599,14 @@ class AssistantConfig(ContractModel):
     )
     """Default 300 s for web calls (the platform's 5-minute web-call limit) and CallMissed
     sessions (30-3600 there), 600 s for phone calls."""
-    max_duration_message: str = "We've reached the time limit for this call. Goodbye!"
-    end_call_message: str = "Thanks for calling. Goodbye!"
-    error_message: str = "Sorry, I'm having technical trouble and have to end the call. Goodbye!"
+    max_duration_message: SpokenLine = "We've reached the time limit for this call. Goodbye!"
+    end_call_message: SpokenLine = "Thanks for calling. Goodbye!"
+    error_message: SpokenLine = (
+        "Sorry, I'm having technical trouble and have to end the call. Goodbye!"
+    )
     """Said before a call ends with `error` (an LLM or STT that failed after retries); not said
     when the TTS itself is what failed."""
-    end_call_phrases: list[Annotated[str, Field(min_length=1)]] = Field(
+    end_call_phrases: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=50
     )
     autonomous_silence_handling: SilenceHandling = Field(default_factory=SilenceHandling)
@@ -550,7 +619,13 @@ class AssistantConfig(ContractModel):
     webhook_secret: Secret | None = None
     webhook_events: list[WebhookEvent] = Field(default_factory=lambda: list(ALL_WEBHOOK_EVENTS))
     metadata: dict[str, Any] = Field(default_factory=dict)
-    """Passed through untouched (key casing included) to every webhook (`assistant.metadata`)."""
+    """Passed through untouched (key casing included) to every webhook (`assistant.metadata`).
+    At most 32 levels deep and 16 KB as JSON: it rides on every event of the call."""
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_is_bounded(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        return _bounded(metadata, max_depth=MAX_METADATA_DEPTH, max_bytes=MAX_METADATA_BYTES)
 
     @field_validator("tools")
     @classmethod

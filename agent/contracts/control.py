@@ -7,17 +7,23 @@ One JSON object per packet, discriminated on ``type``:
     {"type": "end-call", "message": "Thank you for calling. Goodbye!"}
     {"type": "transfer", "destination": "+31201234567", "message": "Transferring you now."}
 
-Unknown keys are refused (a misspelt ``end_afer`` must not silently keep the call open).
+Unknown keys are refused (a misspelt ``end_afer`` must not silently keep the call open), and
+so is a key given twice: a packet is read by the strict reader every outside JSON goes through
+(agent/contracts/untrusted_json.py: UTF-8 only, no NaN, bounded depth). Whatever the bytes,
+:func:`parse_command` raises :class:`InvalidCommand` and nothing else.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from agent.contracts.untrusted_json import JsonRefused, read_json
+
 MAX_PACKET_BYTES = 16_384
+MAX_PACKET_DEPTH = 8
+"""A command is one flat object; anything nested deeper is not a command."""
 MAX_TEXT = 4_000
 
 
@@ -66,9 +72,9 @@ def parse_command(data: bytes | str) -> ControlCommand:
     if len(data) > MAX_PACKET_BYTES:
         raise InvalidCommand(f"packet larger than {MAX_PACKET_BYTES} bytes")
     try:
-        raw = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidCommand("not JSON") from None
+        raw = read_json(data, max_bytes=MAX_PACKET_BYTES, max_depth=MAX_PACKET_DEPTH)
+    except JsonRefused as exc:
+        raise InvalidCommand(str(exc)) from None
     try:
         return _ADAPTER.validate_python(raw)
     except ValidationError as exc:

@@ -35,7 +35,9 @@ from pydantic import (
 )
 
 from agent.contracts.assistant import ALL_WEBHOOK_EVENTS, enabled_event_names
+from agent.contracts.encodable import clean_data, clean_text
 from agent.contracts.end_reason import EndReason
+from agent.contracts.untrusted_json import JsonRefused, read_json
 from agent.delivery.base import Delivery, EventSink
 from agent.intake.dispatch import CallSpec, CallType
 from agent.report.redaction import redact as gdpr_redact
@@ -157,13 +159,28 @@ class ToolCallsResponse(BaseModel):
         return next((r for r in self.results if r.tool_call_id == tool_call_id), None)
 
 
+MAX_TOOL_ANSWER_BYTES = 256 * 1024
+"""A tool answer the model reads; anything bigger is a backend bug, not a result."""
+
+
+class InvalidToolAnswer(ValueError):
+    """The tool server's body is not one readable JSON document (not UTF-8, not JSON, a key
+    given twice, nested too deeply, too large). ``reason`` quotes no value, a key name at most."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def parse_tool_response(body: bytes | str) -> ToolCallsResponse:
-    """Tolerant parse of a tool server's body: malformed entries are skipped, a non-string
-    ``error`` becomes text, a body that is not JSON (or has no ``results``) yields no results."""
+    """Parse a tool server's body. Raises :class:`InvalidToolAnswer` (and nothing else) when
+    the body cannot be read as JSON at all (agent/contracts/untrusted_json.py); the JSON itself
+    is read tolerantly: malformed entries are skipped, a non-string ``error`` becomes text, and
+    a body without ``results`` yields no results."""
     try:
-        data = json.loads(body)
-    except ValueError:
-        return ToolCallsResponse()
+        data = read_json(body, max_bytes=MAX_TOOL_ANSWER_BYTES)
+    except JsonRefused as exc:
+        raise InvalidToolAnswer(str(exc)) from None
     raw = data.get("results") if isinstance(data, dict) else None
     results: list[ToolResult] = []
     for entry in raw if isinstance(raw, list) else []:
@@ -351,6 +368,25 @@ def parse_envelope(body: bytes | str) -> Envelope:
     return _ENVELOPE.validate_json(body)
 
 
+_UNSERIALISABLE = (ValueError, TypeError, RecursionError)
+"""What serialising can raise: PydanticSerializationError and UnicodeEncodeError are
+ValueErrors; deep nesting is a ValueError of pydantic's or a RecursionError of json's."""
+
+REDUCED_DETAIL_LIMIT = 1000
+
+
+class UnsendableEvent(ValueError):
+    """A tool-calls request that cannot be encoded even once cleaned. Never raised for a
+    report (which is reduced instead): a tool call with its arguments left out must not be
+    sent as if the model had sent none, so the tool call fails."""
+
+
+def serialise(envelope: Envelope) -> bytes:
+    """The exact bytes of ``envelope``: compact JSON, UTF-8. Raises when a value cannot be
+    encoded; :func:`to_delivery` is what never does."""
+    return envelope.model_dump_json(by_alias=True).encode("utf-8")
+
+
 def to_delivery(
     event: EventMessage | Envelope,
     *,
@@ -359,7 +395,14 @@ def to_delivery(
     delivery_id: str | None = None,
     requires_signature: bool = False,
 ) -> Delivery:
-    """Serialise ``event`` once (compact JSON, UTF-8) into what gets signed and sent."""
+    """Serialise ``event`` once (compact JSON, UTF-8) into what gets signed and sent.
+
+    A report always goes out. Every value was made encodable where it entered
+    (agent/contracts/encodable.py), so the first try is expected to work; if it still fails,
+    the event is sent with every value cleaned (lone surrogates replaced, over-deep values
+    marked), and if even that fails, an end-of-call report is sent reduced to what
+    identifies and ends the call (:func:`reduced_event`). Only a tool-calls request raises
+    (:class:`UnsendableEvent`)."""
     envelope = event if isinstance(event, Envelope) else Envelope(message=event)
     message = envelope.message
     return Delivery(
@@ -367,11 +410,96 @@ def to_delivery(
         call_id=message.call.id,
         event_type=message.type,
         seq=message.seq,
-        body=envelope.model_dump_json(by_alias=True).encode("utf-8"),
+        body=_body(envelope),
         url=url,
         secret=secret,
         requires_signature=requires_signature,
     )
+
+
+def _body(envelope: Envelope) -> bytes:
+    try:
+        return serialise(envelope)
+    except _UNSERIALISABLE as exc:
+        failure: Exception = exc
+    message = envelope.message
+    # The type of the failure only: its text may quote the value (a transcript, an argument).
+    bound = log.bind(event_type=message.type, error_type=type(failure).__name__)
+    cleaned = _cleaned(envelope)
+    if cleaned is not None:
+        bound.warning("event_serialised_cleaned")
+        return cleaned
+    if isinstance(message, ToolCalls):
+        bound.error("event_not_serialisable")
+        raise UnsendableEvent(f"the tool call could not be encoded ({type(failure).__name__})")
+    bound.error("event_serialised_reduced")
+    why = f"a value could not be encoded as JSON ({type(failure).__name__})"
+    return serialise(Envelope(message=reduced_event(message, why)))
+
+
+def _cleaned(envelope: Envelope) -> bytes | None:
+    """``envelope`` with every value cleaned (agent/contracts/encodable.py), or None."""
+    try:
+        # Python mode keeps the strings as they are, to be cleaned here (JSON mode would
+        # mangle a broken key); timestamps are written as the wire writes them.
+        data = clean_data(envelope.model_dump(by_alias=True), default=_wire_value)
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return text.encode("utf-8")
+    except Exception:  # best effort: whatever stops it, the reduced form still goes out
+        return None
+
+
+def _wire_value(value: Any) -> Any:
+    return _iso_ms(value) if isinstance(value, datetime) else str(value)
+
+
+def _encodes(model: BaseModel) -> bool:
+    try:
+        model.model_dump_json()
+    except _UNSERIALISABLE:
+        return False
+    return True
+
+
+def reduced_event(message: EventMessage, why: str) -> EventMessage:
+    """``message`` cut down to what identifies the call and says how it ended: ids, status,
+    end reason and detail (``why`` appended), timing; ``assistant.metadata`` only if it can be
+    encoded on its own. Every string is cleaned, so this always serialises."""
+    metadata = clean_data(message.assistant.metadata)
+    if not _encodes(AssistantRef(metadata=metadata)):
+        metadata = {}
+    name = message.assistant.name
+    common: dict[str, Any] = {
+        "timestamp": message.timestamp,
+        "seq": message.seq,
+        "call": CallRef(
+            id=clean_text(message.call.id), type=message.call.type, status=message.call.status
+        ),
+        "assistant": AssistantRef(name=clean_text(name) if name else None, metadata=metadata),
+    }
+    if isinstance(message, EndOfCallReport):
+        marker = f"[report reduced: {why}]"
+        detail = clean_text(message.end_detail or "")[: REDUCED_DETAIL_LIMIT - len(marker) - 1]
+        return EndOfCallReport(
+            **common,
+            end_reason=message.end_reason,
+            end_detail=f"{detail} {marker}".strip(),
+            started_at=message.started_at,
+            ended_at=message.ended_at,
+            duration_seconds=message.duration_seconds,
+            duration_ms=message.duration_ms,
+        )
+    if isinstance(message, StatusUpdate):
+        return StatusUpdate(**common, status=message.status)
+    if isinstance(message, Transcript):
+        return Transcript(
+            **common,
+            role=message.role,
+            transcript="",
+            start_seconds=message.start_seconds,
+            end_seconds=message.end_seconds,
+        )
+    return ToolCalls(**common, tool_call_list=[])
 
 
 def events_schema() -> dict[str, Any]:
@@ -464,6 +592,7 @@ class CallEvents:
     def transcript(
         self, role: Role, text: str, start_seconds: float | None, end_seconds: float | None
     ) -> Transcript:
+        text = clean_text(text)  # vendor text: a lone surrogate becomes U+FFFD here
         if self._redact is not None:
             text = self._redact(text)
         return Transcript(

@@ -1,27 +1,27 @@
 """One HTTP attempt at a delivery, and what its result means for the next step.
 
 Kept apart from the queueing in :mod:`agent.delivery.webhook` so the live sink and outbox replay
-send through the same code: check the target, pin the connection to the checked addresses,
-sign with a fresh timestamp, POST without following redirects, classify the answer.
+send through the same code: the one signed POST (:mod:`agent.delivery.http_post`: check the
+target, pin the connection, sign with a fresh timestamp, no redirects, the answer read whole up
+to 64 KB), then the answer classified. A receiver's body is not ours to keep; reading it lets
+the connection go back to the pool, and one over the cap is dropped with its connection (the
+delivery still counts by its status: the receiver did get it).
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict
 
 from agent.delivery.base import Delivery
+from agent.delivery.http_post import PostFailed, PostFailure, SignedPost
 from agent.delivery.retry import is_retryable_status, parse_retry_after
-from agent.delivery.signing import delivery_headers
-from agent.delivery.target_policy import PinnedResolver, TargetPolicy, TargetRefused
 
-_MAX_RESPONSE_BYTES = 64 * 1024
+MAX_RESPONSE_BYTES = 64 * 1024
 
 SIGNATURE_UNAVAILABLE = "signature_unavailable"
 """Why a delivery the document asked to be signed was not sent: its secret did not resolve and
@@ -74,9 +74,7 @@ def url_host(url: str | None) -> str:
 
 
 async def post_once(
-    session: aiohttp.ClientSession,
-    resolver: PinnedResolver,
-    policy: TargetPolicy,
+    poster: SignedPost,
     delivery: Delivery,
     *,
     attempt_timeout: float,
@@ -96,27 +94,15 @@ async def post_once(
         return AttemptResult(Verdict.REFUSED, record(None, SIGNATURE_UNAVAILABLE))
 
     try:
-        async with asyncio.timeout(attempt_timeout):
-            target = await policy.check(delivery.url)
-            resolver.pin(target)
-            async with session.post(
-                delivery.url,
-                data=delivery.body,
-                headers=delivery_headers(delivery, wall_clock()),
-                allow_redirects=False,
-            ) as response:
-                status = response.status
-                retry_after_header = response.headers.get("Retry-After")
-                # The body is not ours to keep; reading a small one lets the connection go
-                # back to the pool, and a huge one is cut off (the connection is then closed).
-                await response.content.read(_MAX_RESPONSE_BYTES)
-    except TargetRefused as exc:
-        return AttemptResult(Verdict.REFUSED, record(None, f"refused: {exc.reason}"))
-    except TimeoutError:
-        return AttemptResult(Verdict.RETRY, record(None, "timeout"))
-    except (aiohttp.ClientError, OSError) as exc:
-        return AttemptResult(Verdict.RETRY, record(None, f"connection: {type(exc).__name__}"))
+        answer = await poster.post(delivery, max_body=MAX_RESPONSE_BYTES, timeout=attempt_timeout)
+    except PostFailed as exc:
+        if exc.failure is PostFailure.REFUSED:
+            return AttemptResult(Verdict.REFUSED, record(None, f"refused: {exc.detail}"))
+        if exc.failure is PostFailure.TIMEOUT:
+            return AttemptResult(Verdict.RETRY, record(None, "timeout"))
+        return AttemptResult(Verdict.RETRY, record(None, f"connection: {exc.detail}"))
 
+    status, retry_after_header = answer.status, answer.retry_after
     if 200 <= status <= 299:
         return AttemptResult(Verdict.DELIVERED, record(status, None))
     if status == 410:

@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-import aiohttp
 import structlog
 
 from agent.delivery.attempt import (
@@ -31,8 +30,9 @@ from agent.delivery.attempt import (
     url_host,
 )
 from agent.delivery.base import Delivery
+from agent.delivery.http_post import SessionFactory, SignedPost, default_session
 from agent.delivery.retry import RetryPolicy
-from agent.delivery.target_policy import PinnedResolver, TargetPolicy
+from agent.delivery.target_policy import TargetPolicy
 
 if TYPE_CHECKING:
     from agent.delivery.outbox import Outbox
@@ -42,25 +42,11 @@ log = structlog.get_logger(__name__)
 Outcome = Literal["delivered", "outboxed", "gone", "refused", "lost"]
 """``lost`` only when the outbox itself could not be written (disk full, read-only volume)."""
 Sleep = Callable[[float], Awaitable[None]]
-SessionFactory = Callable[[PinnedResolver], aiohttp.ClientSession]
 
 _KEPT_CALLS = 1024  # outcome stats of this many recent calls are kept for the lead to read
 
 GONE = "gone: the receiver answered 410 Gone"
 GONE_EARLIER = "gone: not sent, the receiver answered 410 Gone to an earlier delivery of this call"
-
-
-def default_session(resolver: PinnedResolver) -> aiohttp.ClientSession:
-    """A session that can only connect where the policy said: the pinned resolver is its only
-    source of addresses (no DNS cache around it), no proxies from the environment, and no
-    cookie jar (one receiver's cookies must never travel to another)."""
-    connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False, limit_per_host=8)
-    return aiohttp.ClientSession(
-        connector=connector,
-        trust_env=False,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        timeout=aiohttp.ClientTimeout(total=None),  # each attempt carries its own timeout
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +140,7 @@ class WebhookSink:
         self._rand = rand
         self._clock = clock
         self._wall_clock = wall_clock
-        self._session_factory = session_factory
-        self._resolver = PinnedResolver()
-        self._session: aiohttp.ClientSession | None = None
+        self._poster = SignedPost(policy, session_factory=session_factory, wall_clock=wall_clock)
         self._lanes: dict[str, _Lane] = {}
         self._outcomes: OrderedDict[str, list[DeliveryOutcome]] = OrderedDict()
         self._closed = False
@@ -195,9 +179,7 @@ class WebhookSink:
     async def aclose(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         self._closed = True
         await self._drain(None, timeout, "shutdown")
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._poster.aclose()
 
     async def _drain(self, call_id: str | None, within: float, reason: str) -> None:
         lanes = list(self._lanes.values()) if call_id is None else [self._lanes.get(call_id)]
@@ -231,8 +213,6 @@ class WebhookSink:
 
         Used by the lanes and by outbox replay, so both retry the same way.
         """
-        if self._session is None:
-            self._session = self._session_factory(self._resolver)
         bound = log.bind(
             call_id=delivery.call_id,
             delivery_id=delivery.delivery_id,
@@ -244,9 +224,7 @@ class WebhookSink:
         attempts: list[AttemptRecord] = []
         while True:
             result = await post_once(
-                self._session,
-                self._resolver,
-                self.policy,
+                self._poster,
                 delivery,
                 attempt_timeout=self.retry.attempt_timeout,
                 wall_clock=self._wall_clock,

@@ -32,12 +32,15 @@ from pydantic import Field, ValidationError
 
 from agent.contracts.assistant import (
     DEFAULT_MAX_DURATION,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_DEPTH,
     NEEDS_OWN_KEY,
     WEB_CALL_MAX_DURATION,
     AssistantConfig,
     ContractModel,
     FunctionTool,
 )
+from agent.contracts.untrusted_json import Duplicates, JsonRefused, bounds_problem, read_json
 from agent.errors import ConfigError, ConfigProblem
 from agent.intake.dialects import (
     CALLMISSED_ONLY,
@@ -61,6 +64,9 @@ from agent.worker.settings import NumberRoute
 
 MAX_DOCUMENT_BYTES = 256 * 1024
 """A dispatch document is a config, not a payload; anything bigger is refused before parsing."""
+MAX_DOCUMENT_DEPTH = 64
+"""The document's own structure is about 6 deep; metadata and schemas inside it have their own
+limit of 32 (agent/contracts/assistant.py), so 64 is reached only by something hostile."""
 
 E164 = r"^\+[1-9]\d{6,14}$"
 SECRET_KEYS = frozenset({"api_key", "webhook_secret", "secret"})
@@ -192,18 +198,29 @@ class ParseOptions:
     """`number_id` -> trunk (and caller id), the operator's `VOICE_AGENT_SIP_NUMBER_TRUNKS`."""
 
 
-def load_json(raw: str | bytes | Mapping[str, Any] | None) -> dict[str, Any]:
-    """Bytes or text to a JSON object, or a ConfigError saying why not."""
+def load_json(
+    raw: str | bytes | Mapping[str, Any] | None, *, duplicates: Duplicates = "refuse"
+) -> dict[str, Any]:
+    """Bytes or text to a JSON object, or a ConfigError saying why not.
+
+    Read by the strict reader every outside document goes through (size, depth, duplicate
+    keys, lone surrogates: agent/contracts/untrusted_json.py). A mapping handed over already
+    parsed (a config-source plugin, a scenario file) is written out as JSON and read back the
+    same way, so it gets the same limits and nothing that is not JSON gets through.
+    """
     if raw is None or (isinstance(raw, str | bytes) and not raw.strip()):
         raise ConfigError("no dispatch document: the dispatch and room metadata are both empty")
     if isinstance(raw, Mapping):
-        return dict(raw)
-    if len(raw) > MAX_DOCUMENT_BYTES:
-        raise ConfigError(f"document is {len(raw)} bytes; the limit is {MAX_DOCUMENT_BYTES}")
+        try:
+            raw = json.dumps(raw, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise ConfigError(f"the document is not plain JSON ({type(exc).__name__})") from None
     try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise ConfigError(f"not valid JSON: {exc}") from None
+        data = read_json(
+            raw, max_bytes=MAX_DOCUMENT_BYTES, max_depth=MAX_DOCUMENT_DEPTH, duplicates=duplicates
+        )
+    except JsonRefused as exc:
+        raise ConfigError(f"document refused: {exc.reason}", path=exc.path) from None
     if not isinstance(data, dict):
         raise ConfigError(f"the document must be a JSON object, not {type(data).__name__}")
     return data
@@ -613,9 +630,13 @@ def salvage_report_target(
     room_name: str,
     resolver: ResolvesSecrets | None = None,
 ) -> ReportTarget:
-    """Best effort, never raising: read what is needed to report a config error."""
+    """Best effort, never raising: read what is needed to report a config error.
+
+    Held to what the parser would accept, so the report built from it serialises: the same
+    strict reader (a key given twice is left out, never guessed), a call id and a name within
+    their limits, metadata within its bounds (else none)."""
     try:
-        sent = load_json(raw)
+        sent = load_json(raw, duplicates="drop")
         doc = normalise(sent)
     except (ConfigError, RecursionError, TypeError, ValueError):
         doc = {}
@@ -625,8 +646,8 @@ def salvage_report_target(
     if not isinstance(assistant, Mapping):
         assistant = {}
 
-    def text(value: object) -> str | None:
-        return value if isinstance(value, str) and value else None
+    def text(value: object, limit: int = 2048) -> str | None:
+        return value if isinstance(value, str) and value and len(value) <= limit else None
 
     requested = assistant.get("webhook_secret") is not None
     secret = text(assistant.get("webhook_secret"))
@@ -637,12 +658,16 @@ def salvage_report_target(
             secret = None
     call_type = text(call.get("type"))
     metadata = assistant.get("metadata")
+    if not isinstance(metadata, Mapping) or bounds_problem(
+        metadata, max_depth=MAX_METADATA_DEPTH, max_bytes=MAX_METADATA_BYTES
+    ):
+        metadata = {}
     return ReportTarget(
-        call_id=text(call.get("id")) or room_name,
+        call_id=text(call.get("id"), 200) or room_name,
         call_type=call_type if call_type in set(CallType) else CallType.WEB.value,
         webhook_url=text(assistant.get("webhook_url")),
         webhook_secret=secret,
         signature_requested=requested,
-        assistant_name=text(assistant.get("name")),
-        metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
+        assistant_name=text(assistant.get("name"), 200),
+        metadata=dict(metadata),
     )

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import re
 import time
 import uuid
@@ -40,11 +39,12 @@ from urllib.parse import quote
 import aiohttp
 import structlog
 
+from agent.contracts.untrusted_json import JsonRefused, read_json
 from agent.delivery.attempt import url_host
 from agent.delivery.base import Delivery
+from agent.delivery.http_post import SessionFactory, default_session, read_body
 from agent.delivery.signing import USER_AGENT, delivery_headers
 from agent.delivery.target_policy import PinnedResolver, TargetPolicy, TargetRefused
-from agent.delivery.webhook import SessionFactory, default_session
 from agent.errors import ConfigError
 
 log = structlog.get_logger(__name__)
@@ -103,10 +103,10 @@ class DirectoryAssistants:
             return None
         path = self.directory / f"{assistant_id}.json"
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_json(path.read_bytes(), max_bytes=MAX_ASSISTANT_BYTES)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
+        except (OSError, JsonRefused) as exc:
             raise ConfigError(
                 f"saved assistant {assistant_id!r} is unreadable: {exc}", path="assistant_id"
             ) from None
@@ -209,7 +209,7 @@ class HttpAssistants:
                     url, headers=self._headers(url), allow_redirects=False
                 ) as response:
                     status = response.status
-                    body = await read_capped(response, MAX_ASSISTANT_BYTES)
+                    body = await read_body(response, MAX_ASSISTANT_BYTES)
         except TargetRefused as exc:
             raise self._fail(f"refused by the target policy: {exc.reason}") from None
         except TimeoutError:
@@ -226,25 +226,13 @@ class HttpAssistants:
         if body is None:
             raise self._fail(f"answer is over {MAX_ASSISTANT_BYTES} bytes")
         try:
-            data = json.loads(body)
-        except (ValueError, RecursionError):
-            raise self._fail("answer is not JSON") from None
+            # The strict reader every outside JSON goes through (no key given twice, bounded
+            # nesting, UTF-8 only): agent/contracts/untrusted_json.py.
+            data = read_json(body, max_bytes=MAX_ASSISTANT_BYTES)
+        except JsonRefused as exc:
+            raise self._fail(f"answer is not JSON: {exc}") from None
         if isinstance(data, dict) and len(data) == 1 and isinstance(data.get("assistant"), dict):
             data = data["assistant"]  # `{"assistant": {...}}`, as some APIs wrap it
         if not isinstance(data, dict):
             raise self._fail("answer is not a JSON object")
         return data
-
-
-async def read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes | None:
-    """The whole body, or None once it is over ``cap`` bytes (never parsed in part)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await response.content.read(cap + 1 - size)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > cap:
-            return None

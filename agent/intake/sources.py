@@ -14,10 +14,8 @@ A source that cannot produce a document raises `ConfigError` naming itself.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -25,17 +23,22 @@ from datetime import UTC, datetime
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
-import aiohttp
 import structlog
 
+from agent.contracts.untrusted_json import JsonRefused, read_json
 from agent.delivery.attempt import url_host
 from agent.delivery.base import Delivery
-from agent.delivery.signing import delivery_headers
-from agent.delivery.target_policy import PinnedResolver, TargetPolicy, TargetRefused
-from agent.delivery.webhook import SessionFactory, default_session
+from agent.delivery.http_post import (
+    PostFailed,
+    PostFailure,
+    SessionFactory,
+    SignedPost,
+    default_session,
+)
+from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError
 from agent.intake.dialects import is_assistant_body, is_flat
-from agent.intake.dispatch import MAX_DOCUMENT_BYTES, ConfigOrigin
+from agent.intake.dispatch import MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, ConfigOrigin
 from agent.report.redaction import mask_numbers
 from agent.worker.settings import WorkerSettings
 
@@ -207,37 +210,30 @@ class AssistantRequestSource:
         return _as_document(answer, call, self._fail), "assistant-request"
 
     async def _post(self, request: Delivery) -> Any:
-        resolver = PinnedResolver()
-        session = self._session_factory(resolver)
+        poster = SignedPost(self._policy, session_factory=self._session_factory)
         try:
             # One bound for the whole exchange: resolve, connect, send, read the answer.
-            async with asyncio.timeout(self._timeout):
-                target = await self._policy.check(self.url)
-                resolver.pin(target)
-                async with session.post(
-                    self.url,
-                    data=request.body,
-                    headers=delivery_headers(request, time.time()),
-                    allow_redirects=False,
-                ) as response:
-                    status = response.status
-                    text = await response.content.read(MAX_DOCUMENT_BYTES + 1)
-        except TargetRefused as exc:
-            raise self._fail(f"refused by the target policy: {exc.reason}") from None
-        except TimeoutError:
-            raise self._fail(f"timed out after {self._timeout} s") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise self._fail(f"failed: {type(exc).__name__}") from None
+            answer = await poster.post(request, max_body=MAX_DOCUMENT_BYTES, timeout=self._timeout)
+        except PostFailed as exc:
+            if exc.failure is PostFailure.REFUSED:
+                raise self._fail(f"refused by the target policy: {exc.detail}") from None
+            if exc.failure is PostFailure.TIMEOUT:
+                raise self._fail(f"timed out after {self._timeout} s") from None
+            raise self._fail(f"failed: {exc.detail}") from None
         finally:
-            await session.close()
-        if not 200 <= status <= 299:
-            raise self._fail(f"answered HTTP {status}")
-        if len(text) > MAX_DOCUMENT_BYTES:
+            await poster.aclose()
+        if not 200 <= answer.status <= 299:
+            raise self._fail(f"answered HTTP {answer.status}")
+        if answer.too_large:
             raise self._fail(f"answer is over {MAX_DOCUMENT_BYTES} bytes")
         try:
-            return json.loads(text)
-        except ValueError:
-            raise self._fail("answer is not JSON") from None
+            # The same strict reader as every outside document: no key given twice, bounded
+            # nesting, UTF-8 only (agent/contracts/untrusted_json.py).
+            return read_json(
+                answer.body, max_bytes=MAX_DOCUMENT_BYTES, max_depth=MAX_DOCUMENT_DEPTH
+            )
+        except JsonRefused as exc:
+            raise self._fail(f"answer refused: {exc}") from None
 
 
 def _call_facts(facts: CallFacts, room: RoomFacts) -> dict[str, Any]:

@@ -6,10 +6,10 @@ that errors or runs out of time is reported as ``failed``/``timeout`` and the ot
 out, so the report waits at most the longest part timeout (15 s by default), never their sum.
 
 The LLM is any livekit ``llm.LLM`` (the operator's analysis model, or the call's own).
-Structured data is checked against the plan's JSON Schema with the small validator below (the
-subset assistants use: type, properties, required, additionalProperties: false, enum, const,
-items, minimum/maximum, minLength/maxLength, minItems/maxItems; other keywords are not
-checked); output that does not validate gets one repair request with the errors listed.
+Structured data is checked against the plan's JSON Schema with ``jsonschema`` (Draft 2020-12,
+checked against the meta-schema when the document was parsed; see
+agent/contracts/json_schema.py); output that does not validate gets one repair request with
+the errors listed.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from livekit.agents import llm
 
 from agent.contracts.assistant import AnalysisPlan, StructuredDataPlan, SuccessEvaluationPlan
 from agent.contracts.events import Analysis, AnalysisPart, AnalysisParts
+from agent.contracts.json_schema import validation_errors
 
 log = structlog.get_logger(__name__)
 
@@ -162,7 +163,7 @@ def _parse_and_validate(answer: str, schema: dict[str, Any]) -> tuple[Any, list[
         value = json.loads(fenced.group(1) if fenced else answer)
     except ValueError as exc:
         return None, [f"not JSON: {exc}"]
-    return value, schema_errors(value, schema)
+    return value, validation_errors(value, schema)
 
 
 async def _success(plan: SuccessEvaluationPlan, transcript: str, ask: Ask) -> bool | int:
@@ -177,69 +178,3 @@ async def _success(plan: SuccessEvaluationPlan, transcript: str, ask: Ask) -> bo
     if number is None or not 1 <= int(number.group()) <= 10:
         raise AnalysisFailed(f"expected an integer from 1 to 10, got {answer[:80]!r}")
     return int(number.group())
-
-
-# --- the JSON Schema subset ---------------------------------------------------------------------
-
-_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "object": (dict,),
-    "array": (list,),
-    "null": (type(None),),
-}
-
-
-def _is_type(value: Any, name: str) -> bool:
-    if isinstance(value, bool) and name in ("integer", "number"):
-        return False  # JSON true is not 1
-    if name == "integer" and isinstance(value, float):
-        return value.is_integer()
-    return isinstance(value, _TYPES.get(name, (object,)))
-
-
-def schema_errors(value: Any, schema: dict[str, Any], path: str = "$") -> list[str]:
-    """Where ``value`` breaks ``schema`` (the subset above), as ``path: problem`` lines."""
-    expected = schema.get("type")
-    if expected is not None:
-        names = expected if isinstance(expected, list) else [expected]
-        if not any(_is_type(value, n) for n in names):
-            return [f"{path}: expected {' or '.join(names)}, got {type(value).__name__}"]
-    errors: list[str] = []
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{path}: {value!r} is not one of {schema['enum']}")
-    if "const" in schema and value != schema["const"]:
-        errors.append(f"{path}: must be {schema['const']!r}")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            errors.append(f"{path}: {value} is below the minimum {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            errors.append(f"{path}: {value} is above the maximum {schema['maximum']}")
-    if isinstance(value, str | list):
-        size = len(value)
-        low, high = (
-            ("minLength", "maxLength") if isinstance(value, str) else ("minItems", "maxItems")
-        )
-        if low in schema and size < schema[low]:
-            errors.append(f"{path}: shorter than {schema[low]}")
-        if high in schema and size > schema[high]:
-            errors.append(f"{path}: longer than {schema[high]}")
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            errors += schema_errors(item, schema["items"], f"{path}[{i}]")
-    if isinstance(value, dict):
-        errors += _object_errors(value, schema, path)
-    return errors
-
-
-def _object_errors(value: dict[str, Any], schema: dict[str, Any], path: str) -> list[str]:
-    properties: dict[str, Any] = schema.get("properties") or {}
-    errors = [f"{path}.{key}: required" for key in schema.get("required", []) if key not in value]
-    for key, item in value.items():
-        if key in properties:
-            errors += schema_errors(item, properties[key], f"{path}.{key}")
-        elif schema.get("additionalProperties") is False:
-            errors.append(f"{path}.{key}: not allowed")
-    return errors

@@ -8,6 +8,11 @@ Three ways a call's report comes to be, one function each:
 - ``config_error_report``: the dispatch document was invalid; ``end_detail`` lists every
   problem with its field path.
 
+A report always goes out: if building the full report fails (a bug, or a value no check
+foresaw), ``build_report`` falls back to the reduced report (ids, end reason and detail,
+timing) rather than none, and :func:`agent.contracts.events.to_delivery` does the same for a
+report that cannot be serialised.
+
 Under ``gdpr_mode`` the conversation, transcript, summary, analysis and phone numbers are
 redacted (agent/report/redaction.py) before the report leaves this module. ``assistant.metadata`` is
 never touched: the backend's correlation keys come back exactly as sent. A live call uses
@@ -24,7 +29,10 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
 from agent.call.lifecycle.ending import CallEnd
+from agent.contracts.encodable import clean_text
 from agent.contracts.end_reason import EndReason
 from agent.contracts.events import (
     Analysis,
@@ -40,6 +48,7 @@ from agent.contracts.events import (
     ToolCall,
     TurnMetrics,
     UsageEntry,
+    reduced_event,
 )
 from agent.errors import ConfigError, ConfigProblem
 from agent.intake.dispatch import CallSpec, CallType, ReportTarget
@@ -54,8 +63,11 @@ from agent.report.record import (
 )
 from agent.report.redaction import PHONE, redact, redact_data
 
+log = structlog.get_logger(__name__)
+
 LATENCY_FIGURES = ("stt_ms", "end_of_turn_ms", "llm_ttft_ms", "tts_ttfb_ms", "e2e_ms", "tool_ms")
 """The per-turn figures that get p50/p95 over the call."""
+MAX_CONFIG_ERROR_DETAIL = 4000
 
 
 def build_report(
@@ -68,9 +80,13 @@ def build_report(
     it ended (reason, detail, start, end, duration) from the lifecycle's ``end``.
 
     The lifecycle always ends a call before its report; ``end`` None is itself a bug, reported
-    as ``error`` (with no duration: the start is unknown) rather than not at all."""
-    report = _assemble(record, end, spec, analysis)
-    return redact_report(report) if spec.assistant.gdpr_mode else report
+    as ``error`` (with no duration: the start is unknown) rather than not at all. Never raises:
+    a report that cannot be built is sent reduced."""
+    try:
+        report = _assemble(record, end, spec, analysis)
+        return redact_report(report) if spec.assistant.gdpr_mode else report
+    except Exception as exc:
+        return _reduced_report(end, spec, exc)
 
 
 async def build_call_report(
@@ -84,11 +100,33 @@ async def build_call_report(
     The report is assembled on the loop (it reads the call record, which the loop's tasks
     write), then redacted in a worker thread (``asyncio.to_thread``) on the assembled copy,
     which nothing else holds. Redaction is pure Python and keeps the GIL only for the
-    interpreter's switch interval (5 ms) at a time, so the loop's other calls keep running."""
-    report = _assemble(record, end, spec, analysis)
-    if not spec.assistant.gdpr_mode:
-        return report
-    return await asyncio.to_thread(redact_report, report)
+    interpreter's switch interval (5 ms) at a time, so the loop's other calls keep running.
+    Never raises: a report that cannot be built is sent reduced."""
+    try:
+        report = _assemble(record, end, spec, analysis)
+        if not spec.assistant.gdpr_mode:
+            return report
+        return await asyncio.to_thread(redact_report, report)
+    except Exception as exc:
+        return _reduced_report(end, spec, exc)
+
+
+def _reduced_report(end: CallEnd | None, spec: CallSpec, exc: Exception) -> EndOfCallReport:
+    """What identifies and ends the call, when the full report could not be built."""
+    log.exception("report_build_failed", error_type=type(exc).__name__)
+    started_at = end.started_at if end is not None else None
+    ended_at = end.ended_at if end is not None else None
+    reduced = crash_report(spec, started_at=started_at, ended_at=ended_at, detail="")
+    detail = (end.detail if end is not None else None) or ""
+    if spec.assistant.gdpr_mode:
+        detail = ""  # redaction may be what failed; the reason alone is safe
+    reason = end.reason if end is not None else EndReason.ERROR
+    message = reduced_event(
+        reduced.model_copy(update={"end_reason": reason, "end_detail": detail}),
+        f"the full report could not be built ({type(exc).__name__})",
+    )
+    assert isinstance(message, EndOfCallReport)
+    return message
 
 
 def _assemble(
@@ -96,7 +134,8 @@ def _assemble(
 ) -> EndOfCallReport:
     analysis = analysis or Analysis()
     if end is not None:
-        reason, detail = end.reason, end.detail
+        # The detail can quote a vendor's error: cleaned like the record's text.
+        reason, detail = end.reason, clean_text(end.detail) if end.detail else end.detail
         start, ended_at, duration = end.started_at, end.ended_at, end.duration_seconds
     else:
         reason, detail = EndReason.ERROR, "the call ended without an end reason"
@@ -187,11 +226,13 @@ def config_error_report(
 ) -> EndOfCallReport:
     """``end_reason: config_error``; ``end_detail`` is every problem as ``path: message``."""
     listed = problems.problems if isinstance(problems, ConfigError) else tuple(problems)
+    detail = "; ".join(str(p) for p in listed) or "invalid configuration"
+    if len(detail) > MAX_CONFIG_ERROR_DETAIL:  # every problem of a huge broken document
+        detail = detail[: MAX_CONFIG_ERROR_DETAIL - 40] + f"… ({len(listed)} problems in all)"
     now = datetime.now(UTC)
     started_at = started_at or now
     duration = max((now - started_at).total_seconds(), 0.0)
     call, assistant = _refs(target)
-    detail = "; ".join(str(p) for p in listed) or "invalid configuration"
     return EndOfCallReport(
         call=call,
         assistant=assistant,

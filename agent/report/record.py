@@ -9,6 +9,12 @@ When the call started and how it ended are not kept here: the lifecycle holds th
 record (``agent.call.lifecycle.ending.CallEnd``: reason, detail, start, end, duration), and the
 report is built from both.
 
+What enters here is made sendable on the way in (agent/contracts/encodable.py): vendor text
+(transcripts, tool arguments) has any lone surrogate replaced by U+FFFD, and a tool's result,
+error or arguments larger than :data:`MAX_TOOL_RESULT_BYTES` / :data:`MAX_TOOL_ERROR_BYTES`
+is kept as its JSON text cut at the cap with a ``… [truncated: N bytes, …]`` marker, so no
+tool server can grow the report without bound (64 tools x 256 KB answers).
+
 Times are wall-clock epoch seconds (``time.time()``, what livekit stamps on chat items); the
 report shows them as offsets from the call start (:func:`seconds_since`). ``record_chat_item`` and
 ``record_session_usage`` are the only places in the call-record/report area that read livekit
@@ -26,6 +32,13 @@ from typing import Any, Literal, TypedDict
 
 from livekit.agents import llm
 from livekit.agents.metrics import AgentSessionUsage, LLMModelUsage, STTModelUsage, TTSModelUsage
+
+from agent.contracts.encodable import capped_json, capped_text, clean_text
+
+MAX_TOOL_RESULT_BYTES = 16 * 1024
+"""What one tool call's result (or its arguments) may add to the record, as JSON."""
+MAX_TOOL_ERROR_BYTES = 4 * 1024
+MAX_CONTROL_TEXT_BYTES = 1024
 
 UsageKind = Literal["llm", "tts", "stt"]
 
@@ -161,7 +174,7 @@ class CallRecord:
         metrics: MessageMetrics | None = None,
     ) -> None:
         self.entries.append(
-            MessageEntry(role, text, started_at, ended_at, interrupted, metrics or {})
+            MessageEntry(role, clean_text(text), started_at, ended_at, interrupted, metrics or {})
         )
 
     def add_tool_call(
@@ -170,7 +183,8 @@ class CallRecord:
         """A tool call the LLM made; ``arguments`` as text are parsed when they are JSON."""
         if id in self._tools:
             return  # the same call seen from two events
-        entry = ToolCallEntry(id, name, _parse_arguments(arguments), at or self.now())
+        kept = capped_json(_parse_arguments(arguments), MAX_TOOL_RESULT_BYTES)
+        entry = ToolCallEntry(clean_text(id), clean_text(name), kept, at or self.now())
         self._tools[id] = entry
         self.entries.append(entry)
 
@@ -188,7 +202,8 @@ class CallRecord:
         if entry is None or entry.finished:
             return
         entry.finished_at = at or self.now()
-        entry.result, entry.error = result, error
+        entry.result = capped_json(result, MAX_TOOL_RESULT_BYTES)
+        entry.error = capped_text(error, MAX_TOOL_ERROR_BYTES) if error is not None else None
         if tool_ms is None:
             tool_ms = round((entry.finished_at - entry.called_at) * 1000, 1)
         entry.tool_ms = tool_ms
@@ -201,6 +216,8 @@ class CallRecord:
             self.controls_refused += 1
             if self.controls_refused > REFUSED_CONTROLS_KEPT:
                 return False
+        command = capped_text(command, MAX_CONTROL_TEXT_BYTES)
+        outcome = capped_text(outcome, MAX_CONTROL_TEXT_BYTES)
         self.controls.append(ControlRecord(command, outcome, at or self.now()))
         return True
 
@@ -353,7 +370,7 @@ def _parse_arguments(arguments: dict[str, Any] | str) -> dict[str, Any] | str:
         return arguments
     try:
         parsed = json.loads(arguments or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         return arguments
     return parsed if isinstance(parsed, dict) else arguments
 

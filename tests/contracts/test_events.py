@@ -16,11 +16,16 @@ from agent.contracts.end_reason import EndReason
 from agent.contracts.events import (
     CallEvents,
     EndOfCallReport,
+    Envelope,
     EventMessage,
+    InvalidToolAnswer,
+    ReportMessage,
     ToolCall,
+    UnsendableEvent,
     events_schema,
     parse_envelope,
     parse_tool_response,
+    serialise,
     to_delivery,
 )
 from agent.delivery.jsonl import JsonlSink
@@ -266,7 +271,6 @@ async def test_every_body_validates_against_the_exported_schema(collected: Colle
         (b'{"results":[{"id":"a","error":{"code":42}}]}', [("a", None, '{"code": 42}')]),
         (b'{"results":[{"toolCallId":"a","error":"x"},"junk",{"result":1}]}', [("a", None, "x")]),
         (b'{"results":[{"toolCallId":"a","result":1,"extra":"ignored"}]}', [("a", 1, None)]),
-        (b"not json", []),
         (b'{"ok":true}', []),
         (b"[1,2]", []),
         (b'{"results":"nope"}', []),
@@ -279,6 +283,37 @@ def test_tool_server_responses_are_parsed_tolerantly(
     assert [(r.tool_call_id, r.result, r.error) for r in parsed.results] == expected
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"not json", "not valid JSON"),
+        (b'{"results":[{"toolCallId":"a","result":1,"result":2}]}', "duplicate key 'result'"),
+        (b'{"results":[],"results":[{"toolCallId":"a","result":1}]}', "duplicate key 'results'"),
+        (b"[" * 100_000, "nested more than 64 levels deep"),
+        (b'{"results":[{"toolCallId":"a","result":' + b"[" * 70 + b"]" * 70 + b"}]}",
+         "nested more than 64 levels deep"),
+        (b'{"results":[{"toolCallId":"a","result":NaN}]}', "NaN is not a JSON number"),
+        (b'{"results":[{"toolCallId":"a","result":1e999}]}', "too large to be a float"),
+        (b'{"results":[{"toolCallId":"a","result":' + b"9" * 5000 + b"}]}", "4300 digits"),
+        (b'{"results":[{"toolCallId":"a","result":"\xff"}]}', "not UTF-8"),
+        (b"\xff\xfe{\x00}\x00", "not UTF-8"),  # UTF-16, which json.loads would have guessed
+        (b" " * (256 * 1024 + 1), "bytes; the limit is 262144"),
+    ],
+)  # fmt: skip
+def test_unreadable_tool_answers_are_refused_with_our_own_error(body: bytes, reason: str) -> None:
+    with pytest.raises(InvalidToolAnswer) as refused:
+        parse_tool_response(body)
+    assert reason in str(refused.value)
+
+
+def test_a_lone_surrogate_in_a_tool_answer_becomes_the_replacement_character() -> None:
+    parsed = parse_tool_response(
+        b'{"results":[{"toolCallId":"a","result":{"k\\ud83d":"x\\udc00y"}}]}'
+    )
+    (result,) = parsed.results
+    assert result.result == {"k\ufffd": "x\ufffdy"}
+
+
 def test_tool_results_read_as_text_for_the_llm() -> None:
     parsed = parse_tool_response(b'{"results":[{"toolCallId":"a","result":{"ok":true}},'
                                  b'{"toolCallId":"b","error":"closed"}]}')  # fmt: skip
@@ -288,3 +323,68 @@ def test_tool_results_read_as_text_for_the_llm() -> None:
     assert a.for_llm() == '{"ok": true}'
     assert b.for_llm() == "error: closed"
     assert parsed.result_for("c") is None
+
+
+# ---- a report always serialises: cleaned, else reduced ---------------------------------------
+
+
+class Unprintable:
+    """A value nothing can encode: not JSON, and even its text raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no text either")
+
+
+def report_with(**fields: Any) -> EndOfCallReport:
+    events = CallEvents.for_call(make_spec(), JsonlSink(Path("/dev/null")))
+    return EndOfCallReport(
+        call=events.call,
+        assistant=events.assistant,
+        end_reason=EndReason.ERROR,
+        end_detail="llm: APIError",
+        duration_seconds=12,
+        duration_ms=12_345,
+        **fields,
+    )
+
+
+def test_a_value_that_slipped_past_the_boundaries_is_cleaned_not_fatal() -> None:
+    report = report_with(
+        transcript="User: I want \ud83d",
+        messages=[ReportMessage(role="tool", message="ok", result={"k\udc00": "v\ud83d"})],
+    )
+    with pytest.raises(ValueError, match="surrogates not allowed"):
+        serialise(Envelope(message=report))  # what would have cost the report before
+    sent = parse_envelope(to_delivery(report, url=None, secret=None).body).message
+    assert isinstance(sent, EndOfCallReport)
+    assert sent.transcript == "User: I want \ufffd"
+    assert sent.messages[0].result == {"k\ufffd": "v\ufffd"}
+    assert sent.assistant.metadata == METADATA
+    assert ISO_MS.match(json.loads(to_delivery(report, url=None, secret=None).body)["message"]
+                        ["timestamp"])  # fmt: skip
+
+
+def test_a_report_that_cannot_be_encoded_at_all_goes_out_reduced() -> None:
+    report = report_with(
+        transcript="a long call",
+        messages=[ReportMessage(role="tool", message="x", result=[Unprintable()])],
+    )
+    delivery = to_delivery(report, url="https://backend.example/hooks", secret="s")
+    sent = parse_envelope(delivery.body).message
+    assert isinstance(sent, EndOfCallReport)
+    assert (sent.call.id, sent.end_reason, sent.duration_ms) == ("call-1", "error", 12_345)
+    assert sent.end_detail == (
+        "llm: APIError [report reduced: a value could not be encoded as JSON "
+        "(PydanticSerializationError)]"
+    )
+    assert sent.assistant.metadata == METADATA  # the backend's ids survive
+    assert sent.messages == []
+    assert sent.transcript == ""
+    assert delivery.event_type == "end-of-call-report"
+
+
+def test_a_tool_call_that_cannot_be_encoded_is_never_sent_without_its_arguments() -> None:
+    events = CallEvents.for_call(make_spec(), JsonlSink(Path("/dev/null")))
+    event = events.tool_calls([ToolCall(id="t", name="f", arguments={"x": Unprintable()})])
+    with pytest.raises(UnsendableEvent):
+        events.delivery_for(event)

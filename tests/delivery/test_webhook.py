@@ -85,6 +85,24 @@ async def test_flaky_receiver_is_retried_with_jittered_backoff(
     assert outbox.pending() == []
 
 
+async def test_a_receiver_answering_a_huge_body_still_counts_as_delivered(
+    receiver: Receiver, clock: VirtualClock, outbox: Outbox
+) -> None:
+    # The body is read whole only up to 64 KB; past that the connection is dropped, unread.
+    url = receiver.script("/chatty", Reply(200, body=b"x" * 1_000_000))
+    sink = make_sink(clock, outbox)
+    first, second = make_delivery(url, seq=1), make_delivery(url, seq=2)
+    await sink.submit(first)
+    await sink.submit(second)  # a fresh connection after the dropped one
+    await sink.flush(first.call_id)
+    await sink.aclose()
+
+    assert [r.body for r in receiver.at("/chatty")] == [first.body, second.body]
+    outcomes = sink.outcomes(first.call_id)
+    assert [(o.outcome, o.attempts, o.status) for o in outcomes] == [("delivered", 1, 200)] * 2
+    assert outbox.pending() == []
+
+
 async def test_slow_receiver_times_out_and_the_retry_delivers(
     receiver: Receiver, clock: VirtualClock, outbox: Outbox
 ) -> None:

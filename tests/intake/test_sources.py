@@ -3,6 +3,7 @@ selection from settings and through the `voice_agent.config_sources` entry-point
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import textwrap
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError
@@ -46,14 +48,26 @@ class AnsweringBackend(Receiver):
     def __init__(self) -> None:
         super().__init__()
         self.answer: Any = {"assistant": ASSISTANT}
+        self.raw: bytes | None = None
+        """Sent byte for byte instead of ``answer`` (invalid JSON, any size)."""
+        self.chunk_bytes = 0
+        """When set, the body is streamed in writes of this size, each sent on its own."""
 
     async def _handle(self, request: Any) -> Any:
-        from aiohttp import web
-
         reply = await super()._handle(request)
         if reply.status != 200:
             return reply
-        return web.json_response(self.answer)
+        body = self.raw if self.raw is not None else json.dumps(self.answer).encode()
+        if not self.chunk_bytes:
+            return web.Response(body=body, content_type="application/json")
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(body), self.chunk_bytes):
+            await response.write(body[start : start + self.chunk_bytes])
+            await asyncio.sleep(0.001)  # let each chunk leave on its own
+        await response.write_eof()
+        return response
 
 
 @pytest.fixture
@@ -208,6 +222,51 @@ async def test_backend_failures_are_config_errors_naming_the_source(
         await source_for(backend).load(call)
     assert caught.value.fields == ["assistant-request"]
     assert "assistant-request to 127.0.0.1" in str(caught.value)
+    assert fragment in str(caught.value)
+
+
+async def test_an_answer_spread_over_many_chunks_is_read_whole(
+    backend: AnsweringBackend,
+) -> None:
+    # Far more than one network read returns: a partial read would not be JSON.
+    prompt = "You take bookings. " * 5000  # 95 KB, under the 100 000 characters of a message
+    backend.answer = {"assistant": ASSISTANT | {"llm_config": {"model": "m", "messages": [
+        {"role": "system", "content": prompt}]}}}  # fmt: skip
+    backend.chunk_bytes = 1000
+    raw, origin = await source_for(backend).load(facts()[0])
+    spec = await parse_dispatch(raw, room_name="sip-room-1", origin=origin)
+    assert spec.assistant.llm_config.messages[0].content == prompt
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_an_answer_over_the_cap_is_refused_as_too_large(
+    backend: AnsweringBackend, chunked: bool
+) -> None:
+    backend.answer = {"assistant": ASSISTANT, "padding": "x" * 300_000}
+    backend.chunk_bytes = 16_384 if chunked else 0
+    with pytest.raises(ConfigError) as caught:
+        await source_for(backend).load(facts()[0])
+    assert "answer is over 262144 bytes" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (b'{"assistant": {"name": "a"}, "assistant": {"name": "b"}}', "duplicate key 'assistant'"),
+        (b"[" * 100_000, "nested more than 64 levels deep"),
+        (b'{"assistant": {"name": "\xff"}}', "not UTF-8"),
+        (b'{"assistant": {"llm_config": {"temperature": Infinity}}}', "Infinity is not a JSON"),
+        (b"<html>upstream down</html>", "not valid JSON"),
+    ],
+)
+async def test_unreadable_answers_are_config_errors_naming_the_source(
+    backend: AnsweringBackend, raw: bytes, fragment: str
+) -> None:
+    backend.raw = raw
+    with pytest.raises(ConfigError) as caught:
+        await source_for(backend).load(facts()[0])
+    assert caught.value.fields == ["assistant-request"]
+    assert "answer refused" in str(caught.value)
     assert fragment in str(caught.value)
 
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -411,3 +411,21 @@ def test_config_error_report_from_a_list_of_problems() -> None:
         "assistant.llm_config.model: required field is missing; <document>: no dispatch document"
     )
     assert report["started_at"] == report["ended_at"]
+
+
+def test_a_report_that_cannot_be_built_goes_out_reduced_rather_than_not_at_all() -> None:
+    # A bug's stand-in: a figure that is not a number makes the full report fail to build.
+    record = synthetic_call()
+    record.add_message("user", "Thanks.", T0 + 28, T0 + 29)
+    record.add_message("assistant", "Bye.", T0 + 30, T0 + 31, metrics=cast(Any, {"e2e_ms": "x"}))
+    report = build_report(record, HUNG_UP, make_spec())
+    assert report.end_reason == EndReason.USER_HANGUP
+    assert report.end_detail is not None
+    assert report.end_detail.endswith(
+        "[report reduced: the full report could not be built (ValidationError)]"
+    )
+    assert report.call.id == "call-9"
+    assert report.assistant.metadata == METADATA
+    assert report.duration_seconds > 0
+    assert report.messages == []
+    parse_envelope(to_delivery(report, url=None, secret=None).body)

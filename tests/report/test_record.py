@@ -239,3 +239,55 @@ def test_control_commands_are_recorded_with_their_outcome() -> None:
         ("say", "spoken", 3.0),
         ("transfer", "refused: no destination", 99.0),
     ]
+
+
+# ---- what vendors and tool servers can add to the record is cleaned and capped ---------------
+
+
+def test_a_tool_result_over_the_cap_is_kept_as_cut_text_with_a_marker() -> None:
+    record = make_record()
+    record.add_tool_call("t1", "lookup", {"q": "x"}, at=T0 + 1)
+    rows = [{"row": i, "text": "y" * 100} for i in range(2000)]  # ~230 KB of JSON
+    record.finish_tool_call("t1", result={"rows": rows}, error="e" * 10_000, at=T0 + 2)
+    (entry,) = record.tool_calls()
+    assert isinstance(entry.result, str)
+    assert entry.result.startswith('{"rows": [{"row": 0, "text": "yyy')
+    assert "… [truncated: " in entry.result
+    assert "the first 16384 kept]" in entry.result
+    assert len(entry.result.encode()) < 16_384 + 100
+    assert entry.error is not None
+    assert entry.error.endswith("[truncated: 10000 bytes, the first 4096 kept]")
+
+
+def test_small_results_are_kept_as_they_are() -> None:
+    record = make_record()
+    record.add_tool_call("t1", "lookup", '{"q": "x"}', at=T0 + 1)
+    record.finish_tool_call("t1", result={"ok": True}, at=T0 + 2)
+    (entry,) = record.tool_calls()
+    assert (entry.arguments, entry.result) == ({"q": "x"}, {"ok": True})
+
+
+def test_huge_or_deep_model_arguments_are_capped() -> None:
+    record = make_record()
+    record.add_tool_call("t1", "lookup", {"q": "z" * 50_000}, at=T0 + 1)
+    record.add_tool_call("t2", "lookup", "[" * 20_000 + "]" * 20_000, at=T0 + 1)  # unparsable
+    big, deep = record.tool_calls()
+    assert isinstance(big.arguments, str)
+    assert "[truncated: " in big.arguments
+    assert isinstance(deep.arguments, str)
+    assert deep.arguments.endswith("[truncated: 40000 bytes, the first 16384 kept]")
+
+
+def test_lone_surrogates_from_vendors_become_replacement_characters() -> None:
+    record = make_record()
+    record.add_message("user", "I want the \ud83d", started_at=T0 + 1, ended_at=T0 + 2)
+    record.add_tool_call("t\udc00", "look\ud83d", {"k\ud83d": ["\udc00"]}, at=T0 + 3)
+    record.finish_tool_call("t\udc00", result="r\ud83d", error=None, at=T0 + 4)
+    record.add_control("say", "failed: \ud83d")
+    (message,) = record.messages()
+    (call,) = record.tool_calls()
+    assert message.text == "I want the \ufffd"
+    assert (call.id, call.name) == ("t\ufffd", "look\ufffd")
+    assert call.arguments == {"k\ufffd": ["\ufffd"]}
+    assert call.result == "r\ufffd"
+    assert record.controls[0].outcome == "failed: \ufffd"

@@ -195,7 +195,7 @@ async def test_control_packet_from_the_caller_is_refused(
     assert result.end_reason == "user_hangup"  # the refused end-call did not end the call
     report = the_report(result, receiver)
     assert [(c.command, c.outcome) for c in report.control] == [
-        ("end-call", "refused: sender not allowed")
+        ("unread", "refused: sender not allowed")
     ]
     assert "On Sundays we open at eleven." in report.transcript  # the call went on
     assert "Goodbye!" not in report.transcript

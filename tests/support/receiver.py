@@ -49,6 +49,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
     """Hold the request until the test releases it (a receiver slower than any timeout)."""
+    body: bytes = b"{}"
 
 
 class Receiver:
@@ -90,7 +91,7 @@ class Receiver:
         reply = script.pop(0) if len(script) > 1 else script[0]
         if reply.hang:
             await self.release.wait()
-        return web.Response(status=reply.status, headers=reply.headers, text="{}")
+        return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
 
     async def start(self) -> None:
         app = web.Application()

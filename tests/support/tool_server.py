@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,8 @@ BOOK = {
 
 @dataclass
 class ToolServer:
-    """Answers POST /tools by ``mode``: ok, hang (until released), 500, shape, error, redirect."""
+    """Answers POST /tools by ``mode``: ok, hang (until released), 500, shape, error, redirect,
+    raw (``answer(call_id)``'s bytes, exactly as they are)."""
 
     mode: str = "ok"
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -41,8 +42,13 @@ class ToolServer:
     """Hold every request until this many are in flight at once (proves concurrency)."""
     _together: asyncio.Event = field(default_factory=asyncio.Event)
     url: str = ""
+    answer: Callable[[str], bytes] = field(default=lambda call_id: b"{}")
+    """Mode ``raw``: the body for a call id, sent byte for byte (invalid JSON, any size)."""
+    chunk_bytes: int = 0
+    """When set, the answer is streamed without a Content-Length, ``chunk_bytes`` per write,
+    each flushed to the socket on its own (a body spread over many network chunks)."""
 
-    async def handle(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.text()
         self.signatures_ok.append(
             verify_webhook_signature(
@@ -75,10 +81,24 @@ class ToolServer:
                 return web.json_response(
                     {"results": [{"toolCallId": call["id"], "error": "no table free"}]}
                 )
+            if self.mode == "raw":
+                return await self._send(request, self.answer(call["id"]))
             result = {"booked": True, "day": call["arguments"].get("day")}
             return web.json_response({"results": [{"toolCallId": call["id"], "result": result}]})
         finally:
             self.in_flight -= 1
+
+    async def _send(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        if not self.chunk_bytes:
+            return web.Response(body=body, content_type="application/json")
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(body), self.chunk_bytes):
+            await response.write(body[start : start + self.chunk_bytes])
+            await asyncio.sleep(0.001)  # let each chunk leave on its own
+        await response.write_eof()
+        return response
 
 
 @pytest.fixture

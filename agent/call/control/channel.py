@@ -6,7 +6,9 @@ path. A packet from a room participant is refused unless the operator listed tha
 ``VOICE_AGENT_CONTROL_ALLOWED_IDENTITIES``: the caller's browser can publish data too.
 
 Each packet goes through, in order: sender check -> validation -> rate limit (10 per minute,
-sliding) -> the call must not be ending -> the command:
+sliding) -> the call must not be ending -> the command. A packet whose sender is refused is
+never parsed (its command is recorded as ``unread``); parsing refuses anything that is not one
+valid command (agent/contracts/control.py) without raising anything else:
 
     inject-context -> call.add_context(content) (+ call.reply() when trigger_response)
     say            -> call.say(content) (+ end agent_hangup "control_end_after" once heard)
@@ -55,10 +57,15 @@ from agent.worker.logs import gdpr_active
 log = structlog.get_logger(__name__)
 
 
+UNREAD = "unread"
+"""The command of a packet refused before it was parsed (its sender is not allowed)."""
+
+
 @dataclass(frozen=True)
 class ControlResult:
     command: str
-    """The command's ``type``, or ``invalid`` when it could not be read."""
+    """The command's ``type``; ``invalid`` when it could not be read, ``unread`` when its sender
+    was refused before it was parsed."""
     outcome: str
     """``ok``, ``refused: <why>``, ``failed: <why>`` or the transfer's outcome."""
 
@@ -112,14 +119,14 @@ class ControlChannel:
     # -- the pipeline ---------------------------------------------------------------------------
 
     async def _run(self, data: bytes, sender: str | None) -> ControlResult:
+        # The sender first: a packet from someone not allowed is not even parsed, so nothing
+        # in it (size, nesting, duplicate keys) reaches the parser, and its type is unknown.
+        if sender is not None and sender not in self._allowed:
+            return ControlResult(UNREAD, "refused: sender not allowed")
         try:
             command = parse_command(data)
         except InvalidCommand as exc:
-            if sender is not None and sender not in self._allowed:
-                return ControlResult("invalid", "refused: sender not allowed")
             return ControlResult("invalid", f"refused: invalid command: {exc}")
-        if sender is not None and sender not in self._allowed:
-            return ControlResult(command.type, "refused: sender not allowed")
         if not self._limit.try_take():
             return ControlResult(command.type, "refused: rate limit (10 per minute)")
         if self._call.is_ending:

@@ -44,8 +44,8 @@ from agent.call.tools.tool_server import ToolServerClient
 from agent.clock import Clock
 from agent.contracts.assistant import FunctionTool
 from agent.contracts.events import CallEvents
+from agent.delivery.http_post import SessionFactory, default_session
 from agent.delivery.target_policy import TargetPolicy
-from agent.delivery.webhook import SessionFactory, default_session
 from agent.intake.dispatch import CallSpec
 from agent.report.record import CallRecord
 

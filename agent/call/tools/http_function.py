@@ -7,7 +7,8 @@ What happens when the model calls it (the caller is on the line the whole time):
     signed `tool-calls` event POSTed to server.url (else the assistant's webhook_url)
       after request_delayed_after_seconds (3 s): `request_delayed` spoken (if set)
       after server.timeout_seconds (20 s): request abandoned   --> failure
-      non-2xx, refused target, no result for this call        --> failure
+      non-2xx, refused target, answer over 256 KB, not JSON,
+      a key given twice, nested too deeply, no result for this call --> failure
       the caller interrupts / the call ends: request cancelled --> cancelled, nothing spoken
     failure: the model is told why, the caller hears `request_failed` (or FAILED_MESSAGE)
     answer: ``{"results": [{"toolCallId", "result" | "error"}]}`` -> the model reads it
@@ -37,7 +38,14 @@ from agent.call.tools.schema_check import argument_problems
 from agent.call.tools.tool_server import ToolServerClient, ToolServerError
 from agent.clock import Clock, RealClock
 from agent.contracts.assistant import FunctionTool
-from agent.contracts.events import CallEvents, ToolCall, parse_tool_response
+from agent.contracts.encodable import clean_data, clean_text
+from agent.contracts.events import (
+    CallEvents,
+    InvalidToolAnswer,
+    ToolCall,
+    UnsendableEvent,
+    parse_tool_response,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -143,6 +151,9 @@ class HttpFunction:
         and re-raises. ``stops`` are only watched, never cancelled (they may be shared).
         Never raises for the server's or the network's failures."""
         called_at, started = time.time(), time.perf_counter()
+        # The model's arguments are vendor text: a lone surrogate becomes U+FFFD before they
+        # are checked, sent or recorded (agent/contracts/encodable.py).
+        arguments = clean_data(arguments) if isinstance(arguments, dict) else clean_text(arguments)
         bound = log.bind(tool=self.name, call_id=call_id)
         if self._log_arguments:
             bound.debug("tool_call_started", arguments=arguments)
@@ -208,9 +219,15 @@ class HttpFunction:
     ) -> tuple[Status, Any, str | None, int | None]:
         """POST the call and read its answer, racing the timeout and ``stops``."""
         event = self._events.tool_calls([ToolCall(id=call_id, name=self.name, arguments=arguments)])
-        delivery = self._events.delivery_for(
-            event, url=self._url, secret=self._secret, requires_signature=self._secret is not None
-        )
+        try:
+            delivery = self._events.delivery_for(
+                event,
+                url=self._url,
+                secret=self._secret,
+                requires_signature=self._secret is not None,
+            )
+        except UnsendableEvent as exc:
+            return "failed", None, f"failed: {exc}", None
         loop = asyncio.get_running_loop()
         request = loop.create_task(self._client.post(delivery, extra_headers=self._headers))
         deadline: asyncio.Future[None] = loop.create_future()
@@ -249,7 +266,15 @@ class HttpFunction:
             return "failed", None, f"failed: {exc.reason}", exc.status
         except Exception as exc:  # an HTTP stack surprise is a failed call, not a dead turn
             return "failed", None, f"failed: unexpected {type(exc).__name__}", None
-        parsed = parse_tool_response(answer.body).result_for(call_id)
+        try:
+            parsed = parse_tool_response(answer.body).result_for(call_id)
+        except InvalidToolAnswer as exc:
+            return (
+                "failed",
+                None,
+                f"failed: the tool server's answer was refused: {exc}",
+                answer.status,
+            )
         if parsed is None:
             return (
                 "failed",

@@ -3,13 +3,13 @@
 Models do not always honour the schema they were given (a missing ``required`` field, a number
 sent as text, an enum value made up). Posting such a call would hand the backend something its
 own contract forbids, so the arguments are checked first and the model is told exactly what is
-wrong, in the schema's own words, so it can ask the caller or correct itself.
+wrong, as ``$.path: problem`` lines in jsonschema's words, so it can ask the caller or correct
+itself.
 
-The check is the JSON Schema subset of :func:`agent.report.analysis.schema_errors` (type, enum,
-const,
-required, properties, additionalProperties, items, length and numeric bounds): the keywords tool
-schemas use in practice. Keywords outside the subset are not enforced (the backend still sees
-only what the model sent).
+The schema was checked against the meta-schema when the document was parsed, and is validated
+by :func:`agent.contracts.json_schema.validation_errors` (Draft 2020-12; no remote ``$ref``,
+no regular expressions run: see that module). Arguments nested deeper than the schema may be
+are refused before the validator walks them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agent.report.analysis import schema_errors
+from agent.contracts.assistant import MAX_SCHEMA_DEPTH
+from agent.contracts.json_schema import validation_errors
+from agent.contracts.untrusted_json import depth_of
 
 MAX_PROBLEMS = 8
 """The model gets the first few problems; a wall of errors helps it no more than eight do."""
@@ -32,6 +34,8 @@ def argument_problems(
     are a problem of their own: the schema of every function tool is an object."""
     if not isinstance(arguments, Mapping):
         return ["$: the arguments are not a JSON object"]
+    if depth_of(arguments) > MAX_SCHEMA_DEPTH:
+        return [f"$: the arguments are nested more than {MAX_SCHEMA_DEPTH} levels deep"]
     schema = dict(parameters)
     schema.setdefault("type", "object")
-    return schema_errors(dict(arguments), schema)[:MAX_PROBLEMS]
+    return validation_errors(dict(arguments), schema, limit=MAX_PROBLEMS)

@@ -1,13 +1,14 @@
 """The HTTP side of a tool call: one signed POST to the tool's server, its answer read back.
 
-A tool server URL comes from the dispatch document, so it gets the same guard as every webhook
-(:mod:`agent.delivery.target_policy`): the host is resolved and checked, the connection is pinned
-to the
-checked addresses, redirects are never followed (a 302 to ``http://169.254.169.254/`` would
-walk round the check), and no cookies or proxy settings travel. Unlike a webhook, a tool call
-is a request whose answer the model is waiting for: there is no retry and no outbox, the
-answer is read (up to :data:`MAX_ANSWER_BYTES`) and handed back, and a failure is an answer
-too (:class:`ToolServerError`, with a reason the model can be shown).
+A tool server URL comes from the dispatch document, so the request goes out through the one
+signed POST every such URL gets (:mod:`agent.delivery.http_post`): the host resolved and
+checked by the SSRF policy, the connection pinned to the checked addresses, redirects never
+followed (a 302 to ``http://169.254.169.254/`` would walk round the check), no cookies or proxy
+settings, and the answer read to its end. Unlike a webhook, a tool call is a request whose
+answer the model is waiting for: there is no retry and no outbox, the answer is read whole (up
+to :data:`MAX_ANSWER_BYTES`; a longer one is refused as too large, never parsed in part) and
+handed back, and a failure is an answer too (:class:`ToolServerError`, with a reason the model
+can be shown).
 
 One client per call: its connection pool is reused by every tool call of that call (a second
 call to the same backend skips the TCP and TLS handshakes) and closed with the call.
@@ -19,30 +20,20 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import aiohttp
-
+from agent.contracts.events import MAX_TOOL_ANSWER_BYTES
 from agent.delivery.attempt import url_host
 from agent.delivery.base import Delivery
-from agent.delivery.signing import delivery_headers
-from agent.delivery.target_policy import PinnedResolver, TargetPolicy, TargetRefused
-from agent.delivery.webhook import SessionFactory, default_session
-
-MAX_ANSWER_BYTES = 256 * 1024
-"""A tool answer the model reads; anything bigger is a backend bug, not a result."""
-
-# Headers a tool's own `server.headers` may not replace: they are the signature contract.
-_PROTECTED = frozenset(
-    h.lower()
-    for h in (
-        "Content-Type",
-        "X-Webhook-Timestamp",
-        "X-Webhook-Signature",
-        "X-Webhook-Id",
-        "X-Webhook-Event",
-        "Host",
-        "Content-Length",
-    )
+from agent.delivery.http_post import (
+    PostFailed,
+    PostFailure,
+    SessionFactory,
+    SignedPost,
+    default_session,
 )
+from agent.delivery.target_policy import TargetPolicy
+
+MAX_ANSWER_BYTES = MAX_TOOL_ANSWER_BYTES
+"""A tool answer the model reads; anything bigger is a backend bug, not a result."""
 
 
 class ToolServerError(Exception):
@@ -71,16 +62,7 @@ class ToolServerClient:
         session_factory: SessionFactory = default_session,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._policy = policy
-        self._resolver = PinnedResolver()
-        self._session_factory = session_factory
-        self._session: aiohttp.ClientSession | None = None
-        self._wall_clock = wall_clock
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = self._session_factory(self._resolver)
-        return self._session
+        self._poster = SignedPost(policy, session_factory=session_factory, wall_clock=wall_clock)
 
     async def post(
         self, delivery: Delivery, *, extra_headers: Mapping[str, str] | None = None
@@ -94,28 +76,20 @@ class ToolServerClient:
             raise ToolServerError("the tool's signing secret is not available; nothing was sent")
         host = url_host(delivery.url)
         try:
-            target = await self._policy.check(delivery.url)
-        except TargetRefused as exc:
-            raise ToolServerError(f"the tool server {host!r} is not allowed: {exc.reason}") from exc
-        except OSError as exc:
-            raise ToolServerError(f"the tool server {host!r} could not be resolved") from exc
-        self._resolver.pin(target)
-        headers = {
-            name: value
-            for name, value in (extra_headers or {}).items()
-            if name.lower() not in _PROTECTED
-        }
-        headers |= delivery_headers(delivery, self._wall_clock())
-        try:
-            async with self._client().post(
-                delivery.url, data=delivery.body, headers=headers, allow_redirects=False
-            ) as response:
-                status = response.status
-                body = await response.content.read(MAX_ANSWER_BYTES + 1)
-        except (aiohttp.ClientError, OSError) as exc:
+            answer = await self._poster.post(
+                delivery, max_body=MAX_ANSWER_BYTES, extra_headers=extra_headers
+            )
+        except PostFailed as exc:
+            if exc.failure is PostFailure.REFUSED:
+                raise ToolServerError(
+                    f"the tool server {host!r} is not allowed: {exc.detail}"
+                ) from exc
+            if exc.failure is PostFailure.UNRESOLVED:
+                raise ToolServerError(f"the tool server {host!r} could not be resolved") from exc
             raise ToolServerError(
-                f"could not reach the tool server {host!r} ({type(exc).__name__})"
+                f"could not reach the tool server {host!r} ({exc.detail})"
             ) from exc
+        status = answer.status
         if 300 <= status <= 399:
             raise ToolServerError(
                 f"the tool server answered HTTP {status} (redirects are not followed)",
@@ -123,13 +97,11 @@ class ToolServerClient:
             )
         if not 200 <= status <= 299:
             raise ToolServerError(f"the tool server answered HTTP {status}", status=status)
-        if len(body) > MAX_ANSWER_BYTES:
+        if answer.too_large:
             raise ToolServerError(
                 f"the tool server's answer is larger than {MAX_ANSWER_BYTES} bytes", status=status
             )
-        return ToolServerAnswer(status=status, body=body)
+        return ToolServerAnswer(status=status, body=answer.body)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._poster.aclose()

@@ -97,7 +97,7 @@ async def test_caller_packet_is_refused_and_logged() -> None:
     assert result.outcome == "refused: sender not allowed"
     assert not sim.call.lifecycle.is_ending
     assert [(c.command, c.outcome) for c in sim.call.record.controls] == [
-        ("end-call", "refused: sender not allowed")
+        ("unread", "refused: sender not allowed")
     ]
     (logged,) = [e for e in logs if e["event"] == "control_command"]
     assert logged["outcome"] == "refused: sender not allowed"
@@ -126,7 +126,7 @@ async def test_allowlisted_identity_is_accepted() -> None:
         (packet(type="say", content="hi", end_afer=True), "say.end_afer: Extra inputs"),
         (packet(type="hold-music"), "does not match any of the expected tags"),
         (packet(type="transfer", destination="0612345678"), "transfer.destination"),
-        (b"{not json", "not JSON"),
+        (b"{not json", "not valid JSON"),
     ],
 )
 async def test_invalid_command_is_refused_with_the_reason(data: bytes, reason: str) -> None:
@@ -137,6 +137,69 @@ async def test_invalid_command_is_refused_with_the_reason(data: bytes, reason: s
         await sim.room.aclose()
     assert result.outcome.startswith("refused: invalid command: ")
     assert reason in result.outcome
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"[" * 100_000,  # nesting deep enough to exhaust json's recursion
+        b"\xff\xfe\x00",  # not UTF-8
+        b'{"type": "say", "type": "end-call"}',  # ambiguous
+        packet(type="end-call"),  # even a valid one
+    ],
+)
+async def test_a_refused_sender_is_checked_before_its_packet_is_parsed(data: bytes) -> None:
+    sim = await idle_call()
+    try:
+        result = await ControlChannel(sim.call).handle(data, "caller-browser")
+    finally:
+        await sim.room.aclose()
+    # Parsed, the first three would be `invalid` and the last `end-call`: never read at all.
+    assert (result.command, result.outcome) == ("unread", "refused: sender not allowed")
+    assert [(c.command, c.outcome) for c in sim.call.record.controls] == [
+        ("unread", "refused: sender not allowed")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"[" * 16_000, "nested more than 8 levels deep"),  # past json's recursion limit
+        (b'{"type": "say", "content": "hi", "content": "bye"}', "duplicate key 'content'"),
+        (b'{"type": "say", "content": "\xc3"}', "not UTF-8"),
+        (b"\xff\xfe{\x00}\x00", "not UTF-8"),
+        (b'{"type": "say", "content": NaN}', "NaN is not a JSON number"),
+        (b'{"type": "say", "content": ' + b"1" * 5000 + b"}", "4300 digits"),
+        (b'{"type": "say", "content": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {}}}}}}}}}',
+         "nested more than 8 levels deep"),
+        (b" " * 20_000, "packet larger than 16384 bytes"),
+    ],
+)  # fmt: skip
+async def test_hostile_packets_from_the_server_are_refused_and_recorded(
+    data: bytes, reason: str
+) -> None:
+    sim = await idle_call()
+    try:
+        result = await ControlChannel(sim.call).handle(data, None)
+    finally:
+        await sim.room.aclose()
+    assert result.command == "invalid"
+    assert result.outcome.startswith("refused: invalid command: ")
+    assert reason in result.outcome
+    assert [c.command for c in sim.call.record.controls] == ["invalid"]
+
+
+async def test_a_lone_surrogate_in_a_command_becomes_the_replacement_character() -> None:
+    sim = await start_sim_call(DISPATCH)
+    try:
+        channel = ControlChannel(sim.call)
+        result = await channel.handle(
+            b'{"type": "inject-context", "content": "VIP \\ud83d caller"}', None
+        )
+    finally:
+        await sim.close()
+    assert result.outcome == "ok"
+    assert "VIP \ufffd caller" in system_texts(sim)
 
 
 async def test_more_than_ten_a_minute_are_refused() -> None:
@@ -179,10 +242,9 @@ async def test_a_flood_of_refused_packets_is_counted_not_kept() -> None:
     assert accepted.outcome == "ok"  # the flood did not use up the server's rate limit
     assert report.control_refused == flood
     kept = [(c.command, c.outcome) for c in report.control]
+    # The sender is checked before the packet is read: none of the flood is parsed.
     assert kept == [
-        *[("invalid", "refused: sender not allowed"), ("end-call", "refused: sender not allowed")]
-        * 2,
-        ("invalid", "refused: sender not allowed"),
+        *[("unread", "refused: sender not allowed")] * REFUSED_CONTROLS_KEPT,
         ("inject-context", "ok"),
     ]
     info = [e for e in logs if e["event"] == "control_command" and e["log_level"] == "info"]
@@ -215,7 +277,7 @@ async def test_end_call_hangs_up_after_a_refused_caller_packet() -> None:
     said = [m.text for m in sim.call.record.messages() if m.role == "assistant"]
     assert "Goodbye from ops." in said
     assert [(c.command, c.outcome) for c in report.control] == [
-        ("end-call", "refused: sender not allowed"),
+        ("unread", "refused: sender not allowed"),
         ("end-call", "ok"),
     ]
 

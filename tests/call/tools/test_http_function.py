@@ -180,10 +180,10 @@ async def test_refused_target_sends_nothing(server: ToolServer, make: Any) -> No
 @pytest.mark.parametrize(
     ("arguments", "problem"),
     [
-        ({"day": "friday"}, "$.guests: required"),
-        ({"day": "sunday", "guests": 2}, "'sunday' is not one of"),
-        ({"day": "friday", "guests": "two"}, "$.guests: expected integer"),
-        ({"day": "friday", "guests": 40}, "above the maximum 12"),
+        ({"day": "friday"}, "$: 'guests' is a required property"),
+        ({"day": "sunday", "guests": 2}, "$.day: 'sunday' is not one of"),
+        ({"day": "friday", "guests": "two"}, "$.guests: 'two' is not of type 'integer'"),
+        ({"day": "friday", "guests": 40}, "$.guests: 40 is greater than the maximum of 12"),
         ("not json at all", "not a JSON object"),
     ],
 )
@@ -285,3 +285,106 @@ def test_raw_schema_is_offered_as_written() -> None:
         "description": "Book a table",
         "parameters": BOOK,
     }
+
+
+# ---- hostile answers: refused, never parsed in part, the caller hears the failure line ------
+
+
+def answer_with(result: Any) -> Any:
+    def answer(call_id: str) -> bytes:
+        body = {"results": [{"toolCallId": call_id, "result": result}]}
+        return json.dumps(body, ensure_ascii=False).encode()
+
+    return answer
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_an_answer_over_the_cap_is_refused_as_too_large(
+    server: ToolServer, make: Any, chunked: bool
+) -> None:
+    server.mode = "raw"
+    server.answer = answer_with("x" * 1_000_000)  # 1 MB of valid JSON
+    server.chunk_bytes = 64 * 1024 if chunked else 0  # declared length, or none to trust
+    h = await make(tool_config(server.url))
+    outcome = await h.fn.invoke("call_1", {"day": "friday", "guests": 2}, say=h.say)
+
+    assert outcome.status == "failed"
+    assert outcome.error == "failed: the tool server's answer is larger than 262144 bytes"
+    assert outcome.result is None
+    assert h.said[-1] == "Sorry, the booking system is down."
+
+
+async def test_an_answer_spread_over_many_chunks_is_read_whole(
+    server: ToolServer, make: Any
+) -> None:
+    rows = [{"table": i, "note": "é" * 40} for i in range(1500)]  # ~100 KB
+    server.mode = "raw"
+    server.answer = answer_with({"rows": rows})
+    server.chunk_bytes = 1000
+    h = await make(tool_config(server.url))
+    outcome = await h.fn.invoke("call_1", {"day": "friday", "guests": 2}, say=h.say)
+
+    assert outcome.status == "ok", outcome.error
+    assert outcome.result == {"rows": rows}
+    assert h.said == ["One moment."]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"results":[{"toolCallId":"call_1","result":"yes","result":"no"}]}',
+         "duplicate key 'result': the document is ambiguous"),
+        (b"[" * 100_000, "nested more than 64 levels deep"),
+        (b'{"results":[{"toolCallId":"call_1","result":' + b"[" * 80 + b"]" * 80 + b"}]}",
+         "nested more than 64 levels deep"),
+        (b'{"results":[{"toolCallId":"call_1","result":NaN}]}', "NaN is not a JSON number"),
+        (b'{"results":[{"toolCallId":"call_1","result":"\xfe"}]}', "not UTF-8"),
+        (b"<html>502 Bad Gateway</html>", "not valid JSON"),
+    ],
+)  # fmt: skip
+async def test_unreadable_answers_are_refused_and_the_caller_hears_it(
+    server: ToolServer, make: Any, body: bytes, reason: str
+) -> None:
+    server.mode = "raw"
+    server.answer = lambda _call_id: body
+    h = await make(tool_config(server.url))
+    outcome = await h.fn.invoke("call_1", {"day": "friday", "guests": 2}, say=h.say)
+
+    assert outcome.status == "failed"
+    assert outcome.error is not None
+    assert outcome.error.startswith("failed: the tool server's answer was refused: ")
+    assert reason in outcome.error
+    assert h.said[-1] == "Sorry, the booking system is down."
+
+
+async def test_lone_surrogates_in_arguments_and_answer_become_replacement_characters(
+    server: ToolServer, make: Any
+) -> None:
+    server.mode = "raw"
+    server.answer = lambda call_id: (
+        b'{"results":[{"toolCallId":"' + call_id.encode() + b'","result":{"n\\ud83d":"\\udc00"}}]}'
+    )
+    h = await make(tool_config(server.url))
+    arguments = {"day": "friday", "guests": 2, "note\ud83d": "window \udc00"}
+    outcome = await h.fn.invoke("call_1", arguments, say=h.say)
+
+    assert outcome.status == "ok", outcome.error
+    assert outcome.result == {"n\ufffd": "\ufffd"}
+    cleaned = {"day": "friday", "guests": 2, "note\ufffd": "window \ufffd"}
+    assert outcome.arguments == cleaned
+    assert server.requests[0]["message"]["toolCallList"][0]["arguments"] == cleaned
+    assert server.signatures_ok == [True]
+
+
+async def test_arguments_nested_past_the_schema_limit_are_refused_unsent(
+    server: ToolServer, make: Any
+) -> None:
+    deep: Any = 1
+    for _ in range(200):
+        deep = [deep]
+    h = await make(tool_config(server.url))
+    outcome = await h.fn.invoke("call_1", {"day": "friday", "guests": deep}, say=h.say)
+
+    assert outcome.status == "invalid_arguments"
+    assert "nested more than 32 levels deep" in (outcome.error or "")
+    assert server.requests == []
