@@ -207,9 +207,9 @@ class AssistantRequestSource:
             host=url_host(self.url),
             call_id=mask_numbers(str(call["id"])),
         )
-        return _as_document(answer, call, self._fail), "assistant-request"
+        return answer_document(answer, call, self._fail), "assistant-request"
 
-    async def _post(self, request: Delivery) -> Any:
+    async def _post(self, request: Delivery) -> bytes:
         poster = SignedPost(self._policy, session_factory=self._session_factory)
         try:
             # One bound for the whole exchange: resolve, connect, send, read the answer.
@@ -226,14 +226,7 @@ class AssistantRequestSource:
             raise self._fail(f"answered HTTP {answer.status}")
         if answer.too_large:
             raise self._fail(f"answer is over {MAX_DOCUMENT_BYTES} bytes")
-        try:
-            # The same strict reader as every outside document: no key given twice, bounded
-            # nesting, UTF-8 only (agent/contracts/untrusted_json.py).
-            return read_json(
-                answer.body, max_bytes=MAX_DOCUMENT_BYTES, max_depth=MAX_DOCUMENT_DEPTH
-            )
-        except JsonRefused as exc:
-            raise self._fail(f"answer refused: {exc}") from None
+        return answer.body
 
 
 def _call_facts(facts: CallFacts, room: RoomFacts) -> dict[str, Any]:
@@ -243,10 +236,18 @@ def _call_facts(facts: CallFacts, room: RoomFacts) -> dict[str, Any]:
     return call
 
 
-def _as_document(
-    answer: Any, call: Mapping[str, Any], fail: Callable[[str], ConfigError]
+def answer_document(
+    body: bytes, call: Mapping[str, Any], fail: Callable[[str], ConfigError]
 ) -> dict[str, Any]:
-    """The backend's answer as a dispatch document carrying the call facts we sent."""
+    """The backend's answer body as a dispatch document carrying the call facts we sent, or
+    the ``ConfigError`` ``fail`` makes (and nothing else, whatever the bytes).
+
+    Read by the same strict reader as every outside document (agent/contracts/untrusted_json.py:
+    UTF-8 only, no key given twice, bounded nesting); ``parse_dispatch`` then validates it."""
+    try:
+        answer = read_json(body, max_bytes=MAX_DOCUMENT_BYTES, max_depth=MAX_DOCUMENT_DEPTH)
+    except JsonRefused as exc:
+        raise fail(f"answer refused: {exc}") from None
     if not isinstance(answer, dict):
         raise fail("answer is not a JSON object")
     error = answer.get("error")

@@ -131,7 +131,9 @@ class SimulatedCallRoom:
         assert self._control is not None, "join() first"
         data = json.dumps(step.command).encode()
         result = await self._control.handle(data, self.sender(step.sender))
-        self._print(f"{'control':<6}  {result.command} from {step.sender} -> {result.outcome}")
+        # What the script sent, by its own type: a refused sender's packet is never read.
+        sent = step.command.get("type", result.command)
+        self._print(f"{'control':<6}  {sent} from {step.sender} -> {result.outcome}")
         return result
 
     async def press(self, step: DtmfStep) -> None:

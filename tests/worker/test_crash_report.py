@@ -37,6 +37,7 @@ from agent.delivery.target_policy import TargetPolicy
 from agent.delivery.webhook import WebhookSink
 from agent.intake.dispatch import CallType, ReportTarget
 from agent.report.build import crash_report
+from agent.report.send import build_sink
 from agent.worker.ledger import CallLedger, OrphanedCall, report_delivery_id
 from agent.worker.recovery import JobProcessGuard, replay_at_startup, report_crash
 from agent.worker.settings import WorkerSettings
@@ -275,6 +276,42 @@ async def test_job_and_guard_both_reporting_carry_one_webhook_id(tmp_path: Path)
 
 
 # ---- outbox replay at start-up -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        # lone surrogates (a cut emoji) in keys and values: replaced, the report still goes out
+        ('{"UserID": "u-\\ud83d", "k\\udc00": ["\\ud83d\\ude00"]}',
+         {"UserID": "u-\ufffd", "k\ufffd": ["😀"]}),
+        # over the metadata bound: the crash report carries none rather than failing
+        ('{"deep": ' + "[" * 60 + "]" * 60 + "}", {}),
+        # a key given twice is left out, never guessed
+        ('{"UserID": "a", "UserID": "b", "Plan": "gold"}', {"Plan": "gold"}),
+    ],
+)  # fmt: skip
+async def test_a_crash_report_rebuilt_from_a_hostile_document_still_goes_out_signed(
+    tmp_path: Path, receiver: Receiver, metadata: str, expected: dict[str, Any]
+) -> None:
+    settings = settings_for(tmp_path)
+    document = (
+        '{"call": {"id": "' + CALL_ID + '"}, "assistant": {"name": "front \\ud83d desk", '
+        f'"webhook_url": "{receiver.url("/hooks")}", "webhook_secret": "{SECRET}", '
+        f'"metadata": {metadata}}}}}'
+    )
+    ledger = CallLedger(settings.outbox_dir / "ledger")
+    ledger.open("AJ_hostile", CALL_ID, ROOM, dispatch_metadata=document)  # as the job keeps it
+    (entry,) = ledger.open_entries()
+    sink = build_sink(settings)
+    await report_crash(OrphanedCall(entry, -9, "", ""), settings=settings, sink=sink)
+    await sink.aclose()
+
+    (report,) = reports(receiver.received)
+    assert report.signature_ok is True
+    message = json.loads(report.body)["message"]
+    assert (message["end_reason"], message["call"]["id"]) == ("error", CALL_ID)
+    assert message["assistant"] == {"name": "front \ufffd desk", "metadata": expected}
+    assert Outbox(settings.outbox_dir).pending() == []
 
 
 def free_port() -> int:
