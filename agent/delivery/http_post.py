@@ -2,7 +2,8 @@
 
 Webhooks (:mod:`agent.delivery.attempt`), tool calls (:mod:`agent.call.tools.tool_server`) and
 the assistant-request (:mod:`agent.intake.sources`) all go out through :class:`SignedPost`, so
-each gets the same guard and the same reading of the answer:
+each gets the same guard and the same reading of the answer (and the saved-assistant lookup,
+a GET, :meth:`SignedPost.get`, the same guard with the caller's own headers):
 
     refuse a delivery that must be signed but has no secret (nothing goes out unsigned)
     -> check the target (TargetPolicy: SSRF guard) -> pin the connection to the checked addresses
@@ -156,9 +157,39 @@ class SignedPost:
             raise PostFailed(PostFailure.REFUSED, "no URL")
         if delivery.unsigned_but_required:
             raise PostFailed(PostFailure.UNSIGNED, "signature_unavailable")
+        headers = {
+            name: value
+            for name, value in (extra_headers or {}).items()
+            if name.lower() not in PROTECTED_HEADERS
+        }
+        signed = headers | delivery_headers(delivery, self._wall_clock())
+        return await self._guarded("POST", delivery.url, delivery.body, signed, max_body, timeout)
+
+    async def get(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        max_body: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - one bound for check, send and read
+    ) -> PostAnswer:
+        """GET ``url`` under the same guard (policy, pinning, no redirects, the body read
+        whole up to ``max_body``); ``headers`` are the caller's (a bearer token, or a
+        signature it made). Raises :class:`PostFailed` when no answer came back."""
+        return await self._guarded("GET", url, None, dict(headers), max_body, timeout)
+
+    async def _guarded(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        max_body: int,
+        timeout: float | None,  # noqa: ASYNC109 - one bound for check, send and read
+    ) -> PostAnswer:
         try:
             async with asyncio.timeout(timeout):
-                return await self._exchange(delivery, delivery.url, max_body, extra_headers)
+                return await self._exchange(method, url, body, headers, max_body)
         except TargetRefused as exc:
             raise PostFailed(PostFailure.REFUSED, exc.reason) from exc
         except TimeoutError as exc:
@@ -168,33 +199,23 @@ class SignedPost:
             raise PostFailed(PostFailure.CONNECTION, type(exc).__name__) from exc
 
     async def _exchange(
-        self,
-        delivery: Delivery,
-        url: str,
-        max_body: int,
-        extra_headers: Mapping[str, str] | None,
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str], max_body: int
     ) -> PostAnswer:
         try:
             target = await self.policy.check(url)
         except OSError as exc:
             raise PostFailed(PostFailure.UNRESOLVED, type(exc).__name__) from exc
         self._resolver.pin(target)
-        headers = {
-            name: value
-            for name, value in (extra_headers or {}).items()
-            if name.lower() not in PROTECTED_HEADERS
-        }
-        headers |= delivery_headers(delivery, self._wall_clock())
-        async with self._client().post(
-            url, data=delivery.body, headers=headers, allow_redirects=False
+        async with self._client().request(
+            method, url, data=body, headers=headers, allow_redirects=False
         ) as response:
-            body = await read_body(response, max_body)
-            if body is None:
+            answer = await read_body(response, max_body)
+            if answer is None:
                 response.close()  # drop the connection: the rest of the body is never read
             return PostAnswer(
                 status=response.status,
-                body=body or b"",
-                too_large=body is None,
+                body=answer or b"",
+                too_large=answer is None,
                 retry_after=response.headers.get("Retry-After"),
             )
 

@@ -5,12 +5,13 @@ pinned by the operator) and the backend itself, `GET {VOICE_AGENT_ASSISTANTS_URL
 answered with the saved assistant's JSON, as the platform's own API serves it (seed 001 `GET
 /api/v1/assistants`). With both, the directory answers first.
 
-The backend store is reached like every other outside URL: through the target policy (private,
-loopback and link-local addresses only where the operator allowed them), no redirects, the
-answer read whole up to the dispatch document's size cap, and one time bound for the whole
-exchange. It authenticates with a bearer token (`VOICE_AGENT_ASSISTANTS_TOKEN`), else signs the
-request like a webhook (`X-Webhook-Signature` over `"{timestamp}."` and the empty body, so the
-seed's verifier accepts it with an empty payload). A GET has no body, so a signature covers
+The backend store is reached like every other outside URL, through the one guarded client
+(agent/delivery/http_post.py): the target policy (private, loopback and link-local addresses
+only where the operator allowed them), no redirects, the answer read whole up to the dispatch
+document's size cap and by the strict JSON reader, and one time bound for the whole exchange.
+It authenticates with a bearer token (`VOICE_AGENT_ASSISTANTS_TOKEN`), else signs the request
+like a webhook (`X-Webhook-Signature` over `"{timestamp}."` and the empty body, so the seed's
+verifier accepts it with an empty payload). A GET has no body, so a signature covers
 only the timestamp, not the id asked for: the bearer token is the better choice.
 
 An id the store does not know (404, 410) is the tenant's mistake: `None`, which the parser turns
@@ -24,7 +25,6 @@ loops and repeated calls in one process more than it spares the backend.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import re
 import time
@@ -36,15 +36,20 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
-import aiohttp
 import structlog
 
 from agent.contracts.untrusted_json import JsonRefused, read_json
 from agent.delivery.attempt import url_host
 from agent.delivery.base import Delivery
-from agent.delivery.http_post import SessionFactory, default_session, read_body
+from agent.delivery.http_post import (
+    PostFailed,
+    PostFailure,
+    SessionFactory,
+    SignedPost,
+    default_session,
+)
 from agent.delivery.signing import USER_AGENT, delivery_headers
-from agent.delivery.target_policy import PinnedResolver, TargetPolicy, TargetRefused
+from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError
 
 log = structlog.get_logger(__name__)
@@ -198,26 +203,24 @@ class HttpAssistants:
     async def _fetch(self, assistant_id: str) -> dict[str, Any] | None:
         url = f"{self.base_url}/{quote(assistant_id, safe='')}"
         self.requests += 1
-        resolver = PinnedResolver()
-        session = self._session_factory(resolver)
+        client = SignedPost(self._policy, session_factory=self._session_factory)
         try:
-            # One bound for the whole exchange: resolve, connect, send, read the answer.
-            async with asyncio.timeout(self._timeout):
-                target = await self._policy.check(url)
-                resolver.pin(target)
-                async with session.get(
-                    url, headers=self._headers(url), allow_redirects=False
-                ) as response:
-                    status = response.status
-                    body = await read_body(response, MAX_ASSISTANT_BYTES)
-        except TargetRefused as exc:
-            raise self._fail(f"refused by the target policy: {exc.reason}") from None
-        except TimeoutError:
-            raise self._fail(f"timed out after {self._timeout} s") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise self._fail(f"failed: {type(exc).__name__}") from None
+            # The guard every outside URL gets (agent/delivery/http_post.py), one time bound
+            # for the whole exchange: resolve, connect, send, read the answer whole.
+            answer = await client.get(
+                url, headers=self._headers(url), max_body=MAX_ASSISTANT_BYTES,
+                timeout=self._timeout,
+            )  # fmt: skip
+        except PostFailed as exc:
+            if exc.failure is PostFailure.REFUSED:
+                raise self._fail(f"refused by the target policy: {exc.detail}") from None
+            if exc.failure is PostFailure.TIMEOUT:
+                raise self._fail(f"timed out after {self._timeout} s") from None
+            raise self._fail(f"failed: {exc.detail}") from None
         finally:
-            await session.close()
+            await client.aclose()
+        status = answer.status
+        body = None if answer.too_large else answer.body
         if status in (404, 410):
             log.info("saved_assistant_not_found", host=url_host(self.base_url), status=status)
             return None

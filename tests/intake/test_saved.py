@@ -133,6 +133,10 @@ async def test_an_unknown_id_is_the_tenants_config_error(store: Store) -> None:
         ((200, b"[1, 2]", {}), "not a JSON object"),
         ((200, b"not json", {}), "not JSON"),
         ((200, b'{"name": "' + b"x" * 300_000 + b'"}', {}), "over 262144 bytes"),
+        # the strict reader every outside JSON goes through
+        ((200, b'{"name": "a", "name": "b"}', {}), "duplicate key 'name'"),
+        ((200, b"[" * 100_000, {}), "nested more than 64 levels deep"),
+        ((200, b'{"name": "\xff"}', {}), "not UTF-8"),
     ],
 )
 async def test_a_store_that_cannot_answer_is_unavailable_not_a_config_error(
