@@ -34,7 +34,7 @@ from pydantic_core import PydanticCustomError
 
 from agent.contracts.json_schema import schema_problem
 from agent.contracts.untrusted_json import bounds_problem
-from agent.intake.secret_fields import Secret
+from agent.intake.secret_fields import HeaderValue, Secret
 
 MAX_DURATION_MIN = 10
 MAX_DURATION_MAX = 43200
@@ -467,14 +467,17 @@ class ToolServer(ContractModel):
     timeout_seconds: float = Field(20.0, gt=0, le=120)
     secret: Secret | None = None
     """Signs the `tool-calls` request; defaults to the assistant's webhook secret."""
-    headers: dict[str, str] = Field(default_factory=dict, max_length=MAX_TOOL_HEADERS)
+    headers: dict[str, HeaderValue] = Field(default_factory=dict, max_length=MAX_TOOL_HEADERS)
     """Sent with every request (never replacing the signature headers): HTTP header names,
-    values of at most 4096 characters without control characters."""
+    values of at most 4096 characters without control characters. A value may be a
+    `secret:NAME` reference (e.g. `"Authorization": "secret:TOOLS_TOKEN"` holding
+    `Bearer ...`), resolved as every secret field is."""
 
     @field_validator("headers")
     @classmethod
-    def _headers_are_http(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name, value in headers.items():
+    def _headers_are_http(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, secret in headers.items():
+            value = secret.get_secret_value()
             if not _HEADER_NAME.match(name):
                 raise ValueError(f"{name[:60]!r} is not an HTTP header name")
             if not _HEADER_VALUE.match(value):

@@ -516,10 +516,14 @@ def _names_credential(key: str, value: str) -> bool:
 
 
 def _takes_reference(path: str) -> bool:
-    """Whether the field at ``path`` resolves `secret:NAME` (a secret field of the contract;
-    headers and metadata are sent as written)."""
+    """Whether the field at ``path`` resolves `secret:NAME`: a secret field of the contract, or a
+    tool server's header value (metadata is passed through as written)."""
     parts = path.split(".")
-    return parts[-1] in SECRET_KEYS and "headers" not in parts and "metadata" not in parts
+    if "metadata" in parts:
+        return False
+    return (len(parts) >= 2 and parts[-2] == "headers") or (
+        parts[-1] in SECRET_KEYS and "headers" not in parts
+    )
 
 
 # Where a flat-dialect field ends up after normalisation, so errors name what was sent.

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, SecretStr, ValidationInfo
 
-from agent.intake.secrets import ResolvesSecrets, SecretNotFound, SecretResolver
+from agent.intake.secrets import ResolvesSecrets, SecretNotFound, SecretResolver, is_reference
 
 CONTEXT_KEY = "secret_resolver"
 
@@ -31,6 +31,19 @@ def _resolve(value: object, info: ValidationInfo) -> object:
         raise ValueError(str(exc)) from None
 
 
+def _resolve_reference(value: object, info: ValidationInfo) -> object:
+    """A header value: a `secret:NAME` reference is resolved as a `Secret`; anything else is
+    sent as written (an empty value included)."""
+    if isinstance(value, str) and is_reference(value):
+        return _resolve(value, info)
+    return value
+
+
 Secret = Annotated[SecretStr, BeforeValidator(_resolve)]
 """A secret or API key; accepts `secret:NAME`, resolved only from what the operator exposed to
 dispatch documents (see `secrets.py`)."""
+
+HeaderValue = Annotated[SecretStr, BeforeValidator(_resolve_reference)]
+"""A tool server header value: literal, or a `secret:NAME` reference resolved like a `Secret`
+(so an `Authorization` header needs no literal token in the document). Held as `SecretStr`
+either way, so no header value prints in a log line or a repr."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent.contracts.assistant import FirstMessageMode, SarvamTTSConfig
+from agent.contracts.assistant import FirstMessageMode, FunctionTool, SarvamTTSConfig
 from agent.errors import ConfigError
 from agent.intake.dispatch import (
     CallSpec,
@@ -218,8 +218,9 @@ async def test_literal_secrets_anywhere_in_room_metadata_warn(
     (warning,) = spec.warnings
     assert f"literal secret at {path} in room metadata" in warning
     assert "tok-LEAK-1" not in warning
-    # a field that resolves secret:NAME is told to use one; headers and metadata cannot
-    assert ("secret:NAME" in warning) == path.endswith(".secret")
+    # a field that resolves secret:NAME (a secret field, a tool header) is told to use one;
+    # metadata cannot
+    assert ("secret:NAME" in warning) == (".metadata." not in path)
     assert (await parse(doc, origin="dispatch")).warnings == ()
 
 
@@ -232,6 +233,26 @@ async def test_ordinary_headers_and_references_draw_no_warning() -> None:
     resolver = SecretResolver(env={"VOICE_AGENT_TENANT_SECRET_HOOK": "whsec-1"})
     spec = await parse(doc, origin="room", options=ParseOptions(resolver=resolver))
     assert spec.warnings == ()
+
+
+async def test_tool_header_values_take_secret_references() -> None:
+    doc = minimal(tools=[tool_with_headers({"Authorization": "secret:TOOLS_TOKEN", "X-A": "a"})])
+    resolver = SecretResolver(env={"VOICE_AGENT_TENANT_SECRET_TOOLS_TOKEN": "Bearer tok-1"})
+    spec = await parse(doc, origin="room", options=ParseOptions(resolver=resolver))
+    assert spec.warnings == ()  # a reference is not a literal secret
+    (tool,) = [t for t in spec.assistant.tools if isinstance(t, FunctionTool)]
+    assert tool.server is not None
+    headers = tool.server.headers
+    assert {k: v.get_secret_value() for k, v in headers.items()} == {
+        "Authorization": "Bearer tok-1",
+        "X-A": "a",
+    }
+    assert "tok-1" not in repr(tool)  # held as SecretStr: never in a repr or a log line
+    with pytest.raises(ConfigError) as refused:  # the worker's own settings stay out of reach
+        await parse(
+            minimal(tools=[tool_with_headers({"Authorization": "secret:LIVEKIT_API_SECRET"})])
+        )
+    assert any("tools.0.server.headers.Authorization" in str(p) for p in refused.value.problems)
 
 
 async def test_hybrid_mode_deep_merges_onto_saved_assistant(tmp_path: Path) -> None:

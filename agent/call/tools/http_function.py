@@ -123,7 +123,11 @@ class HttpFunction:
         self._secret = (
             server.secret.get_secret_value() if server is not None and server.secret else None
         )
-        self._headers = dict(server.headers) if server is not None else {}
+        self._headers = (
+            {name: value.get_secret_value() for name, value in server.headers.items()}
+            if server is not None
+            else {}
+        )
         self._timeout = server.timeout_seconds if server is not None else 20.0
         self._clock = clock or RealClock()
         self._log_arguments = log_arguments
