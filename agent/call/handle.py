@@ -12,7 +12,7 @@ Who uses what:
 
     end_call tool      end
     dtmf.py            is_ending, reply(user_input=...)
-    outbound.py        end
+    outbound.py        dialing, end
     transfer.py        is_ending, say, add_context, transfer_started, transfer_finished, note
     control/channel    is_ending, say, reply, add_context, end, note_control (+ the transfer)
     phone_line.py      note_caller
@@ -61,6 +61,12 @@ class CallHandle(Protocol):
     ) -> bool:
         """Ask the lifecycle to end the call (``CallEnding.request_end``); True if this request
         decided the end reason."""
+
+    # -- an outbound call ------------------------------------------------------------------
+
+    def dialing(self) -> None:
+        """The dial is about to go out: the backend hears ``dialing`` (seed 002), until the
+        answer puts the call ``in-progress``."""
 
     # -- a transfer ------------------------------------------------------------------------
 

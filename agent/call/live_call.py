@@ -55,6 +55,7 @@ from agent.contracts.events import (
     AnalysisParts,
     CallEvents,
     EndOfCallReport,
+    final_status,
 )
 from agent.delivery.base import EventSink
 from agent.intake.dispatch import CallSpec, CallType
@@ -125,6 +126,8 @@ class LiveCall:
         self._agent: CallAgent | None = None
         self._phone: PhoneLine | None = None
         self._control: ControlChannel | None = None
+        self.went_live = False
+        """The caller was there and the agent live: an error before it is a `failed` call."""
 
     def equip(self, *, agent: CallAgent, phone: PhoneLine, control: ControlChannel) -> None:
         """The parts that act on the call through its handle, made once it exists (by
@@ -180,6 +183,9 @@ class LiveCall:
     ) -> bool:
         return self.lifecycle.request_end(reason, detail, goodbye=goodbye, interrupt=interrupt)
 
+    def dialing(self) -> None:
+        self.events.emit(self.events.status_update("dialing"))
+
     def transfer_started(self, destination: str) -> None:
         self.events.emit(self.events.status_update("forwarding", destination))
         self.lifecycle.on_transfer_started()
@@ -226,6 +232,7 @@ class LiveCall:
         ]
         await self._room.start_session(self.session, self.agent)
         self.lifecycle.start()
+        self.went_live = True
         self.events.emit(self.events.status_update("in-progress"))
         metrics.call_went_live(self.spec.call.type.value)
         self._counted_live = True
@@ -299,9 +306,12 @@ class LiveCall:
         for unbind in self._unbind:
             unbind()
         self._unbind.clear()
-        self.events.emit(self.events.status_update("ended"))
+        reason = self.lifecycle.end_reason or EndReason.ERROR
+        self.events.emit(self.events.status_update(final_status(reason, went_live=self.went_live)))
         analysis = await self._analyse()
-        report = await build_call_report(self.record, self.lifecycle.record, self.spec, analysis)
+        report = await build_call_report(
+            self.record, self.lifecycle.record, self.spec, analysis, went_live=self.went_live
+        )
         self.report = report
         await send_report(self.events, report, sink=self._sink, flush_seconds=self._flush_seconds)
         return report

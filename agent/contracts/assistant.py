@@ -34,6 +34,7 @@ from pydantic_core import PydanticCustomError
 
 from agent.contracts.json_schema import schema_problem
 from agent.contracts.untrusted_json import bounds_problem
+from agent.contracts.wire import WireFormat
 from agent.intake.secret_fields import HeaderValue, Secret
 
 MAX_DURATION_MIN = 10
@@ -621,6 +622,10 @@ class AssistantConfig(ContractModel):
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: Secret | None = None
     webhook_events: list[WebhookEvent] = Field(default_factory=lambda: list(ALL_WEBHOOK_EVENTS))
+    webhook_format: WireFormat | None = None
+    """The webhook dialect this document's backend verifies: `hms` (`X-Webhook-*`, the
+    envelope) or `callmissed` (`X-CallMissed-*`, `voice_session.*`). Default: the dialect the
+    document is written in. The operator's `VOICE_AGENT_WEBHOOK_FORMAT` overrides both."""
     metadata: dict[str, Any] = Field(default_factory=dict)
     """Passed through untouched (key casing included) to every webhook (`assistant.metadata`).
     At most 32 levels deep and 16 KB as JSON: it rides on every event of the call."""

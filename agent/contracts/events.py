@@ -1,17 +1,20 @@
 """The outgoing wire format: every event a call sends, as typed models, and nothing else.
 
-This is the one module that knows what a receiver sees. Backends of the VoiceDock / HMS
-Sovereign dialect parse these bodies as they are (shared/seeds 000): one envelope
+This is the module that knows what a receiver sees (with its CallMissed half,
+agent/contracts/callmissed.py). Backends of the VoiceDock / HMS Sovereign dialect parse these
+bodies as they are (shared/seeds 000): one envelope
 ``{"message": {"type", "timestamp", "call": {...}, "assistant": {"name", "metadata"}, ...}}``
 with a discriminated union on ``type``. ``assistant.metadata`` is passed through exactly as the
 backend sent it (``UserID`` stays ``UserID``). Each event of a call also carries ``seq``
 (1, 2, 3… in emission order) so a receiver can order events and spot a gap; ``seq`` 0 marks an
 event built outside the call's own process (a crash report), whose place in the order is unknown.
+Backends of the CallMissed dialect get that API's ``voice_session.*`` events instead
+(``CallSpec.webhook_format``).
 
 ``CallEvents`` is the per-call emitter: it stamps ``seq`` and ``timestamp``, drops event types
-the assistant did not ask for (``webhook_events``), serialises each event once to the bytes
-that get signed (:class:`agent.delivery.base.Delivery`) and hands them to the sink without ever
-making the caller wait for a receiver.
+the assistant did not ask for (``webhook_events``), serialises each event once, in the call's
+wire format, to the bytes that get signed (:class:`agent.delivery.base.Delivery`) and hands
+them to the sink without ever making the caller wait for a receiver.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import structlog
@@ -28,54 +32,50 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
     TypeAdapter,
     ValidationError,
-    WithJsonSchema,
 )
 
 from agent.contracts.assistant import ALL_WEBHOOK_EVENTS, enabled_event_names
+from agent.contracts.callmissed import EVENTS as CALLMISSED_EVENTS
+from agent.contracts.callmissed import (
+    STARTED,
+    CallMissedEvent,
+    CallMissedTurn,
+    SessionFacts,
+    VoiceSession,
+    our_end_reason,
+    session_config,
+    session_end,
+    session_from_report,
+    session_started,
+)
 from agent.contracts.encodable import clean_data, clean_text
 from agent.contracts.end_reason import EndReason
 from agent.contracts.untrusted_json import JsonRefused, read_json
+from agent.contracts.wire import Timestamp, WireFormat, WireModel, iso_ms, utc_now
 from agent.delivery.base import Delivery, EventSink
-from agent.intake.dispatch import CallSpec, CallType
+from agent.intake.dispatch import CallSpec, CallType, ReportTarget
 from agent.report.redaction import redact as gdpr_redact
 from agent.worker.ledger import report_delivery_id
 
 log = structlog.get_logger(__name__)
 
 
-def _iso_ms(moment: datetime) -> str:
-    # 2026-04-19T12:00:00.123Z: UTC, millisecond precision, as the platforms send it.
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+CallStatus = Literal["dialing", "in-progress", "forwarding", "ended", "failed"]
+"""Seed 002's call statuses the worker knows: ``dialing`` (outbound, before the answer),
+``in-progress`` (live), ``forwarding`` (a transfer under way), ``ended`` (a call that went live,
+or an outbound call nobody answered, has ended), ``failed`` (it never went live: config_error
+or error). ``connecting`` is never sent: before the caller is there nothing is reported."""
 
 
-Timestamp = Annotated[
-    datetime,
-    PlainSerializer(_iso_ms, return_type=str),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
-"""A wall-clock moment, sent as ISO 8601 UTC with milliseconds."""
+def final_status(reason: EndReason, *, went_live: bool) -> CallStatus:
+    """The status a call ends with: ``failed`` when an error kept it from ever going live."""
+    if not went_live and reason in (EndReason.ERROR, EndReason.CONFIG_ERROR):
+        return "failed"
+    return "ended"
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class WireModel(BaseModel):
-    """Base of every outgoing model: unknown fields are a bug, aliases are the wire names."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        populate_by_name=True,
-        serialize_by_alias=True,
-        # Every field is always sent (null when empty): the schema says so to receivers.
-        json_schema_serialization_defaults_required=True,
-    )
-
-
-CallStatus = Literal["in-progress", "forwarding", "ended"]
 Role = Literal["user", "assistant"]
 
 
@@ -263,22 +263,6 @@ class TurnMetrics(WireModel):
     interrupted: bool = False
 
 
-class CallMissedTurn(WireModel):
-    """A turn under the CallMissed transcript API's names, to be stored as it is.
-    ``first_token_ms`` = LLM time to first token, ``first_audio_ms`` = caller stopped speaking
-    -> first agent audio, ``total_ms`` = caller stopped speaking -> agent finished speaking."""
-
-    turn_index: int
-    user_transcript: str
-    agent_response: str
-    interrupted: bool
-    stt_ms: float | None = None
-    first_token_ms: float | None = None
-    first_audio_ms: float | None = None
-    total_ms: float | None = None
-    llm_model: str | None = None
-
-
 class Percentiles(WireModel):
     count: int
     p50: float | None = None
@@ -387,6 +371,38 @@ def serialise(envelope: Envelope) -> bytes:
     return envelope.model_dump_json(by_alias=True).encode("utf-8")
 
 
+FINAL_EVENT_TYPES = frozenset({"end-of-call-report", *CALLMISSED_EVENTS}) - {STARTED}
+"""The event that tells how a call ended, in either wire format."""
+
+
+@dataclass(frozen=True, slots=True)
+class FinalOutcome:
+    """How a call ended, read back from its final delivery (either format)."""
+
+    end_reason: EndReason
+    duration_seconds: float | None
+
+
+def final_outcome(delivery: Delivery) -> FinalOutcome:
+    """Readers of our own final deliveries (the simulator): the end reason in our terms."""
+    if delivery.wire == "callmissed":
+        session = _SESSION.validate_json(delivery.body)
+        reason = session.end_reason or EndReason.ERROR.value
+        return FinalOutcome(our_end_reason(reason), session.duration_seconds)
+    message = parse_envelope(delivery.body).message
+    if not isinstance(message, EndOfCallReport):
+        raise ValueError(f"not an end-of-call report: {message.type}")
+    return FinalOutcome(message.end_reason, message.duration_seconds)
+
+
+def parse_session(body: bytes | str) -> VoiceSession:
+    """Receivers' side of the CallMissed format: bytes back to a typed session."""
+    return _SESSION.validate_json(body)
+
+
+_SESSION = TypeAdapter(VoiceSession)
+
+
 def to_delivery(
     event: EventMessage | Envelope,
     *,
@@ -449,8 +465,37 @@ def _cleaned(envelope: Envelope) -> bytes | None:
         return None
 
 
+def _session_body(session: VoiceSession) -> bytes:
+    """A CallMissed body, with the envelope's guarantee: it always goes out (cleaned, else
+    reduced to the session's identity, status and end)."""
+    try:
+        return session.model_dump_json(by_alias=True).encode("utf-8")
+    except _UNSERIALISABLE as exc:
+        failure: Exception = exc
+    bound = log.bind(event_type="voice_session", error_type=type(failure).__name__)
+    try:
+        data = clean_data(session.model_dump(by_alias=True), default=_wire_value)
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        bound.warning("event_serialised_cleaned")
+        return text.encode("utf-8")
+    except Exception:  # best effort, as for the envelope: the reduced form still goes out
+        bound.error("event_serialised_reduced")
+    metadata = clean_data(session.metadata) if session.metadata is not None else None
+    if metadata is not None and not _encodes(
+        VoiceSession(id="", status="failed", created_at=session.created_at, metadata=metadata)
+    ):
+        metadata = None
+    marker = f"[session reduced: a value could not be encoded as JSON ({type(failure).__name__})]"
+    error = clean_text(session.error or "")[: REDUCED_DETAIL_LIMIT - len(marker) - 1]
+    reduced = session.model_copy(update={
+        "id": clean_text(session.id), "bot_id": None, "config": None, "metadata": metadata,
+        "transcript": [], "warnings": [], "error": f"{error} {marker}".strip(),
+    })  # fmt: skip
+    return reduced.model_dump_json(by_alias=True).encode("utf-8")
+
+
 def _wire_value(value: Any) -> Any:
-    return _iso_ms(value) if isinstance(value, datetime) else str(value)
+    return iso_ms(value) if isinstance(value, datetime) else str(value)
 
 
 def _encodes(model: BaseModel) -> bool:
@@ -518,17 +563,41 @@ def events_schema() -> dict[str, Any]:
     } | schema
 
 
+def callmissed_schema() -> dict[str, Any]:
+    """JSON Schema of the CallMissed-format bodies (``config/callmissed-session.schema.json``)."""
+    schema = _SESSION.json_schema(
+        mode="serialization", by_alias=True, ref_template="#/$defs/{model}"
+    )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/voice-agent-worker/schemas/callmissed-session.schema.json",
+        "title": "Voice agent events in the CallMissed format (voice_session.* webhook bodies)",
+        "description": (
+            "The body of voice_session.started, voice_session.ended and voice_session.failed "
+            "(the event name is the X-CallMissed-Event header): the session object of "
+            "CallMissed's Voice Session API with the per-turn transcript; error and warnings "
+            "are this worker's additions. metadata is passed through exactly as sent."
+        ),
+    } | schema
+
+
 # --- the per-call emitter ----------------------------------------------------------------------
 
 
 class CallEvents:
-    """Sends one call's events, in order, to the sink.
+    """Sends one call's events, in order, to the sink, in the call's wire format.
 
     ``emit`` returns at once: the hand-over to the sink (itself only an enqueue) runs as a task
     chained after the previous one, so deliveries reach the sink in ``seq`` order. Event types
     missing from ``webhook_events`` are dropped before they get a ``seq``, so the ``seq`` a
     receiver sees has no gaps. ``delivery_for`` stamps an event without sending it, for the
-    tool-calls request, which is a request/response exchange rather than a notification.
+    tool-calls request, which is a request/response exchange rather than a notification (HMS's
+    format in both wire formats: CallMissed documents no tools).
+
+    The call is described with HMS's events (``status_update``, ``transcript``, the report);
+    with ``wire="callmissed"`` they are translated on the way out (agent/contracts/callmissed.py):
+    the first ``in-progress`` becomes ``voice_session.started``, the report
+    ``voice_session.ended`` or ``voice_session.failed``, and the rest has no CallMissed event.
     """
 
     def __init__(
@@ -543,6 +612,8 @@ class CallEvents:
         webhook_events: Iterable[str] = ALL_WEBHOOK_EVENTS,
         redact: Callable[[str], str] | None = None,
         now: Callable[[], datetime] = utc_now,
+        wire: WireFormat = "hms",
+        session: SessionFacts | None = None,
     ) -> None:
         self._sink = sink
         self.call = call
@@ -557,6 +628,9 @@ class CallEvents:
         self._enabled = enabled_event_names(webhook_events)
         self._redact = redact
         self._now = now
+        self.wire: WireFormat = wire
+        self._session = session or SessionFacts(created_at=now())
+        self._session_started = False
         self._seq = 0
         self._last: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
@@ -567,6 +641,11 @@ class CallEvents:
     ) -> CallEvents:
         assistant = spec.assistant
         secret = assistant.resolved_webhook_secret(None)
+        redact = gdpr_redact if assistant.gdpr_mode else None
+        config = session_config(assistant, spec.room_name)
+        if redact is not None and config.system_prompt:
+            # The prompt is the tenant's, but filled variables can carry the caller's number.
+            config = config.model_copy(update={"system_prompt": redact(config.system_prompt)})
         return cls(
             sink,
             call=CallRef(id=spec.call_id, type=spec.call.type),
@@ -575,7 +654,40 @@ class CallEvents:
             secret=secret.get_secret_value() if secret else default_secret,
             require_signature=assistant.webhook_secret is not None,
             webhook_events=assistant.webhook_events,
-            redact=gdpr_redact if assistant.gdpr_mode else None,
+            redact=redact,
+            wire=spec.webhook_format,
+            session=SessionFacts(
+                bot_id=spec.assistant_id,
+                config=config,
+                metadata=assistant.metadata if "metadata" in assistant.model_fields_set else None,
+                warnings=spec.warnings,
+            ),
+        )
+
+    @classmethod
+    def for_target(
+        cls,
+        target: ReportTarget,
+        sink: EventSink,
+        *,
+        secret: str | None,
+        created_at: datetime | None = None,
+    ) -> CallEvents:
+        """The events of a call known only from its salvaged document (a config_error, a
+        start-up failure, a crash report); ``created_at``: when the worker took the call."""
+        return cls(
+            sink,
+            call=CallRef(id=target.call_id, type=CallType(target.call_type)),
+            assistant=AssistantRef(name=target.assistant_name, metadata=target.metadata),
+            url=target.webhook_url,
+            secret=secret,
+            require_signature=target.signature_requested,
+            wire=target.webhook_format,
+            session=SessionFacts(
+                bot_id=target.bot_id,
+                metadata=target.metadata if target.metadata_sent else None,
+                created_at=created_at or utc_now(),
+            ),
         )
 
     @property
@@ -616,9 +728,9 @@ class CallEvents:
         delivery_id: str | None = None,
         requires_signature: bool = False,
     ) -> Delivery:
-        """Stamp ``event`` (seq, timestamp, call status) and serialise it; sends nothing.
-        ``url``/``secret`` default to the assistant's webhook; a delivery must be signed when
-        the assistant's document asked for it or ``requires_signature`` says so."""
+        """Stamp ``event`` (seq, timestamp, call status) and serialise it in HMS's envelope;
+        sends nothing. ``url``/``secret`` default to the assistant's webhook; a delivery must be
+        signed when the assistant's document asked for it or ``requires_signature`` says so."""
         self._seq += 1
         status = self._status_after(event)
         stamped = event.model_copy(
@@ -636,12 +748,38 @@ class CallEvents:
             requires_signature=requires_signature or self._require_signature,
         )
 
-    def emit(self, event: EventMessage, *, delivery_id: str | None = None) -> Delivery | None:
-        """Send ``event`` to the sink unless ``webhook_events`` leaves it out. Never waits."""
-        if event.type not in self._enabled:
-            log.debug("event_filtered", event_type=event.type, call_id=self.call.id)
+    def build(self, event: EventMessage, *, delivery_id: str | None = None) -> Delivery | None:
+        """``event`` stamped and serialised in the call's wire format, not sent; None when the
+        format has no such event (CallMissed: anything but going live and the report)."""
+        if self.wire == "hms":
+            return self.delivery_for(event, delivery_id=delivery_id)
+        translated = self._callmissed(event)
+        if translated is None:
             return None
-        delivery = self.delivery_for(event, delivery_id=delivery_id)
+        name, session = translated
+        self._seq += 1
+        return Delivery(
+            delivery_id=delivery_id or str(uuid.uuid4()),
+            call_id=self.call.id,
+            event_type=name,
+            seq=self._seq,
+            body=_session_body(session),
+            url=self._url,
+            secret=self._secret,
+            requires_signature=self._require_signature,
+            wire="callmissed",
+        )
+
+    def emit(self, event: EventMessage, *, delivery_id: str | None = None) -> Delivery | None:
+        """Send ``event`` to the sink unless ``webhook_events`` leaves it out (or the call's
+        wire format has no such event). Never waits."""
+        if not self._wanted(event):
+            log.debug("event_filtered", event_type=event.type, call_id=self.call.id)
+            self._status_after(event)
+            return None
+        delivery = self.build(event, delivery_id=delivery_id)
+        if delivery is None:
+            return None
         previous = self._last
         task = asyncio.get_running_loop().create_task(self._submit_after(previous, delivery))
         self._last = task
@@ -650,8 +788,9 @@ class CallEvents:
         return delivery
 
     def emit_report(self, report: EndOfCallReport) -> Delivery | None:
-        """Send the end-of-call report under the call's one report delivery id, so a crash
-        report for the same call (sent by the main process) dedupes against it."""
+        """Send the end-of-call report (CallMissed: the final session event) under the call's
+        one report delivery id, so a crash report for the same call (sent by the main process)
+        dedupes against it."""
         return self.emit(report, delivery_id=report_delivery_id(self.call.id))
 
     async def drain(self) -> None:
@@ -659,11 +798,38 @@ class CallEvents:
         while self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
+    def _wanted(self, event: EventMessage) -> bool:
+        if self.wire == "hms":
+            return event.type in self._enabled
+        # `enabled_event_names` has put each HMS name's CallMissed counterparts in the set.
+        name = self._callmissed_name(event)
+        return name is not None and name in self._enabled
+
+    def _callmissed_name(self, event: EventMessage) -> CallMissedEvent | None:
+        if isinstance(event, StatusUpdate):
+            return STARTED if event.status == "in-progress" and not self._session_started else None
+        if isinstance(event, EndOfCallReport):
+            return session_end(event.end_reason, event.end_detail).event
+        return None
+
+    def _callmissed(self, event: EventMessage) -> tuple[CallMissedEvent, VoiceSession] | None:
+        name = self._callmissed_name(event)
+        self._status_after(event)
+        if name is None:
+            return None
+        if isinstance(event, EndOfCallReport):
+            return session_from_report(event, self._session)
+        self._session_started = True
+        return name, session_started(self.call.id, self._session, started_at=self._now())
+
     def _status_after(self, event: EventMessage) -> CallStatus:
         if isinstance(event, StatusUpdate):
             self.call = self.call.model_copy(update={"status": event.status})
         elif isinstance(event, EndOfCallReport):
-            self.call = self.call.model_copy(update={"status": "ended"})
+            # The report ends the call: `failed` when its builder said so (never live), else
+            # `ended`, whatever the call was doing.
+            final: CallStatus = "failed" if event.call.status == "failed" else "ended"
+            self.call = self.call.model_copy(update={"status": final})
         return self.call.status
 
     async def _submit_after(self, previous: asyncio.Task[None] | None, delivery: Delivery) -> None:

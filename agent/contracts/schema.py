@@ -1,6 +1,7 @@
-"""JSON Schema of the dispatch document, checked in under `config/` for backends to validate
-against before they dispatch. `python -m agent schema --write` regenerates it; a test fails when
-the checked-in file differs from what the models produce, so the two never drift apart.
+"""JSON Schemas of the contracts, checked in under `config/`: the dispatch document (for
+backends to validate against before they dispatch), and the webhook bodies in both wire formats
+(HMS's envelope, CallMissed's session). `python -m agent schema --write` regenerates them; a
+test fails when a checked-in file differs from what the models produce, so they never drift.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from agent.contracts.events import events_schema
+from agent.contracts.events import callmissed_schema, events_schema
 from agent.intake.dispatch import DispatchDocument, FlatSessionConfig
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "config"
@@ -61,6 +62,7 @@ def schemas() -> dict[str, str]:
     return {
         DISPATCH_SCHEMA_FILE: render(dispatch_schema()),
         "events.schema.json": render(events_schema()),
+        "callmissed-session.schema.json": render(callmissed_schema()),
     }
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import structlog
 
+from agent.contracts.wire import WireFormat
 from agent.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -34,8 +35,10 @@ ENTRY_POINT_GROUP = "voice_agent.sinks"
 class Delivery:
     """One event on its way to one receiver.
 
-    ``body`` is the exact JSON that is signed and sent; ``delivery_id`` is the
-    ``X-Webhook-Id`` receivers deduplicate on (the same on every retry and on replay).
+    ``body`` is the exact JSON that is signed and sent; ``delivery_id`` is the id receivers
+    deduplicate on (``X-Webhook-Id`` / ``X-CallMissed-Delivery``: the same on every retry and
+    on replay). ``wire`` is the format ``body`` was written in, which decides the headers and
+    the signature (agent/delivery/signing.py).
     ``url`` None means the call has no receiver for this event. ``secret`` and ``body`` are
     kept out of ``repr`` so a stray log of a delivery leaks neither a key nor a transcript.
     ``requires_signature``: the document asked for signed delivery, so without a ``secret``
@@ -50,6 +53,7 @@ class Delivery:
     url: str | None = field(repr=False)
     secret: str | None = field(repr=False)
     requires_signature: bool = False
+    wire: WireFormat = "hms"
 
     @property
     def unsigned_but_required(self) -> bool:

@@ -4,11 +4,12 @@
 non-retryable error, or the worker stops with deliveries pending, each one is written here as
 one JSON file (atomically: temp file, fsync, rename, fsync the directory), with its attempt
 history. ``python -m agent outbox replay`` and worker start-up send them again through the
-same webhook code, re-signed with a fresh timestamp and the same ``X-Webhook-Id`` so the
-receiver can deduplicate. Two kinds are held rather than retried blindly: deliveries a receiver
-refused with 410 Gone (``gone``: listed, sent again only when the operator asks for it), and
-deliveries that must be signed but have no secret (sent once the operator has a default secret
-to sign them with, never unsigned).
+same webhook code, re-signed in the delivery's own wire format (``wire``: HMS with a fresh
+timestamp and the same ``X-Webhook-Id``, CallMissed with the same ``X-CallMissed-Delivery``) so
+the receiver can verify and deduplicate. Two kinds are held rather than retried blindly:
+deliveries a receiver refused with 410 Gone (``gone``: listed, sent again only when the
+operator asks for it), and deliveries that must be signed but have no secret (sent once the
+operator has a default secret to sign them with, never unsigned).
 
 The files hold the signing secret (replay must re-sign), so the directory is 0700 and the
 files 0600. A file that cannot be read is renamed ``*.bad`` and reported, never deleted.
@@ -34,6 +35,7 @@ from urllib.parse import urlsplit
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent.contracts.wire import WireFormat
 from agent.delivery.attempt import AttemptRecord, Verdict, url_host
 from agent.delivery.base import Delivery
 from agent.delivery.target_policy import TargetPolicy
@@ -75,6 +77,9 @@ class OutboxEntry(BaseModel):
     gone: bool = False
     """The receiver answered 410 Gone (to this delivery or an earlier one of its call to the
     same URL): kept and listed, but replayed only when the operator asks (`--include-gone`)."""
+    wire: WireFormat = "hms"
+    """The format the body is written in, so replay signs it as its receiver verifies (files
+    parked before CallMissed deliveries existed are HMS)."""
 
     @classmethod
     def from_delivery(
@@ -105,6 +110,7 @@ class OutboxEntry(BaseModel):
             attempts=list(attempts),
             requires_signature=delivery.requires_signature,
             gone=gone,
+            wire=delivery.wire,
         )
 
     def delivery(self) -> Delivery:
@@ -123,6 +129,7 @@ class OutboxEntry(BaseModel):
             url=self.url,
             secret=self.secret,
             requires_signature=self.requires_signature,
+            wire=self.wire,
         )
 
 

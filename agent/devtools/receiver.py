@@ -2,9 +2,11 @@
 
 `python -m agent.devtools.receiver [--host H] [--port P] [--secret S]` (secret default:
 VOICE_AGENT_WEBHOOK_SECRET). Signatures are checked exactly as a platform's receiver checks
-them: ``X-Webhook-Signature: sha256=<hex HMAC-SHA256(secret, "{X-Webhook-Timestamp}.{raw
-body}")>``, with a timestamp no more than 5 minutes off. A bad signature or stale timestamp is
-answered 401 and printed as rejected; without a secret every event is printed as unverified.
+them, in the format of the delivery: HMS's ``X-Webhook-Signature: sha256=<hex
+HMAC-SHA256(secret, "{X-Webhook-Timestamp}.{raw body}")>`` with a timestamp no more than 5
+minutes off, or CallMissed's ``X-CallMissed-Signature: sha256=<hex HMAC-SHA256(secret, raw
+body)>`` (when ``X-CallMissed-Event`` is there). A bad signature or stale timestamp is answered
+401 and printed as rejected; without a secret every event is printed as unverified.
 Transcript text is printed for transcript events: this is a developer's own terminal.
 """
 
@@ -22,7 +24,7 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
-from agent.delivery.signing import sign
+from agent.delivery.signing import sign, sign_callmissed
 
 TIMESTAMP_TOLERANCE_SECONDS = 300
 
@@ -35,6 +37,18 @@ def verify(body: bytes, timestamp: str, signature: str, secret: str, *, now: flo
     if abs(now - stamp) > TIMESTAMP_TOLERANCE_SECONDS:
         return False
     return hmac.compare_digest(sign(body, secret, stamp), signature)
+
+
+def verify_callmissed(body: bytes, signature: str, secret: str) -> bool:
+    return hmac.compare_digest(sign_callmissed(body, secret), signature)
+
+
+def describe_session(event: str, session: dict[str, Any]) -> str:
+    """One line for a CallMissed event: name, session id, status and end reason."""
+    line = f"{event} session={session.get('id')} status={session.get('status')}"
+    if session.get("end_reason") is not None:
+        line += f" end_reason={session['end_reason']} duration={session.get('duration_seconds')}s"
+    return line
 
 
 def describe(message: dict[str, Any]) -> str:
@@ -58,6 +72,9 @@ def build_app(
 ) -> web.Application:
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
+        event = request.headers.get("X-CallMissed-Event")
+        if event is not None:
+            return callmissed(request, body, event)
         if secret:
             ok = verify(
                 body,
@@ -78,6 +95,26 @@ def build_app(
             return web.json_response({"error": "not an event"}, status=400)
         mark = "verified" if secret else "UNVERIFIED (no secret)"
         print(f"{mark} {describe(message)}", file=out)
+        out.flush()
+        return web.json_response({"ok": True})
+
+    def callmissed(request: web.Request, body: bytes, event: str) -> web.Response:
+        delivery = request.headers.get("X-CallMissed-Delivery")
+        signature = request.headers.get("X-CallMissed-Signature", "")
+        if secret and not verify_callmissed(body, signature, secret):
+            print(f"REJECTED bad signature delivery={delivery}", file=out)
+            out.flush()
+            return web.json_response({"error": "bad signature"}, status=401)
+        try:
+            session = json.loads(body)
+        except ValueError:
+            session = None
+        if not isinstance(session, dict):
+            print("REJECTED not a session body", file=out)
+            out.flush()
+            return web.json_response({"error": "not a session"}, status=400)
+        mark = "verified" if secret else "UNVERIFIED (no secret)"
+        print(f"{mark} {describe_session(event, session)}", file=out)
         out.flush()
         return web.json_response({"ok": True})
 

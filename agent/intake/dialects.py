@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
+
+Dialect = Literal["hms", "callmissed"]
 
 CALLMISSED_ONLY = frozenset(
     {"voice", "language", "llm_model", "tts_provider", "bot_id", "livekit_room"}
@@ -104,6 +106,15 @@ def flat_limit_problems(flat: Mapping[str, Any]) -> list[tuple[str, str]]:
                 )
             )
     return found
+
+
+def dialect_of(document: Mapping[str, Any]) -> Dialect:
+    """`callmissed` when the document, or its `assistant`, is a flat session config."""
+    assistant = document.get("assistant", document.get("agent"))
+    if isinstance(assistant, Mapping):
+        return "callmissed" if is_flat(assistant) else "hms"
+    nested = {"assistant_id", "agent_id", "assistant_override", "agent_override"}
+    return "callmissed" if is_flat(document) and not nested & document.keys() else "hms"
 
 
 def _sent_fields(flat: Mapping[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from agent.contracts.assistant import (
     FunctionTool,
 )
 from agent.contracts.untrusted_json import Duplicates, JsonRefused, bounds_problem, read_json
+from agent.contracts.wire import WireFormat, WireFormatSetting, choose_wire_format
 from agent.errors import ConfigError, ConfigProblem
 from agent.intake.dialects import (
     CALLMISSED_ONLY,
@@ -48,7 +49,9 @@ from agent.intake.dialects import (
     FLAT_DURATION_MIN,
     FLAT_PROMPT_MAX,
     HMS_MARKERS,
+    Dialect,
     deep_merge,
+    dialect_of,
     flat_limit_problems,
     is_assistant_body,
     is_flat,
@@ -72,7 +75,6 @@ E164 = r"^\+[1-9]\d{6,14}$"
 SECRET_KEYS = frozenset({"api_key", "webhook_secret", "secret"})
 
 ConfigOrigin = Literal["dispatch", "room", "file", "assistant-request"]
-Dialect = Literal["hms", "callmissed"]
 UnknownFields = Literal["refuse", "warn"]
 
 
@@ -163,8 +165,12 @@ class CallSpec:
     """Said once in the log and listed in the report's `warnings`: fields dropped, options a
     vendor lacks, variables left as written, limits clamped."""
     dialect: Dialect = "hms"
-    """The dialect the document was written in (the CallMissed flat one, or HMS's nested one):
-    which webhook format its backend speaks."""
+    """The dialect the document was written in (the CallMissed flat one, or HMS's nested one)."""
+    webhook_format: WireFormat = "hms"
+    """The format its webhooks are sent in: the operator's choice, else the document's
+    `webhook_format`, else its dialect's."""
+    assistant_id: str | None = None
+    """The saved assistant (reference/hybrid mode, CallMissed `bot_id`) the call was built from."""
     agent_number: str | None = None
     """Our side's number when the document or the operator's number table tells it (outbound
     caller id); an inbound call learns it from the room."""
@@ -196,6 +202,8 @@ class ParseOptions:
     """The operator's default outbound SIP trunk (`VOICE_AGENT_SIP_OUTBOUND_TRUNK_ID`)."""
     number_trunks: Mapping[str, NumberRoute] = field(default_factory=dict)
     """`number_id` -> trunk (and caller id), the operator's `VOICE_AGENT_SIP_NUMBER_TRUNKS`."""
+    webhook_format: WireFormatSetting = "auto"
+    """The operator's `VOICE_AGENT_WEBHOOK_FORMAT`: `auto` lets each document decide."""
 
 
 def load_json(
@@ -273,8 +281,10 @@ async def _parse(
             "(transient mode) or save it and send its `assistant_id`",
             path="assistant",
         )
+    dialect = dialect_of(sent)
     doc = normalise(sent)
     _check_mode(doc)
+    assistant_id = doc.get("assistant_id")
     warnings: list[str] = []
     if origin == "room":
         warnings += [
@@ -331,7 +341,11 @@ async def _parse(
         room_name=room_name,
         origin=origin,
         warnings=tuple(dict.fromkeys(warnings)),
-        dialect="callmissed" if flat else "hms",
+        dialect=dialect,
+        webhook_format=choose_wire_format(
+            dialect, assistant.webhook_format, operator=options.webhook_format
+        ),
+        assistant_id=assistant_id if isinstance(assistant_id, str) else None,
         agent_number=agent_number,
     )
 
@@ -626,6 +640,11 @@ class ReportTarget:
     metadata: dict[str, Any]
     signature_requested: bool = False
     """The document gave a `webhook_secret` (resolved or not): its deliveries must be signed."""
+    webhook_format: WireFormat = "hms"
+    """The format its backend verifies, chosen as for a document that parsed."""
+    metadata_sent: bool = False
+    """The document had `metadata` (CallMissed sends null when it had none)."""
+    bot_id: str | None = None
 
 
 def salvage_report_target(
@@ -633,6 +652,7 @@ def salvage_report_target(
     *,
     room_name: str,
     resolver: ResolvesSecrets | None = None,
+    webhook_format: WireFormatSetting = "auto",
 ) -> ReportTarget:
     """Best effort, never raising: read what is needed to report a config error.
 
@@ -641,9 +661,10 @@ def salvage_report_target(
     their limits, metadata within its bounds (else none)."""
     try:
         sent = load_json(raw, duplicates="drop")
+        dialect = dialect_of(sent)
         doc = normalise(sent)
     except (ConfigError, RecursionError, TypeError, ValueError):
-        doc = {}
+        doc, dialect = {}, "hms"
     assistant = doc.get("assistant") or doc.get("assistant_override") or {}
     call = doc.get("call") if isinstance(doc.get("call"), Mapping) else {}
     assert isinstance(call, Mapping)
@@ -662,10 +683,12 @@ def salvage_report_target(
             secret = None
     call_type = text(call.get("type"))
     metadata = assistant.get("metadata")
+    metadata_sent = isinstance(metadata, Mapping)
     if not isinstance(metadata, Mapping) or bounds_problem(
         metadata, max_depth=MAX_METADATA_DEPTH, max_bytes=MAX_METADATA_BYTES
     ):
         metadata = {}
+    chosen = assistant.get("webhook_format")
     return ReportTarget(
         call_id=text(call.get("id"), 200) or room_name,
         call_type=call_type if call_type in set(CallType) else CallType.WEB.value,
@@ -674,4 +697,9 @@ def salvage_report_target(
         signature_requested=requested,
         assistant_name=text(assistant.get("name"), 200),
         metadata=dict(metadata),
+        webhook_format=choose_wire_format(
+            dialect, chosen if chosen in ("hms", "callmissed") else None, operator=webhook_format
+        ),
+        metadata_sent=metadata_sent,
+        bot_id=text(doc.get("assistant_id"), 200),
     )

@@ -77,4 +77,5 @@ def parse_options(
         defaults=operator_defaults(settings),
         outbound_trunk_id=settings.sip_outbound_trunk_id,
         number_trunks=dict(settings.sip_number_trunks),
+        webhook_format=settings.webhook_format,
     )

@@ -35,6 +35,7 @@ def describe_assistant(assistant: AssistantConfig) -> str:
 
 def describe(spec: CallSpec) -> str:
     name = spec.assistant.name or "unnamed"
-    return f"{spec.call.type.value} call {spec.call_id!r}, assistant {name!r}: " + (
-        describe_assistant(spec.assistant)
+    return (
+        f"{spec.call.type.value} call {spec.call_id!r}, assistant {name!r}: "
+        f"{describe_assistant(spec.assistant)}, webhooks {spec.webhook_format}"
     )

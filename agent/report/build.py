@@ -32,14 +32,15 @@ from typing import Any
 import structlog
 
 from agent.call.lifecycle.ending import CallEnd
+from agent.contracts.callmissed import CallMissedTurn, turn_created_at
 from agent.contracts.encodable import clean_text
 from agent.contracts.end_reason import EndReason
 from agent.contracts.events import (
     Analysis,
     AssistantRef,
     CallMetrics,
-    CallMissedTurn,
     CallRef,
+    CallStatus,
     ControlEntry,
     Customer,
     EndOfCallReport,
@@ -48,6 +49,7 @@ from agent.contracts.events import (
     ToolCall,
     TurnMetrics,
     UsageEntry,
+    final_status,
     reduced_event,
 )
 from agent.errors import ConfigError, ConfigProblem
@@ -75,18 +77,21 @@ def build_report(
     end: CallEnd | None,
     spec: CallSpec,
     analysis: Analysis | None = None,
+    *,
+    went_live: bool = True,
 ) -> EndOfCallReport:
     """The report of a call that ran (in this process): what happened from ``record``, how
-    it ended (reason, detail, start, end, duration) from the lifecycle's ``end``.
+    it ended (reason, detail, start, end, duration) from the lifecycle's ``end``. ``went_live``:
+    the call got as far as going live (else an error before it is a ``failed`` call).
 
     The lifecycle always ends a call before its report; ``end`` None is itself a bug, reported
     as ``error`` (with no duration: the start is unknown) rather than not at all. Never raises:
     a report that cannot be built is sent reduced."""
     try:
-        report = _assemble(record, end, spec, analysis)
+        report = _assemble(record, end, spec, analysis, went_live=went_live)
         return redact_report(report) if spec.assistant.gdpr_mode else report
     except Exception as exc:
-        return _reduced_report(end, spec, exc)
+        return _reduced_report(end, spec, exc, went_live=went_live)
 
 
 async def build_call_report(
@@ -94,6 +99,8 @@ async def build_call_report(
     end: CallEnd | None,
     spec: CallSpec,
     analysis: Analysis | None = None,
+    *,
+    went_live: bool = True,
 ) -> EndOfCallReport:
     """`build_report` for a live call, with the gdpr redaction off the event loop.
 
@@ -103,20 +110,24 @@ async def build_call_report(
     interpreter's switch interval (5 ms) at a time, so the loop's other calls keep running.
     Never raises: a report that cannot be built is sent reduced."""
     try:
-        report = _assemble(record, end, spec, analysis)
+        report = _assemble(record, end, spec, analysis, went_live=went_live)
         if not spec.assistant.gdpr_mode:
             return report
         return await asyncio.to_thread(redact_report, report)
     except Exception as exc:
-        return _reduced_report(end, spec, exc)
+        return _reduced_report(end, spec, exc, went_live=went_live)
 
 
-def _reduced_report(end: CallEnd | None, spec: CallSpec, exc: Exception) -> EndOfCallReport:
+def _reduced_report(
+    end: CallEnd | None, spec: CallSpec, exc: Exception, *, went_live: bool
+) -> EndOfCallReport:
     """What identifies and ends the call, when the full report could not be built."""
     log.exception("report_build_failed", error_type=type(exc).__name__)
     started_at = end.started_at if end is not None else None
     ended_at = end.ended_at if end is not None else None
-    reduced = crash_report(spec, started_at=started_at, ended_at=ended_at, detail="")
+    reduced = crash_report(
+        spec, started_at=started_at, ended_at=ended_at, detail="", went_live=went_live
+    )
     detail = (end.detail if end is not None else None) or ""
     if spec.assistant.gdpr_mode:
         detail = ""  # redaction may be what failed; the reason alone is safe
@@ -130,7 +141,12 @@ def _reduced_report(end: CallEnd | None, spec: CallSpec, exc: Exception) -> EndO
 
 
 def _assemble(
-    record: CallRecord, end: CallEnd | None, spec: CallSpec, analysis: Analysis | None
+    record: CallRecord,
+    end: CallEnd | None,
+    spec: CallSpec,
+    analysis: Analysis | None,
+    *,
+    went_live: bool,
 ) -> EndOfCallReport:
     analysis = analysis or Analysis()
     if end is not None:
@@ -141,8 +157,9 @@ def _assemble(
         reason, detail = EndReason.ERROR, "the call ended without an end reason"
         start = ended_at = datetime.now(UTC)
         duration = 0.0
+    status = final_status(reason, went_live=went_live)
     return EndOfCallReport(
-        call=CallRef(id=spec.call_id, type=spec.call.type, status="ended"),
+        call=CallRef(id=spec.call_id, type=spec.call.type, status=status),
         assistant=AssistantRef(name=spec.assistant.name, metadata=spec.assistant.metadata),
         end_reason=reason,
         end_detail=detail,
@@ -195,12 +212,14 @@ def crash_report(
     started_at: datetime | None,
     detail: str,
     ended_at: datetime | None = None,
+    went_live: bool = False,
 ) -> EndOfCallReport:
-    """``end_reason: error`` for a call whose job process died; built in the main process.
-    ``seq`` stays 0: the main process does not know how many events the job sent."""
+    """``end_reason: error`` for a call whose job process died (built in the main process),
+    or that failed before it went live. ``seq`` stays 0: the main process does not know how
+    many events the job sent. ``call.status`` is ``failed`` unless the call ``went_live``."""
     ended_at = ended_at or datetime.now(UTC)
     duration = (ended_at - started_at).total_seconds() if started_at else 0.0
-    call, assistant = _refs(target)
+    call, assistant = _refs(target, final_status(EndReason.ERROR, went_live=went_live))
     if isinstance(target, CallSpec):
         facts = call_properties(None, target, EndReason.ERROR, detail)
     else:
@@ -224,7 +243,8 @@ def config_error_report(
     *,
     started_at: datetime | None = None,
 ) -> EndOfCallReport:
-    """``end_reason: config_error``; ``end_detail`` is every problem as ``path: message``."""
+    """``end_reason: config_error`` (``call.status: failed``, the call never went live);
+    ``end_detail`` is every problem as ``path: message``."""
     listed = problems.problems if isinstance(problems, ConfigError) else tuple(problems)
     detail = "; ".join(str(p) for p in listed) or "invalid configuration"
     if len(detail) > MAX_CONFIG_ERROR_DETAIL:  # every problem of a huge broken document
@@ -232,7 +252,7 @@ def config_error_report(
     now = datetime.now(UTC)
     started_at = started_at or now
     duration = max((now - started_at).total_seconds(), 0.0)
-    call, assistant = _refs(target)
+    call, assistant = _refs(target, "failed")
     return EndOfCallReport(
         call=call,
         assistant=assistant,
@@ -336,6 +356,7 @@ def _callmissed(turn: Turn) -> CallMissedTurn:
         first_audio_ms=turn.e2e_ms,
         total_ms=turn.total_ms,
         llm_model=turn.llm_model,
+        created_at=turn_created_at(turn.agent_ended_at or turn.user_ended_at),
     )
 
 
@@ -398,14 +419,14 @@ def redact_report(report: EndOfCallReport) -> EndOfCallReport:
     )
 
 
-def _refs(target: ReportTarget | CallSpec) -> tuple[CallRef, AssistantRef]:
+def _refs(target: ReportTarget | CallSpec, status: CallStatus) -> tuple[CallRef, AssistantRef]:
     if isinstance(target, CallSpec):
         return (
-            CallRef(id=target.call_id, type=target.call.type, status="ended"),
+            CallRef(id=target.call_id, type=target.call.type, status=status),
             AssistantRef(name=target.assistant.name, metadata=target.assistant.metadata),
         )
     return (
-        CallRef(id=target.call_id, type=CallType(target.call_type), status="ended"),
+        CallRef(id=target.call_id, type=CallType(target.call_type), status=status),
         AssistantRef(name=target.assistant_name, metadata=target.metadata),
     )
 

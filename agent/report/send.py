@@ -31,12 +31,12 @@ from typing import Any
 
 import structlog
 
-from agent.contracts.events import AssistantRef, CallEvents, CallRef, EndOfCallReport
+from agent.contracts.events import CallEvents, EndOfCallReport
 from agent.delivery.base import Delivery, EventSink, FanOutSink, SinkContext, load_sinks
 from agent.delivery.outbox import Outbox
 from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError
-from agent.intake.dispatch import CallType, ReportTarget, salvage_report_target
+from agent.intake.dispatch import ReportTarget, salvage_report_target
 from agent.intake.secrets import SecretResolver
 from agent.report.build import config_error_report, crash_report
 from agent.worker import metrics
@@ -82,11 +82,17 @@ def default_secret(settings: WorkerSettings) -> str | None:
 
 
 def events_for_target(
-    target: ReportTarget, sink: EventSink, settings: WorkerSettings
+    target: ReportTarget,
+    sink: EventSink,
+    settings: WorkerSettings,
+    *,
+    created_at: datetime | None = None,
 ) -> CallEvents:
-    """The events of a call rebuilt from its (possibly broken) document. Signed means signed:
-    a document that asked for a signature whose secret did not resolve is signed with the
-    operator's default secret, and without one its deliveries are parked, never sent unsigned."""
+    """The events of a call rebuilt from its (possibly broken) document, in the wire format
+    its backend verifies (a CallMissed document's failure is `voice_session.failed`);
+    ``created_at``: when the worker took the call. Signed means signed: a document that asked
+    for a signature whose secret did not resolve is signed with the operator's default secret,
+    and without one its deliveries are parked, never sent unsigned."""
     if target.webhook_url is None:
         log.warning("report_has_no_webhook_url", call_id=target.call_id)
     secret = target.webhook_secret or default_secret(settings)
@@ -97,14 +103,7 @@ def events_for_target(
             field="assistant.webhook_secret",
             signed_with="operator_default" if secret else "nothing: deliveries parked",
         )
-    return CallEvents(
-        sink,
-        call=CallRef(id=target.call_id, type=CallType(target.call_type)),
-        assistant=AssistantRef(name=target.assistant_name, metadata=target.metadata),
-        url=target.webhook_url,
-        secret=secret,
-        require_signature=target.signature_requested,
-    )
+    return CallEvents.for_target(target, sink, secret=secret, created_at=created_at)
 
 
 async def report_config_error(
@@ -121,9 +120,8 @@ async def report_config_error(
     # The problems name fields, never values, so they are safe to log.
     log.error("config_error", call_id=target.call_id, problems=[str(p) for p in error.problems])
     metrics.config_error()
-    await _report_unstarted(
-        target, config_error_report(target, error, started_at=started_at), sink, settings
-    )
+    report = config_error_report(target, error, started_at=started_at)
+    await _report_unstarted(target, report, sink, settings, started_at)
 
 
 async def report_startup_error(
@@ -143,22 +141,31 @@ async def report_startup_error(
     log.error(
         "call_start_failed", call_id=target.call_id, stage=stage, error_type=type(error).__name__
     )
-    await _report_unstarted(
-        target, crash_report(target, started_at=started_at, detail=detail), sink, settings
-    )
+    report = crash_report(target, started_at=started_at, detail=detail)
+    await _report_unstarted(target, report, sink, settings, started_at)
 
 
 def _target(
     raw: str | bytes | Mapping[str, Any] | None, room_name: str, settings: WorkerSettings
 ) -> ReportTarget:
     return salvage_report_target(
-        raw, room_name=room_name, resolver=SecretResolver.from_settings(settings)
+        raw,
+        room_name=room_name,
+        resolver=SecretResolver.from_settings(settings),
+        webhook_format=settings.webhook_format,
     )
 
 
 async def _report_unstarted(
-    target: ReportTarget, report: EndOfCallReport, sink: EventSink, settings: WorkerSettings
+    target: ReportTarget,
+    report: EndOfCallReport,
+    sink: EventSink,
+    settings: WorkerSettings,
+    started_at: datetime | None,
 ) -> None:
-    events = events_for_target(target, sink, settings)
-    events.emit(events.status_update("ended"))  # as a live call's, just before its report
+    """A call that never went live: `status-update: failed` (seed 002), then its report with
+    `call.status: failed`; in CallMissed's format `voice_session.failed` alone (the session
+    never started)."""
+    events = events_for_target(target, sink, settings, created_at=started_at)
+    events.emit(events.status_update("failed"))
     await send_report(events, report, sink=sink, flush_seconds=UNSTARTED_FLUSH_SECONDS)

@@ -28,7 +28,7 @@ from agent.call.assemble import CallIO, CallProviders, assemble_call
 from agent.call.endpoints import check_provider_endpoints
 from agent.call.live_call import LiveCall
 from agent.call.providers import build_llm, load_vad
-from agent.contracts.events import EndOfCallReport, parse_envelope, to_delivery
+from agent.contracts.events import FINAL_EVENT_TYPES, CallEvents, EndOfCallReport, final_outcome
 from agent.delivery.base import Delivery, EventSink
 from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError
@@ -74,20 +74,19 @@ class ScenarioResult:
 
 
 class ReportCapture:
-    """The sink in front of the real one: passes every delivery on, keeps the report's body.
+    """The sink in front of the real one: passes every delivery on, keeps the final one (the
+    end-of-call report, or CallMissed's ``voice_session.ended``/``failed``).
 
     The body is what a receiver gets even when the assistant has no webhook_url (the webhook
     sink skips such deliveries, but they are still built and handed over)."""
 
     def __init__(self, inner: EventSink) -> None:
         self.inner = inner
-        self.report_body: bytes | None = None
-        self.report_url: str | None = None
+        self.final: Delivery | None = None
 
     async def submit(self, delivery: Delivery) -> None:
-        if delivery.event_type == "end-of-call-report":
-            self.report_body = delivery.body
-            self.report_url = delivery.url
+        if delivery.event_type in FINAL_EVENT_TYPES:
+            self.final = delivery
         await self.inner.submit(delivery)
 
     async def flush(self, call_id: str | None = None, timeout: float = 30.0) -> None:  # noqa: ASYNC109
@@ -103,19 +102,19 @@ def _result(
     wall: float,
     timings: CallTimings | None = None,
     published: list[str] | None = None,
+    events: CallEvents | None = None,
 ) -> ScenarioResult:
-    body = capture.report_body
-    if body is None and report is not None:  # webhook_events left the report out
-        body = to_delivery(report, url=None, secret=None).body
-    if body is None:
+    final = capture.final
+    if final is None and report is not None and events is not None:
+        final = events.build(report)  # webhook_events left the report out: what it would be
+    if final is None:
         raise RuntimeError("the call ended without an end-of-call report")
-    message = parse_envelope(body).message
-    assert isinstance(message, EndOfCallReport)
+    outcome = final_outcome(final)
     return ScenarioResult(
-        report_body=body,
-        report_url=capture.report_url,
-        end_reason=str(message.end_reason),
-        duration_seconds=message.duration_seconds,
+        report_body=final.body,
+        report_url=final.url if capture.final is not None else None,
+        end_reason=str(outcome.end_reason),
+        duration_seconds=outcome.duration_seconds,
         wall_seconds=round(wall, 3),
         timings=timings,
         published_transcripts=published or [],
@@ -255,7 +254,9 @@ async def _live_call(
     unbind_call()
     timings = call_timings(caller, call_started, stt_engine, llm_engine, tts_engine)
     published = [segment.text for segment in room.audio.transcript.segments]
-    result = _result(capture, report, time.monotonic() - started, timings, published)
+    result = _result(
+        capture, report, time.monotonic() - started, timings, published, events=call.events
+    )
     result.transfers = room.transfers()
     result.dtmf_sent = list(room.dtmf_sent)
     result.log = sorted(caller.log, key=lambda entry: entry.at_ms)

@@ -19,6 +19,7 @@ skips analysis to fit the exit window.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -124,7 +125,11 @@ async def run_job(ctx: JobContext) -> None:
     # Dial first when outbound, go live, hold until the lifecycle ends the call. The framework
     # cancels the entrypoint 15 s after a shutdown request (the worker's drain timeout ran
     # out): converse ends the call cleanly then, and its report is still sent.
-    await call.converse()
+    marking = asyncio.create_task(_mark_live(call, ledger, ctx.job.id))
+    try:
+        await call.converse()
+    finally:
+        marking.cancel()
     # Hung up: the lifecycle's hang-up deleted the room (a web caller disconnected, the SIP leg
     # dropped). The framework then closes the session and runs report_call (on_session_end).
     await room.aclose()
@@ -132,6 +137,13 @@ async def run_job(ctx: JobContext) -> None:
     # `delete_room` only logs its failures (an API error, a fake job): without this the ended
     # call's session would stay up in the room, still answering, and its report never be sent.
     ctx.shutdown(reason="call_ended")
+
+
+async def _mark_live(call: LiveCall, ledger: CallLedger, job_id: str) -> None:
+    """Note in the ledger when the call goes live: a crash from then on is reported as an
+    `ended` call, before it as a `failed` one (agent/worker/recovery.py)."""
+    await call.live.wait()
+    ledger.mark_live(job_id)
 
 
 def _assemble(

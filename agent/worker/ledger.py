@@ -19,7 +19,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,9 @@ class LedgerEntry:
     """The dispatch document as received (from either metadata), so a report can still be
     addressed after a worker restart. May hold secrets: ledger files are written 0600 in a 0700
     directory, like the outbox."""
+    live_at: str = ""
+    """When the call went live (ISO 8601), empty before: a job that died before it is reported
+    as a `failed` call, one that died after it as an `ended` one (both `end_reason: error`)."""
 
 
 class CallLedger:
@@ -77,7 +80,16 @@ class CallLedger:
             pid=os.getpid(),
             dispatch_metadata=dispatch_metadata,
         )
-        path = self._path(job_id)
+        self._write(entry)
+
+    def mark_live(self, job_id: str, at: datetime | None = None) -> None:
+        """The call of ``job_id`` went live (a no-op when its entry is gone)."""
+        entry = self.get(job_id)
+        if entry is not None:
+            self._write(replace(entry, live_at=(at or datetime.now(UTC)).isoformat()))
+
+    def _write(self, entry: LedgerEntry) -> None:
+        path = self._path(entry.job_id)
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

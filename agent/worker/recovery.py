@@ -59,14 +59,17 @@ async def report_crash(
         raw,
         room_name=orphan.entry.room,
         resolver=SecretResolver.from_settings(settings),
+        webhook_format=settings.webhook_format,
     )
     if target.call_id != orphan.entry.call_id:
         target = ReportTarget(**{**target.__dict__, "call_id": orphan.entry.call_id})
     started = datetime.fromisoformat(orphan.entry.started_at)
     detail = detail or f"job_process_died (exit code {orphan.exitcode})"
     # No status-update here: the main process does not know what the job already sent.
-    events = events_for_target(target, sink, settings)
-    report = crash_report(target, started_at=started, detail=detail)
+    events = events_for_target(target, sink, settings, created_at=started)
+    # `failed` when the job died before the call went live (the ledger says when it did).
+    live = bool(orphan.entry.live_at)
+    report = crash_report(target, started_at=started, detail=detail, went_live=live)
     delivery = await send_report(events, report, sink=sink, flush_seconds=UNSTARTED_FLUSH_SECONDS)
     if delivery is not None:
         assert delivery.delivery_id == report_delivery_id(target.call_id)

@@ -30,6 +30,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from agent.contracts.wire import WireFormatSetting
+
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"  # noqa: S105 - the public livekit-server --dev secret, refused in production
 DEFAULT_TENANT_SECRET_PREFIX = "VOICE_AGENT_TENANT_SECRET_"  # noqa: S105 - a name, not a secret
@@ -175,6 +177,10 @@ class WorkerSettings(BaseSettings):
     # --- Events and secrets ------------------------------------------------------------------
     webhook_secret: SecretStr | None = None
     """Default signing secret when the assistant sets no `webhook_secret`."""
+    webhook_format: WireFormatSetting = "auto"
+    """Webhook dialect: `auto` (each document's: its `webhook_format`, else the dialect it is
+    written in), or `hms` / `callmissed` for every call, whatever the documents say (env
+    `VOICE_AGENT_WEBHOOK_FORMAT`)."""
     outbox_dir: Path = Path("outbox")
     allowed_targets: CsvList = Field(default_factory=list)
     """CIDRs or host names exempt from the SSRF guard (comma separated)."""

@@ -117,3 +117,31 @@ async def test_receiver_prints_events_the_sink_signed_and_rejects_a_wrong_secret
     assert lines[0] == "verified status-update call=c9 seq=4 status=ended"
     assert lines[1].startswith("REJECTED bad signature id=d2")
     assert [o.outcome for o in sink.outcomes("c9")] == ["delivered", "outboxed"]
+
+
+async def test_receiver_verifies_callmissed_deliveries_too(tmp_path: Path) -> None:
+    out = io.StringIO()
+    runner = web.AppRunner(build_app("whsec_dev", out=out))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/voice"
+    sink = WebhookSink(TargetPolicy.loopback_allowed(), Outbox(tmp_path), max_attempts=1)
+    body = {"id": "s1", "status": "completed", "end_reason": "user_hangup", "duration_seconds": 4.5}
+    try:
+        for secret, delivery_id in (("whsec_dev", "d1"), ("wrong", "d2")):
+            await sink.submit(
+                Delivery(
+                    delivery_id, "s1", "voice_session.ended", 2, json.dumps(body).encode(), url,
+                    secret, wire="callmissed",
+                )
+            )  # fmt: skip
+        await sink.aclose(timeout=10.0)
+    finally:
+        await runner.cleanup()
+
+    lines = out.getvalue().splitlines()
+    assert lines[0] == (
+        "verified voice_session.ended session=s1 status=completed end_reason=user_hangup "
+        "duration=4.5s"
+    )
+    assert lines[1] == "REJECTED bad signature delivery=d2"

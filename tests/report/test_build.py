@@ -243,8 +243,8 @@ def test_callmissed_turns_use_that_backends_names() -> None:
     ]
 
     assert all(
-        set(t) == {"turn_index", "user_transcript", "agent_response", "interrupted", "stt_ms",
-                   "first_token_ms", "first_audio_ms", "total_ms", "llm_model"}
+        list(t) == ["turn_index", "user_transcript", "agent_response", "interrupted", "stt_ms",
+                    "first_token_ms", "first_audio_ms", "total_ms", "llm_model", "created_at"]
         for t in turns
     )  # fmt: skip
     assert turns[1] == {
@@ -257,7 +257,9 @@ def test_callmissed_turns_use_that_backends_names() -> None:
         "first_audio_ms": 800.0,
         "total_ms": 3000.0,  # caller stopped at 5.0 s, the agent finished at 8.0 s
         "llm_model": "gpt-4.1-mini",
+        "created_at": "2026-04-19T12:00:08.000Z",  # when the reply finished (T0 + 8.0)
     }
+    assert turns[0]["created_at"] == "2026-04-19T12:00:02.000Z"  # the greeting ended at 2.0 s
     assert turns[0]["user_transcript"] == ""  # the greeting
     assert turns[0]["agent_response"] == "Good evening, Bistro Jansen."
 
@@ -370,10 +372,16 @@ def test_crash_report_is_an_error_with_the_detail(target: ReportTarget | CallSpe
         "job_process_died (exit code -9)",
     )
     assert (report["duration_seconds"], report["duration_ms"]) == (62, 61500)
-    assert report["call"]["status"] == "ended"
+    # The main process does not know whether the call went live unless told (the ledger).
+    assert report["call"]["status"] == "failed"
     assert report["seq"] == 0
     expected = ("call-3", {"UserID": "u"}) if target is TARGET else ("call-9", METADATA)
     assert (report["call"]["id"], report["assistant"]["metadata"]) == expected
+
+
+def test_crash_report_of_a_call_that_went_live_is_ended() -> None:
+    report = body_of(crash_report(TARGET, started_at=START, detail="died", went_live=True))
+    assert (report["end_reason"], report["call"]["status"]) == ("error", "ended")
 
 
 def test_crash_report_without_a_start() -> None:
@@ -399,7 +407,7 @@ async def test_config_error_report_names_every_bad_field() -> None:
     assert report["end_reason"] == "config_error"
     assert "assistant.tts_config" in report["end_detail"]
     assert "assistant.max_duration_second: unknown field" in report["end_detail"]
-    assert report["call"] == {"id": "call-5", "type": "web_call", "status": "ended"}
+    assert report["call"] == {"id": "call-5", "type": "web_call", "status": "failed"}
     assert report["assistant"] == {"name": "Broken", "metadata": {"UserID": "u5"}}
 
 

@@ -1,8 +1,9 @@
 """The seeds' own inputs as whole simulated calls (issue 12): every dispatch example in
 config/examples/, copied verbatim from the seeds, passes `check` and runs through the
-production call path with offline vendors, ending with exactly one report the HMS seed's
-verifier accepts; plus the live-path behaviour of points 2, 5, 8 and 9 (unknown fields, a
-store that cannot answer, the call's facts, filled variables).
+production call path with offline vendors, ending with exactly one report that seed's own
+verifier accepts (HMS's for the HMS examples, CallMissed's for the CallMissed one); plus the
+live-path behaviour of points 2, 5, 8 and 9 (unknown fields, a store that cannot answer, the
+call's facts, filled variables).
 
 The receiver stands in for the backend's webhook endpoint: a delivery is redirected to it
 (127.0.0.1) wherever the document sent it, and so is one whose document names no URL (the HMS
@@ -10,8 +11,8 @@ examples configure webhooks in the platform's dashboard, seed 001 "Set Up Webhoo
 report the worker built is what the receiver verifies. Signatures use the operator's default
 secret (none of the examples carries a `webhook_secret`).
 
-CallMissed-dialect examples are verified as HMS deliveries for now: the CallMissed wire format
-(issue 12 points 6-7) is a separate change, which will add that seed's verifier here.
+The CallMissed example gets CallMissed's webhooks (`voice_session.*`, `X-CallMissed-*`), which
+the receiver checks with seeds/004's "Verify the signature" snippet, verbatim.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
+from agent.contracts.callmissed import VoiceSession
 from agent.contracts.control import parse_command
-from agent.contracts.events import EndOfCallReport, parse_envelope
+from agent.contracts.events import EndOfCallReport, parse_envelope, parse_session
 from agent.delivery.base import Delivery, EventSink
 from agent.delivery.outbox import Outbox
 from agent.delivery.target_policy import TargetPolicy
@@ -113,6 +115,16 @@ def one_verified_report(receiver: Receiver) -> EndOfCallReport:
     return report
 
 
+def one_verified_session(receiver: Receiver) -> VoiceSession:
+    """A CallMissed call: started, then exactly one final event, each accepted by the seed's
+    snippet."""
+    deliveries = receiver.at("/hook")
+    assert all(d.signature_ok for d in deliveries)  # seeds/004's snippet, every delivery
+    events = [d.headers["X-CallMissed-Event"] for d in deliveries]
+    assert events == ["voice_session.started", "voice_session.ended"]
+    return parse_session(deliveries[-1].body)
+
+
 # ---- every dispatch example: check, then a simulated call --------------------------------------
 
 
@@ -175,6 +187,11 @@ async def test_every_dispatch_example_runs_as_a_call(
         {"dispatch": document, "caller": [{"hangup": True}]}, receiver, tmp_path
     )
 
+    if example.startswith("callmissed"):
+        session = one_verified_session(receiver)
+        assert result.end_reason == "user_hangup"
+        assert (session.status, session.end_reason) == ("completed", "user_hangup")
+        return
     report = one_verified_report(receiver)
     assert result.end_reason == report.end_reason == "user_hangup"
     statuses = [m["status"] for m in messages(receiver, "status-update")]

@@ -1,4 +1,6 @@
-"""A real webhook receiver on 127.0.0.1, checking every signature with the seed's verifier."""
+"""A real webhook receiver on 127.0.0.1, checking every signature with the seeds' verifiers:
+HMS's ``verify_webhook_signature`` (seeds/001) for ``X-Webhook-*`` deliveries, CallMissed's
+snippet (seeds/004, tests/support/callmissed.py) for ``X-CallMissed-*`` ones."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
+from agent.contracts.wire import WireFormat
 from agent.delivery.base import Delivery
+from tests.support.callmissed import callmissed_verdict
 
 
 # fmt: off
@@ -40,7 +44,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     signature_ok: bool | None
-    """The seed verifier's verdict; None when the request carried no signature."""
+    """The seed verifier's verdict; None when an HMS request carried no signature (the
+    CallMissed snippet refuses an unsigned request itself: False)."""
 
 
 @dataclass
@@ -79,7 +84,9 @@ class Receiver:
         payload = await request.text()
         signature = request.headers.get("X-Webhook-Signature")
         ok = None
-        if signature is not None:
+        if "X-CallMissed-Event" in request.headers:
+            ok = await callmissed_verdict(await request.read(), request.headers, self.secret)
+        elif signature is not None:
             timestamp = request.headers.get("X-Webhook-Timestamp", "")
             ok = verify_webhook_signature(payload, timestamp, signature, self.secret)
         self.received.append(
@@ -144,6 +151,7 @@ def make_delivery(
     event_type: str = "status-update",
     secret: str | None = SECRET,
     body: bytes | None = None,
+    wire: WireFormat = "hms",
 ) -> Delivery:
     if body is None:
         # Non-ASCII text on purpose: the signature covers UTF-8 bytes, not escapes.
@@ -157,4 +165,5 @@ def make_delivery(
         body=body,
         url=url,
         secret=secret,
+        wire=wire,
     )

@@ -292,8 +292,9 @@ async def test_a_document_that_does_not_parse_is_reported_as_config_error(
         exit_code = await worker.job_closed("AJ_config")
 
     assert exit_code == 0
+    # The call never went live: `failed` (seed 002), in the status-update and the report.
     assert sent(receiver.received) == [
-        ("status-update", "ended"),
+        ("status-update", "failed"),
         ("end-of-call-report", "config_error"),
     ]
     assert all(r.signature_ok is True for r in receiver.received)
@@ -301,6 +302,7 @@ async def test_a_document_that_does_not_parse_is_reported_as_config_error(
     assert report.path == "/hooks"
     assert report.headers["X-Webhook-Id"] == report_delivery_id(CALL_ID)
     message = json.loads(report.body)["message"]
+    assert message["call"]["status"] == "failed"
     assert message["end_detail"] == (
         "assistant.max_duration_seconds: Input should be greater than or equal to 10"
     )

@@ -74,3 +74,20 @@ async def test_calls_left_open_by_a_dead_worker_are_reported_at_start_up(
     assert ledger.open_entries() == []  # reported once: a further restart sends nothing
     assert await report_stale_calls(ledger.open_entries(), ledger, settings=settings) == 0
     assert len(receiver.received) == 1
+
+
+def test_the_ledger_records_when_the_call_went_live(tmp_path: Path) -> None:
+    ledger = CallLedger(tmp_path / "ledger")
+    ledger.open("AJ_1", "call-1", "room-1", dispatch_metadata='{"call": {}}')
+    opened = ledger.get("AJ_1")
+    assert opened is not None
+    assert opened.live_at == ""
+    live = datetime(2026, 4, 19, 12, 0, 5, tzinfo=UTC)
+    ledger.mark_live("AJ_1", live)
+    marked = ledger.get("AJ_1")
+    assert marked is not None
+    assert (marked.live_at, marked.dispatch_metadata) == (live.isoformat(), '{"call": {}}')
+    assert stat.S_IMODE((tmp_path / "ledger" / "AJ_1.json").stat().st_mode) == 0o600
+    ledger.close("AJ_1")
+    ledger.mark_live("AJ_1")  # the call already reported: nothing comes back
+    assert ledger.open_entries() == []

@@ -1,7 +1,9 @@
 """Outbound phone calls: dial, wait for an answer, and tell a person from a voicemail box.
 
-    dial (CreateSIPParticipant, wait_until_answered, ring window = call.answer_timeout_seconds)
-      -> nobody answered: the call ends `no_answer` before it ever went live (report still sent)
+    dial (status-update `dialing`; CreateSIPParticipant, wait_until_answered, ring window =
+          call.answer_timeout_seconds)
+      -> nobody answered: the call ends `no_answer` before it ever went live (report still sent,
+         `ended`); the dial itself failed: `error`, a `failed` call
       -> answered: the call goes live; with voicemail_detection enabled, livekit's answering
          machine detection (``voice/amd``) listens to the greeting while the agent's own
          first line is held back:
@@ -63,6 +65,7 @@ async def dial(call: CallHandle, spec: CallSpec, sip: SipGateway) -> bool:
     assert info.destination is not None
     assert info.sip_trunk_id is not None
     log.info("dialing", answer_timeout_seconds=info.answer_timeout_seconds)
+    call.dialing()  # seed 002: `dialing` until the destination answers (`in-progress`)
     try:
         result = await sip.dial(
             trunk_id=info.sip_trunk_id,

@@ -81,16 +81,21 @@ async def test_unanswered_call_ends_no_answer(livekit_server: FakeLiveKit) -> No
     assert request.ringing_timeout.seconds == 20
     assert report.end_reason == "no_answer"
     assert report.end_detail == "480 Temporarily Unavailable"
-    assert [m["status"] for m in sim.sink.messages("status-update")] == ["ended"]
+    # Dialing, then ended: nobody answering is not a failure (seed 002 statuses).
+    assert [m["status"] for m in sim.sink.messages("status-update")] == ["dialing", "ended"]
+    assert report.call.status == "ended"
 
 
 async def test_dial_error_is_an_error_not_no_answer(livekit_server: FakeLiveKit) -> None:
     livekit_server.answers[CREATE] = (401, {"code": "unauthenticated", "msg": "bad key"})
     async with livekit_server.api() as lkapi:
-        _sim, report = await dial_out(lkapi, outbound())
+        sim, report = await dial_out(lkapi, outbound())
     assert report.end_reason == "error"
     assert report.end_detail is not None
     assert report.end_detail.startswith("sip: unauthenticated")
+    # The call never went live: a failed call (seed 002 "failed"), reported as such.
+    assert [m["status"] for m in sim.sink.messages("status-update")] == ["dialing", "failed"]
+    assert report.call.status == "failed"
 
 
 @pytest.mark.slow
@@ -118,6 +123,10 @@ async def test_voicemail_without_message_just_ends(livekit_server: FakeLiveKit) 
     assert report.end_reason == "voicemail"
     assert report.end_detail == "voicemail_detected"
     assert [m.text for m in sim.call.record.messages() if m.role == "assistant"] == []
+    # Seed 002's outbound life: dialing, then in progress once answered, then ended.
+    statuses = [m["status"] for m in sim.sink.messages("status-update")]
+    assert statuses == ["dialing", "in-progress", "ended"]
+    assert report.call.status == "ended"
 
 
 async def test_a_server_message_quoting_the_number_is_masked(livekit_server: FakeLiveKit) -> None:
