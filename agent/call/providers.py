@@ -27,6 +27,8 @@ it, and `provider_warnings` says so (the warnings reach the log and the report's
 
 from __future__ import annotations
 
+import functools
+import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -251,7 +253,64 @@ def build_llm(
         kwargs["temperature"] = cfg.temperature
     if cfg.max_tokens is not None:
         kwargs["max_completion_tokens"] = cfg.max_tokens
-    return openai.LLM(**kwargs)
+    kwargs["client"] = _openai_client(base_url, api_key, kwargs.pop("timeout"))
+    engine = openai.LLM(**kwargs)
+    engine._owns_client = True  # closed with the LLM, as the plugin's own client would be
+    return engine
+
+
+def _openai_client(base_url: str, api_key: str, timeout: Any) -> Any:
+    """The client the openai plugin would build for itself (its pool limits, no retries, its
+    redirects), on the process's one TLS context: the plugin's own parses the CA bundle again
+    for every call (~20 ms of CPU on the call's event loop at call start, 370-495 ms stalls
+    with several calls starting at once)."""
+    import httpx2
+    import openai as openai_sdk
+
+    client = openai_sdk.AsyncClient(
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=0,
+        http_client=httpx2.AsyncClient(
+            verify=client_tls_context(),
+            timeout=timeout,
+            follow_redirects=True,
+            # livekit/plugins/openai/llm.py: the plugin's own pool limits
+            limits=httpx2.Limits(
+                max_connections=50, max_keepalive_connections=50, keepalive_expiry=120
+            ),
+        ),
+    )
+    # The SDK works out the platform for its headers on its first request, in a thread
+    # (`asyncify(get_platform)`): the first thread of the call's loop's default executor,
+    # started on the loop (26-33 ms of CPU at call start). It is the same for every client of
+    # the process, so it is worked out once (in the warm image) and handed over.
+    client._platform = openai_platform()
+    return client
+
+
+@functools.cache
+def openai_platform() -> Any:
+    """The OpenAI SDK's platform header value for this process (OS and architecture)."""
+    from openai._base_client import get_platform
+
+    return get_platform()
+
+
+_TLS: ssl.SSLContext | None = None
+
+
+def client_tls_context() -> ssl.SSLContext:
+    """One client TLS context per process image (built in the warm image, inherited by every
+    job process). An SSLContext may be shared by threads and event loops; the trust settings
+    are the plugin's own (`httpx2.create_ssl_context()`: SSL_CERT_FILE / SSL_CERT_DIR or the
+    system bundle)."""
+    global _TLS
+    if _TLS is None:
+        import httpx2
+
+        _TLS = httpx2.create_ssl_context()
+    return _TLS
 
 
 def build_tts(assistant: AssistantConfig, settings: WorkerSettings) -> tts.TTS[Any]:
@@ -332,13 +391,40 @@ def build_providers(assistant: AssistantConfig, settings: WorkerSettings) -> Pro
     )
 
 
-def load_vad(turn: TurnConfig | None = None) -> vad.VAD:
-    """Silero VAD (the ONNX model ships inside the plugin, so this works offline).
+_SILERO: Any = None
+"""This process's silero template: the one ONNX inference session every call's VAD runs on."""
 
-    Loaded once per job process in prewarm with the default turn settings; a call whose
-    `turn_config` changes the silence window gets its own instance (loading takes ~50 ms).
+
+def silero_template() -> Any:
+    """Loads the silero model once per process image (~30-60 ms and ~10 MB; in the warm image
+    a job process inherits it, in a thread-executed worker every call shares it)."""
+    global _SILERO
+    if _SILERO is None:
+        from livekit.plugins import silero
+
+        default = TurnConfig()
+        _SILERO = silero.VAD.load(
+            min_silence_duration=default.min_silence_seconds, activation_threshold=0.5
+        )
+    return _SILERO
+
+
+def vad_for_call(turn: TurnConfig | None = None) -> vad.VAD:
+    """A silero VAD of the call's own, on the process's one ONNX session.
+
+    One VAD object per call, never one shared: a VAD emits its metrics to whoever listens to
+    that object (every session using it would get every call's), and `update_options` would
+    retune every call. The options are a per-call copy for the same reason: a VADStream keeps a
+    reference to its VAD's options. The session holds only the weights: the per-stream state
+    (context, RNN state, buffers) is made per stream, and ONNX Runtime's `Run` may be called
+    from several threads at once. Only `min_silence_duration` comes from the call
+    (`deactivation_threshold` derives from `activation_threshold`, which no call changes).
     """
+    import dataclasses
+
     from livekit.plugins import silero
 
     turn = turn or TurnConfig()
-    return silero.VAD.load(min_silence_duration=turn.min_silence_seconds, activation_threshold=0.5)
+    template = silero_template()
+    options = dataclasses.replace(template._opts, min_silence_duration=turn.min_silence_seconds)
+    return silero.VAD(session=template._onnx_session, opts=options)

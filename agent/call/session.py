@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from livekit import rtc
@@ -136,24 +137,46 @@ def greet(
         session.generate_reply(instructions=MODEL_GREETING_INSTRUCTIONS)
 
 
-class GreetingAudio:
+class GreetingCache:
     """Per-process cache of synthesized greetings, so a repeated first message does not wait on
     TTS at all (the greeting plays from memory as soon as the caller is there).
 
-    Keyed by the TTS identity and the text; bounded (oldest dropped first). The first call with a
-    new greeting speaks it through the normal TTS path and fills the cache in the background.
+    Keyed by the voice (the call's TTS identity) and the text; bounded (oldest dropped first).
+    A call reaches it only through its own :class:`GreetingAudio` (``for_voice``), so calls of
+    one process side by side (the thread executor) never hear each other's voice: there is no
+    process-wide "current voice". Dict reads and writes are atomic under the GIL, so calls on
+    several threads may share it.
     """
 
     def __init__(self, max_entries: int = 64) -> None:
         self._frames: dict[tuple[str, str], list[rtc.AudioFrame]] = {}
         self._max = max_entries
-        self._tts_key = ""
 
-    def bind(self, tts_key: str) -> None:
-        self._tts_key = tts_key
+    def for_voice(self, voice: str) -> GreetingAudio:
+        """The cache as one call with this voice sees it."""
+        return GreetingAudio(self, voice)
+
+    def frames(self, voice: str, text: str) -> list[rtc.AudioFrame] | None:
+        return self._frames.get((voice, text))
+
+    def keep(self, voice: str, text: str, frames: list[rtc.AudioFrame]) -> None:
+        if len(self._frames) >= self._max:
+            self._frames.pop(next(iter(self._frames)), None)
+        self._frames[(voice, text)] = frames
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+
+@dataclass(frozen=True)
+class GreetingAudio:
+    """One call's view of the greeting cache: its own voice, fixed when the call is built."""
+
+    cache: GreetingCache
+    voice: str
 
     def frames(self, text: str) -> AsyncIterator[rtc.AudioFrame] | None:
-        cached = self._frames.get((self._tts_key, text))
+        cached = self.cache.frames(self.voice, text)
         if cached is None:
             return None
 
@@ -164,16 +187,11 @@ class GreetingAudio:
         return replay()
 
     async def fill(self, engine: tts.TTS[Any], text: str) -> None:
-        key = (self._tts_key, text)
-        if key in self._frames:
+        """Synthesize ``text`` in this voice for the calls after this one (once per text)."""
+        if self.cache.frames(self.voice, text) is not None:
             return
         frames = [ev.frame async for ev in engine.synthesize(text)]
-        if len(self._frames) >= self._max:
-            self._frames.pop(next(iter(self._frames)))
-        self._frames[key] = frames
-
-    def __len__(self) -> int:
-        return len(self._frames)
+        self.cache.keep(self.voice, text, frames)
 
 
 def build_session(

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import structlog
 
 from agent.contracts.wire import WireFormat
+from agent.entry_points import plugin_group
 from agent.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def load_sinks(names: Sequence[str], context: SinkContext) -> list[EventSink]:
     replace the signed webhook sink). Raises :class:`ConfigError` naming an unknown sink or a
     plugin whose factory does not return an :class:`EventSink`.
     """
-    plugins = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    plugins = {ep.name: ep for ep in plugin_group(ENTRY_POINT_GROUP)}
     sinks: list[EventSink] = []
     for name in names:
         if name in BUILT_IN_SINKS:

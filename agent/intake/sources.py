@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
 import structlog
@@ -36,6 +35,7 @@ from agent.delivery.http_post import (
     default_session,
 )
 from agent.delivery.target_policy import TargetPolicy
+from agent.entry_points import plugin_group
 from agent.errors import ConfigError
 from agent.intake.dialects import is_assistant_body, is_flat
 from agent.intake.dispatch import MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, ConfigOrigin
@@ -301,7 +301,7 @@ def load_config_source(settings: WorkerSettings) -> ConfigSource:
     name or a plugin factory that does not return a ConfigSource.
     """
     name = settings.config_source
-    plugins = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    plugins = {ep.name: ep for ep in plugin_group(ENTRY_POINT_GROUP)}
     if name in BUILT_IN_SOURCES:
         if name in plugins:
             log.warning("config_source_plugin_shadowed", source=name)

@@ -27,7 +27,7 @@ from livekit.agents import llm
 from agent.call.assemble import CallIO, CallProviders, assemble_call
 from agent.call.endpoints import check_provider_endpoints
 from agent.call.live_call import LiveCall
-from agent.call.providers import build_llm, load_vad
+from agent.call.providers import build_llm, vad_for_call
 from agent.contracts.events import FINAL_EVENT_TYPES, CallEvents, EndOfCallReport, final_outcome
 from agent.delivery.base import Delivery, EventSink
 from agent.delivery.target_policy import TargetPolicy
@@ -216,7 +216,7 @@ async def _live_call(
             stt=stt_engine,
             llm=llm_engine,
             tts=tts_engine,
-            vad=load_vad(spec.assistant.turn_config),
+            vad=vad_for_call(spec.assistant.turn_config),
             analysis_llm=llm_engine if real_llm else None,
         ),
         CallIO(

@@ -23,7 +23,6 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 from livekit.agents import JobContext
@@ -31,9 +30,9 @@ from livekit.agents import JobContext
 from agent.call.assemble import CallIO, CallProviders, assemble_call
 from agent.call.endpoints import check_provider_endpoints
 from agent.call.live_call import LiveCall
-from agent.call.providers import Providers, build_providers, load_vad
+from agent.call.providers import Providers, build_providers, vad_for_call
 from agent.call.room import LiveKitRoom
-from agent.call.session import GreetingAudio
+from agent.call.session import GreetingAudio, GreetingCache
 from agent.delivery.base import EventSink
 from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError
@@ -46,12 +45,14 @@ from agent.report.send import build_sink, report_config_error, report_startup_er
 from agent.worker import metrics
 from agent.worker.ledger import CallLedger
 from agent.worker.logs import bind_call
-from agent.worker.settings import WorkerSettings
+from agent.worker.settings import Executor, WorkerSettings
 
 log = structlog.get_logger(__name__)
 
-_GREETINGS = GreetingAudio()
-"""Per job process: a repeated greeting plays from memory (see session.GreetingAudio)."""
+_GREETINGS = GreetingCache()
+"""Per process: a repeated greeting plays from memory (see session.GreetingCache). Only a
+thread-executed worker fills it: a job process takes one call and exits, so a greeting it
+synthesized after its report would never be played (and cost a TTS request per call)."""
 
 _CALLS: dict[str, tuple[LiveCall, EventSink, CallLedger]] = {}
 """Calls of this job process whose report is still owed, by job id."""
@@ -156,19 +157,14 @@ def _assemble(
     caller_number: str | None,
 ) -> LiveCall:
     """The job's vendors and room, into the one composition root."""
-    vad_engine: Any = ctx.proc.userdata.get("vad") or load_vad(spec.assistant.turn_config)
-    if spec.assistant.turn_config.min_silence_seconds != 0.55:
-        vad_engine = load_vad(spec.assistant.turn_config)
-    _GREETINGS.bind(
-        f"{spec.assistant.tts_config.provider}:{spec.assistant.tts_config.model_dump_json()}"
-    )
     return assemble_call(
         spec,
         CallProviders(
             stt=providers.stt,
             llm=providers.llm,
             tts=providers.tts,
-            vad=vad_engine,
+            # the process's one silero session (loaded in the warm image), a VAD of its own
+            vad=vad_for_call(spec.assistant.turn_config),
             analysis_llm=providers.llm,
         ),
         CallIO(
@@ -176,7 +172,7 @@ def _assemble(
             sink=sink,
             settings=settings,
             sip=room.sip_gateway(),
-            greeting_audio=_GREETINGS,
+            greeting_audio=_greeting_audio(spec),
             caller_number=caller_number,
         ),
     )
@@ -215,11 +211,18 @@ async def report_call(ctx: JobContext) -> None:
     tts = call.session.tts
     spec = call.spec
     personal = spec.greeting_personalised
-    if reported and spec.assistant.first_message and tts is not None and not personal:
+    shared = _settings_of(ctx).executor is Executor.THREAD  # a later call can play it
+    if shared and reported and spec.assistant.first_message and tts is not None and not personal:
         try:
-            await _GREETINGS.fill(tts, spec.assistant.first_message)
+            await _greeting_audio(spec).fill(tts, spec.assistant.first_message)
         except Exception as exc:  # a cache miss next time, nothing more
             log.info("greeting_cache_fill_failed", error_type=type(exc).__name__)
+
+
+def _greeting_audio(spec: CallSpec) -> GreetingAudio:
+    """The greeting cache in this call's voice (its TTS provider and every TTS option)."""
+    tts_config = spec.assistant.tts_config
+    return _GREETINGS.for_voice(f"{tts_config.provider}:{tts_config.model_dump_json()}")
 
 
 def _room_facts(ctx: JobContext) -> Callable[[], Awaitable[RoomFacts]]:

@@ -18,25 +18,36 @@ import contextlib
 import signal
 
 import structlog
-from livekit.agents import AgentServer, JobContext, JobProcess
+from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess
 
+from agent.worker import warm
 from agent.worker.health import HealthServer, WorkerHealth
 from agent.worker.ledger import CallLedger
 from agent.worker.load import CallLoad
 from agent.worker.logs import configure_logging
-from agent.worker.settings import WorkerMode, WorkerSettings
+from agent.worker.settings import Executor, WorkerMode, WorkerSettings
 
 log = structlog.get_logger(__name__)
 
 
 def prewarm(proc: JobProcess) -> None:
-    """Runs once per job process before it takes a call: logging, settings, the VAD model."""
-    from agent.call.providers import load_vad
+    """Runs before a job process (or, thread-executed, a job thread) takes its call: what the
+    warm image (agent/worker/warm.py) cannot hold.
 
+    A job process configures its logging and starts the livekit-rtc runtime; the image itself
+    is inherited from the forkserver (warm_image is then a no-op; it runs here only where the
+    image could not be preloaded). A job thread shares the worker's process, whose logging
+    and image the main thread set up before the server started: reconfiguring logging here
+    would replace the worker's handlers once per call."""
     settings = WorkerSettings()
-    configure_logging(settings.log_format, settings.log_level)
+    if proc.executor_type is JobExecutorType.PROCESS:
+        configure_logging(settings.log_format, settings.log_level)
+    steps = warm.warm_image()
+    warm.warm_process()
+    for step, error in warm.failures.items():
+        log.warning("warm_image_step_failed", step=step, error=error)
+    log.debug("process_warm", steps_ms=steps)
     proc.userdata["settings"] = settings
-    proc.userdata["vad"] = load_vad()
 
 
 async def entrypoint(ctx: JobContext) -> None:
@@ -51,9 +62,23 @@ async def session_end(ctx: JobContext) -> None:
     await report_call(ctx)
 
 
+EXECUTORS = {Executor.PROCESS: JobExecutorType.PROCESS, Executor.THREAD: JobExecutorType.THREAD}
+
+
 def build_server(settings: WorkerSettings, load: CallLoad) -> AgentServer:
+    """The framework's server for these settings. Call it on the main thread: with calls in
+    threads, the warm image (vendor plugins included, which register only on the main thread)
+    is built here, before the server runs; with job processes the forkserver builds it."""
     production = settings.mode is WorkerMode.PRODUCTION
+    threads = settings.executor is Executor.THREAD
+    if threads:
+        warm.warm_image()
+        warm.freeze_image()
     server = AgentServer(
+        job_executor_type=EXECUTORS[settings.executor],
+        # Job processes fork from a forkserver that imported this first: the call path, the
+        # plugins, the VAD session (agent/worker/warm.py). Nothing to preload for threads.
+        preload_modules=[] if threads else ["agent.worker.warm_preload"],
         ws_url=settings.livekit_url,
         api_key=settings.livekit_api_key,
         api_secret=settings.livekit_api_secret.get_secret_value(),

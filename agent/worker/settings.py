@@ -65,6 +65,26 @@ class WorkerMode(StrEnum):
     PRODUCTION = "production"
 
 
+class Executor(StrEnum):
+    """Where a worker runs its calls (docs/deployment.md "Calls per process": isolation
+    versus density)."""
+
+    PROCESS = "process"
+    """One job process per call (forked from a warm image): a crash, an OOM kill or a stuck
+    call ends that call only, the framework can kill a stuck call, and calls use every core."""
+    THREAD = "thread"
+    """Every call of the worker in its one process, one thread and event loop each: a fraction
+    of the memory, but one crash ends every call of the worker, and the GIL caps the calls
+    one process carries (THREAD_MAX_CONCURRENT_CALLS)."""
+
+
+THREAD_MAX_CONCURRENT_CALLS = 16
+"""Calls one thread-executed worker process may take. Measured (docs/benchmarks.md): one
+thread and event loop per call, as the framework's thread executor runs them, keeps the turn
+overhead's p95 under 50 ms up to 16 calls on a 2-core machine and not at 24 (the threads
+contend for one GIL). More calls per pod: more worker processes (pods), not more threads."""
+
+
 class LogFormat(StrEnum):
     AUTO = "auto"
     """JSON when stdout is not a terminal, a console renderer when it is."""
@@ -172,6 +192,9 @@ class WorkerSettings(BaseSettings):
     """How long SIGTERM waits for running calls (must exceed max call + report budget)."""
     max_concurrent_calls: int = Field(8, ge=1, le=1000)
     """Calls one worker process tree takes before it reports full load."""
+    executor: Executor = Executor.PROCESS
+    """`process`: one job process per call (isolation); `thread`: all of the worker's calls in
+    its one process (density, at most THREAD_MAX_CONCURRENT_CALLS)."""
     load_threshold: float = Field(0.75, gt=0, le=1)
 
     # --- Events and secrets ------------------------------------------------------------------
@@ -312,6 +335,19 @@ class WorkerSettings(BaseSettings):
             raise ValueError(
                 "VOICE_AGENT_ASSISTANTS_URL needs VOICE_AGENT_ASSISTANTS_TOKEN (bearer) or a "
                 "signing secret (VOICE_AGENT_ASSISTANTS_SECRET or VOICE_AGENT_WEBHOOK_SECRET)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _thread_executor_fits(self) -> Self:
+        if (
+            self.executor is Executor.THREAD
+            and self.max_concurrent_calls > THREAD_MAX_CONCURRENT_CALLS
+        ):
+            raise ValueError(
+                f"VOICE_AGENT_MAX_CONCURRENT_CALLS={self.max_concurrent_calls} is above the "
+                f"{THREAD_MAX_CONCURRENT_CALLS} calls one thread-executed worker process "
+                "carries (VOICE_AGENT_EXECUTOR=thread); run more worker processes instead"
             )
         return self
 

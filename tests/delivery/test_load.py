@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import textwrap
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,18 @@ from agent.delivery.logsink import LogSink
 from agent.delivery.outbox import Outbox
 from agent.delivery.target_policy import TargetPolicy
 from agent.delivery.webhook import WebhookSink
+from agent.entry_points import plugin_group
 from agent.errors import ConfigError
 from tests.support.receiver import SECRET, make_delivery
+
+
+@pytest.fixture(autouse=True)
+def _fresh_plugin_groups() -> Iterator[None]:
+    """Entry points are read once per process: a test that installs a plugin on sys.path
+    must not leave it cached for the tests after it (their sys.path no longer has it)."""
+    plugin_group.cache_clear()
+    yield
+    plugin_group.cache_clear()
 
 
 @pytest.fixture
@@ -47,6 +58,7 @@ def install_plugin(root: Path, monkeypatch: pytest.MonkeyPatch, factory_body: st
         f"[voice_agent.sinks]\nrecorder = {module}:make_sink\nwebhook = {module}:make_sink\n"
     )
     monkeypatch.syspath_prepend(str(root))
+    plugin_group.cache_clear()  # read once per process: this one was just installed
 
 
 async def test_built_in_sinks_load_by_name(context: SinkContext) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from agent.delivery.target_policy import TargetPolicy
+from agent.entry_points import plugin_group
 from agent.errors import ConfigError
 from agent.intake.dispatch import CallType, parse_dispatch
 from agent.intake.sources import (
@@ -68,6 +69,15 @@ class AnsweringBackend(Receiver):
             await asyncio.sleep(0.001)  # let each chunk leave on its own
         await response.write_eof()
         return response
+
+
+@pytest.fixture(autouse=True)
+def _fresh_plugin_groups() -> Iterator[None]:
+    """Entry points are read once per process: a test that installs a plugin on sys.path
+    must not leave it cached for the tests after it (their sys.path no longer has it)."""
+    plugin_group.cache_clear()
+    yield
+    plugin_group.cache_clear()
 
 
 @pytest.fixture
@@ -324,6 +334,7 @@ def _install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) 
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "acme_sources", raising=False)
+    plugin_group.cache_clear()  # read once per process: this one was just installed
 
 
 async def test_third_party_source_through_the_entry_point_group(

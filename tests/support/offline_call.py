@@ -10,7 +10,7 @@ from typing import Any
 
 from agent.call.assemble import CallIO, CallProviders, assemble_call
 from agent.call.live_call import LiveCall
-from agent.call.providers import load_vad
+from agent.call.providers import vad_for_call
 from agent.delivery.base import EventSink
 from agent.delivery.target_policy import TargetPolicy
 from agent.simulator.offline.llm import OfflineLLM
@@ -24,7 +24,7 @@ from agent.worker.settings import WorkerSettings
 def offline_call(spec: Any, sink: EventSink) -> LiveCall:
     return assemble_call(
         spec,
-        CallProviders(stt=OfflineSTT(), llm=OfflineLLM(), tts=OfflineTTS(), vad=load_vad()),
+        CallProviders(stt=OfflineSTT(), llm=OfflineLLM(), tts=OfflineTTS(), vad=vad_for_call()),
         CallIO(
             room=SimulatedCallRoom(SimulatedAudio.create(), caller=None),
             sink=sink,

@@ -22,7 +22,7 @@ import pytest
 
 from agent.call.assemble import CallIO, CallProviders, assemble_call
 from agent.call.live_call import LiveCall
-from agent.call.providers import load_vad
+from agent.call.providers import vad_for_call
 from agent.call.telephony.outbound import MachineDetector
 from agent.call.telephony.phone_line import PhoneLine
 from agent.call.telephony.sip import SipGateway
@@ -139,7 +139,7 @@ async def start_sim_call(
             stt=OfflineSTT(),
             llm=offline_llm,
             tts=OfflineTTS(),
-            vad=load_vad(spec.assistant.turn_config),
+            vad=vad_for_call(spec.assistant.turn_config),
             answering_machine=answering_machine,
         ),
         CallIO(

@@ -44,6 +44,7 @@ from livekit.agents.job import JobAcceptArguments, RunningJobInfo
 from livekit.protocol import agent, models
 
 from agent.delivery.outbox import Outbox
+from agent.devtools.vendors import SilentVendors
 from agent.worker.ledger import CallLedger, report_delivery_id
 from agent.worker.load import CallLoad
 from agent.worker.main import build_server
@@ -56,45 +57,7 @@ WAIT = 90.0
 """Upper bound on any wait (a hung test fails instead of blocking); never a timing claim."""
 
 
-# ---- the vendor boundary ---------------------------------------------------------------------
-
-
-class Vendors:
-    """Every vendor endpoint on 127.0.0.1: records requests, holds websockets open, silent."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        self.port = 0
-        self._sockets: set[web.WebSocketResponse] = set()
-        self._runner: web.AppRunner | None = None
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append(f"{request.method} {request.path}")
-        if request.headers.get("Upgrade", "").lower() != "websocket":
-            return web.Response(status=503, text="offline stand-in")
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        self._sockets.add(ws)
-        try:
-            async for _ in ws:  # keep-alives and audio frames (none flow here)
-                pass
-        finally:
-            self._sockets.discard(ws)
-        return ws
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = int(self._runner.addresses[0][1])
-
-    async def stop(self) -> None:
-        for ws in list(self._sockets):
-            await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+# ---- the vendor boundary (agent/devtools/vendors.py) and the receiver -----------------------
 
 
 class WatchedReceiver(Receiver):
@@ -147,7 +110,8 @@ class RunningWorker:
     server: AgentServer
     settings: WorkerSettings
     closed: dict[str, int | None] = field(default_factory=dict)
-    """Job id -> exit code of its job process, once the process has closed."""
+    """Job id -> exit code of its job process, once the process has closed (None for a job
+    thread, which has none)."""
     _seen: defaultdict[str, asyncio.Event] = field(
         default_factory=lambda: defaultdict(asyncio.Event)
     )
@@ -179,7 +143,7 @@ class RunningWorker:
     def on_process_closed(self, proc: Any) -> None:
         if proc.running_job is not None:
             job_id = proc.running_job.job.id
-            self.closed[job_id] = proc.exitcode
+            self.closed[job_id] = getattr(proc, "exitcode", None)
             self._seen[job_id].set()
 
 
@@ -192,18 +156,26 @@ async def receiver() -> AsyncIterator[WatchedReceiver]:
 
 
 @pytest.fixture
-async def vendors() -> AsyncIterator[Vendors]:
-    v = Vendors()
+async def vendors() -> AsyncIterator[SilentVendors]:
+    v = SilentVendors()
     await v.start()
     yield v
     await v.stop()
 
 
 @pytest.fixture
-def worker_env(tmp_path: Path, vendors: Vendors, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def executor() -> str:
+    """VOICE_AGENT_EXECUTOR; the tests run by both executors parametrize it."""
+    return "process"
+
+
+@pytest.fixture
+def worker_env(
+    tmp_path: Path, vendors: SilentVendors, executor: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """The worker's settings, as an operator sets them: environment variables."""
-    stand_in = f"http://127.0.0.1:{vendors.port}"
     env = {
+        "VOICE_AGENT_EXECUTOR": executor,
         # Never dialled (the server runs unregistered); AgentServer.run() writes these three
         # into os.environ, so they are set here to be restored after the test.
         "LIVEKIT_URL": "ws://127.0.0.1:9",
@@ -216,12 +188,7 @@ def worker_env(tmp_path: Path, vendors: Vendors, monkeypatch: pytest.MonkeyPatch
         "VOICE_AGENT_SECRETS_DIR": str(tmp_path / "secrets"),
         "VOICE_AGENT_MAX_CALL_SECONDS": "600",
         "VOICE_AGENT_DRAIN_TIMEOUT_SECONDS": "900",
-        "DEEPGRAM_API_KEY": "dummy-deepgram-key",
-        "OPENAI_API_KEY": "dummy-openai-key",
-        "ELEVEN_API_KEY": "dummy-eleven-key",
-        "VOICE_AGENT_OPENAI_BASE_URL": f"{stand_in}/v1",
-        "VOICE_AGENT_DEEPGRAM_BASE_URL": f"{stand_in}/v1/listen",
-        "VOICE_AGENT_ELEVENLABS_BASE_URL": f"{stand_in}/v1",
+        **vendors.environment(),
         "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0",  # no 244 MB end-of-turn weights
     }
     for name, value in env.items():
@@ -313,11 +280,16 @@ async def test_a_document_that_does_not_parse_is_reported_as_config_error(
 
 # ---- 2. a valid document: live, ended, one report ----------------------------------------------
 
+EXIT_CODES = {"process": 0, "thread": None}
+"""What a job that ended well leaves: its process's exit code 0, or (a thread) no exit code."""
 
+
+@pytest.mark.parametrize("executor", ["process", "thread"])
 async def test_a_valid_call_goes_live_ends_and_sends_exactly_one_report(
     worker: RunningWorker,
     receiver: WatchedReceiver,
-    vendors: Vendors,
+    vendors: SilentVendors,
+    executor: str,
 ) -> None:
     """Live -> the lifecycle's silence timeout ends it -> report_call reports it once.
 
@@ -333,7 +305,7 @@ async def test_a_valid_call_goes_live_ends_and_sends_exactly_one_report(
         await receiver.wait_for(went_live)
         exit_code = await worker.job_closed("AJ_live")
 
-    assert exit_code == 0
+    assert exit_code == EXIT_CODES[executor]
     assert sent(receiver.received) == [
         ("status-update", "in-progress"),
         ("status-update", "ended"),
@@ -356,8 +328,9 @@ async def test_a_valid_call_goes_live_ends_and_sends_exactly_one_report(
 # ---- 3. the worker stops under a live call -----------------------------------------------------
 
 
+@pytest.mark.parametrize("executor", ["process", "thread"])
 async def test_a_call_cut_by_the_worker_shutdown_is_reported_as_worker_shutdown(
-    worker: RunningWorker, receiver: WatchedReceiver
+    worker: RunningWorker, receiver: WatchedReceiver, executor: str
 ) -> None:
     """SIGTERM's sequence (agent.worker.main.serve): drain until the drain timeout, then aclose.
 
@@ -374,7 +347,7 @@ async def test_a_call_cut_by_the_worker_shutdown_is_reported_as_worker_shutdown(
         await worker.server.aclose()
         exit_code = await worker.job_closed("AJ_drain")
 
-    assert exit_code == 0
+    assert exit_code == EXIT_CODES[executor]
     assert sent(receiver.received) == [
         ("status-update", "in-progress"),
         ("status-update", "ended"),
