@@ -30,6 +30,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import structlog
+
+log = structlog.get_logger(__name__)
 
 PATCHED_VERSION = "1.8.9"
 """The only livekit-agents version whose code the replacement was proven equal to."""
@@ -119,3 +122,22 @@ def install() -> bool:
     _spectral_flux.__wrapped__ = original  # type: ignore[attr-defined]
     _stream_class()._spectral_flux = _spectral_flux
     return True
+
+
+_told = False
+
+
+def tell_if_not_applied() -> None:
+    """Log once per process that the framework's own (slower) method stays in place, and why.
+    Never from the forkserver (it has no logging of its own): the worker calls this at start-up,
+    the simulator before its first call."""
+    global _told
+    reason = not_applied_reason()
+    if reason is None or _told:
+        return
+    _told = True
+    log.warning(
+        "transcript_pacing_not_sped_up",
+        reason=reason,
+        effect="the framework's own speaking-rate estimate runs (same text, more CPU)",
+    )

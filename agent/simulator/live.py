@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 from livekit.agents import llm
 
+from agent.call import transcript_pacing
 from agent.call.assemble import CallIO, CallProviders, assemble_call
 from agent.call.endpoints import check_provider_endpoints
 from agent.call.live_call import LiveCall
@@ -201,6 +202,10 @@ async def _live_call(
     started: float,
 ) -> ScenarioResult:
     """The call itself, once its dispatch document parsed and its room is up."""
+    # As production's warm image does: the speaking-rate replacement (the same values, less
+    # CPU), so a simulated call costs what a real one does.
+    if not transcript_pacing.install():
+        transcript_pacing.tell_if_not_applied()
     latencies = scenario.providers
     llm_engine: Any = (
         build_llm(spec.assistant.llm_config, settings)

@@ -7,9 +7,17 @@ its report has been handed to the sinks (delivered or parked in the outbox). Whe
 exits while its entry is still open, the main process sends a report for that call itself,
 `end_reason: error`, built from what it knows: the dispatch document and the start time.
 
+A process may hold several calls (the thread executor runs every call of a worker in its one
+process). So an entry names the process that owns it, by pid *and* start time (a pid alone can
+be reused by a later process, and is, every time a container restarts as pid 1), and a process
+that dies leaves every call it held orphaned: the watch reports each open entry that process
+owned, once. Calls whose owner is the worker itself (threads) are reported by the worker's exit
+sweep if they are still open when it stops, or by the next run's start-up sweep if it died.
+
 Exactly once: the end-of-call report's delivery id is derived from the call id
 (`report_delivery_id`), so even if a dying process got its report out a moment before the entry
-could be closed, the receiver sees the same `X-Webhook-Id` twice and drops the repeat.
+could be closed, the receiver sees the same `X-Webhook-Id` twice and drops the repeat. Within one
+worker, the watch hands each orphaned call to its reporter once (``claimed``).
 """
 
 from __future__ import annotations
@@ -37,6 +45,49 @@ def report_delivery_id(call_id: str) -> str:
     return str(uuid.uuid5(_REPORT_NAMESPACE, f"end-of-call-report:{call_id}"))
 
 
+def process_start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (/proc/PID/stat, field 22);
+    None when it does not exist (or there is no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        # "pid (comm) state ...": comm may hold spaces and parentheses, so split after the
+        # last ")"; the fields after it start at field 3, so field 22 is index 19
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """One process, never another that reuses its pid later."""
+
+    pid: int
+    started: int | None
+    """Start time in clock ticks since boot; None where it could not be read."""
+
+    @classmethod
+    def of(cls, pid: int) -> ProcessIdentity:
+        return cls(pid, process_start_ticks(pid))
+
+    def alive(self) -> bool:
+        """Still running (the same process: its start time unchanged). Without a start time
+        nothing tells a reused pid apart, so such an owner counts as gone."""
+        return self.started is not None and process_start_ticks(self.pid) == self.started
+
+    def owns(self, entry: LedgerEntry) -> bool:
+        return entry.pid == self.pid and entry.pid_started in (None, self.started)
+
+
+_THIS_PROCESS: ProcessIdentity | None = None
+
+
+def this_process() -> ProcessIdentity:
+    global _THIS_PROCESS
+    if _THIS_PROCESS is None or _THIS_PROCESS.pid != os.getpid():  # a forked child: its own
+        _THIS_PROCESS = ProcessIdentity.of(os.getpid())
+    return _THIS_PROCESS
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     job_id: str
@@ -51,6 +102,13 @@ class LedgerEntry:
     live_at: str = ""
     """When the call went live (ISO 8601), empty before: a job that died before it is reported
     as a `failed` call, one that died after it as an `ended` one (both `end_reason: error`)."""
+    pid_started: int | None = None
+    """The owning process's start time (clock ticks since boot): with ``pid``, the process that
+    holds the call (None in entries written before it was recorded)."""
+
+    @property
+    def owner(self) -> ProcessIdentity:
+        return ProcessIdentity(self.pid, self.pid_started)
 
 
 class CallLedger:
@@ -79,6 +137,7 @@ class CallLedger:
             started_at=(started_at or datetime.now(UTC)).isoformat(),
             pid=os.getpid(),
             dispatch_metadata=dispatch_metadata,
+            pid_started=this_process().started,
         )
         self._write(entry)
 
@@ -125,10 +184,20 @@ class OrphanedCall:
     exitcode: int | None
     dispatch_metadata: str
     room_metadata: str
+    detail: str | None = None
+    """The report's `end_detail`; None: the job process died (with its exit code)."""
+
+
+EXIT_DETAIL = "worker_exit (the worker stopped before the call's report was sent)"
+THREAD_DETAIL = "job_thread_ended (the call's report was never sent)"
 
 
 class JobWatch:
-    """Subscribes to the framework's process pool and reports orphaned calls."""
+    """Subscribes to the framework's process pool and reports orphaned calls.
+
+    When a job process closes: the call the pool says it ran, and every other open entry that
+    process owned. When a job thread ends (the thread executor): the call it ran, if its entry
+    is still open (its report never reached the sinks). Each orphan is handed over once."""
 
     def __init__(
         self,
@@ -138,6 +207,11 @@ class JobWatch:
         self.ledger = ledger
         self._on_orphan = on_orphan
         self._jobs: dict[int, tuple[str, str, str]] = {}  # id(proc) -> (job id, metadata...)
+        self._owners: dict[int, ProcessIdentity] = {}  # id(proc) -> its job process
+        self.launched: set[ProcessIdentity] = set()
+        """Every job process this worker handed a call (for the exit sweep)."""
+        self.claimed: set[str] = set()
+        """Job ids already handed to the reporter."""
         self._detach: Callable[[], None] = lambda: None
 
     def on_job_launched(self, proc: Any) -> None:
@@ -146,18 +220,59 @@ class JobWatch:
             return
         job = info.job
         self._jobs[id(proc)] = (job.id, job.metadata or "", job.room.metadata or "")
+        pid = getattr(proc, "pid", None)  # a job process; a job thread has none
+        if isinstance(pid, int) and pid != os.getpid():
+            owner = ProcessIdentity.of(pid)  # read while it runs: the start time dies with it
+            self._owners[id(proc)] = owner
+            self.launched.add(owner)
 
     def on_process_closed(self, proc: Any) -> None:
         known = self._jobs.pop(id(proc), None)
-        if known is None:
-            return
-        job_id, dispatch_metadata, room_metadata = known
-        entry = self.ledger.get(job_id)
-        if entry is None:
-            return  # the call reported for itself
+        owner = self._owners.pop(id(proc), None)
         exitcode = getattr(proc, "exitcode", None)
-        log.error("job_process_died_before_report", job_id=job_id, exitcode=exitcode)
-        self._on_orphan(OrphanedCall(entry, exitcode, dispatch_metadata, room_metadata))
+        orphans: dict[str, OrphanedCall] = {}
+        if known is not None:
+            job_id, dispatch_metadata, room_metadata = known
+            entry = self.ledger.get(job_id)
+            if entry is not None:  # None: the call reported for itself
+                # a job thread (no process of its own) ended without the report
+                detail = THREAD_DETAIL if owner is None and entry.pid == os.getpid() else None
+                orphans[job_id] = OrphanedCall(
+                    entry, exitcode, dispatch_metadata, room_metadata, detail=detail
+                )
+        if owner is not None:
+            for entry in self.ledger.open_entries():
+                if owner.owns(entry) and entry.job_id not in orphans:
+                    orphans[entry.job_id] = OrphanedCall(
+                        entry, exitcode, entry.dispatch_metadata, ""
+                    )
+        for orphan in orphans.values():
+            self.hand_over(orphan, event="job_process_died_before_report")
+
+    def hand_over(self, orphan: OrphanedCall, *, event: str) -> None:
+        """Give an orphaned call to the reporter, unless it already has it."""
+        job_id = orphan.entry.job_id
+        if job_id in self.claimed:
+            return
+        self.claimed.add(job_id)
+        log.error(event, job_id=job_id, call_id=orphan.entry.call_id, exitcode=orphan.exitcode)
+        self._on_orphan(orphan)
+
+    def left_at_exit(self) -> list[OrphanedCall]:
+        """Open entries, not yet handed over, of calls this worker held: in its own process
+        (job threads still running as it stops) or in a job process of its that is gone."""
+        me = this_process()
+        found = []
+        for entry in self.ledger.open_entries():
+            if entry.job_id in self.claimed:
+                continue
+            mine = me.owns(entry)
+            gone_job_process = any(p.owns(entry) and not p.alive() for p in self.launched)
+            if mine or gone_job_process:
+                found.append(
+                    OrphanedCall(entry, None, entry.dispatch_metadata, "", detail=EXIT_DETAIL)
+                )
+        return found
 
     def attach(self, pool: Any) -> None:
         pool.on("process_job_launched", self.on_job_launched)

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import signal
+import threading
 
 import structlog
 from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess
@@ -114,6 +117,9 @@ async def serve(settings: WorkerSettings, *, dev: bool) -> int:
     # not on every call.
     load_config_source(settings)
     await build_sink(settings).aclose(timeout=0)
+    from agent.call import transcript_pacing
+
+    transcript_pacing.tell_if_not_applied()  # once per worker, not once per job process
     health = WorkerHealth()
     health.set_active_calls(0, settings.max_concurrent_calls)
     ledger = CallLedger(settings.outbox_dir / "ledger")
@@ -134,10 +140,15 @@ async def serve(settings: WorkerSettings, *, dev: bool) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    from agent.worker.recovery import replay_at_startup, report_stale_calls, watch_job_processes
+    from agent.worker.recovery import (
+        replay_at_startup,
+        report_stale_calls,
+        stale_entries,
+        watch_job_processes,
+    )
 
     # Calls a previous run of this worker left open: listed before this run takes any call.
-    stale = ledger.open_entries()
+    stale = stale_entries(ledger)
 
     async def recover() -> None:
         await report_stale_calls(stale, ledger, settings=settings)
@@ -188,10 +199,13 @@ async def serve(settings: WorkerSettings, *, dev: bool) -> int:
                 log.warning("drain_timed_out")
             except asyncio.CancelledError:
                 log.warning("drain_cut_short")
-        await server.aclose()
+        await _close_server(server, settings)
         with contextlib.suppress(asyncio.CancelledError):
             await run_task
     stop_wait.cancel()
+    # Calls this worker held that are still open (a job thread that never ended): reported now,
+    # within the exit window, each once.
+    await watcher.sweep_at_exit(EXIT_SWEEP_SECONDS)
     await watcher.aclose()  # crash reports already started get their flush
     replay_task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -201,11 +215,39 @@ async def serve(settings: WorkerSettings, *, dev: bool) -> int:
     return exit_code
 
 
+THREAD_CLOSE_SECONDS = 45.0
+"""How long the server's close may wait for job threads (thread executor). A job process
+that does not exit is killed by the framework, which lets the guard report its call; a job
+thread cannot be killed and the framework would wait for it forever, holding the pod until the
+kubelet's SIGKILL. 45 s covers a cut call's notice, goodbye, session close and most of its
+report flush (15 + 10 + 10 + 20 s at most, usually far less); then the exit sweep reports what
+is still open in EXIT_SWEEP_SECONDS, inside the 60 s the grace period keeps after the drain."""
+EXIT_SWEEP_SECONDS = 10.0
+
+
+async def _close_server(server: AgentServer, settings: WorkerSettings) -> None:
+    if settings.executor is not Executor.THREAD:
+        await server.aclose()
+        return
+    closing = asyncio.ensure_future(server.aclose())
+    done, _ = await asyncio.wait({closing}, timeout=THREAD_CLOSE_SECONDS)
+    if not done:
+        log.error("job_threads_did_not_end", waited_seconds=THREAD_CLOSE_SECONDS)
+
+
 def run_worker(settings: WorkerSettings, *, dev: bool) -> int:
     configure_logging(settings.log_format, settings.log_level)
     if dev:
         _warn_if_no_server(settings)
-    return asyncio.run(serve(settings, dev=dev))
+    code = asyncio.run(serve(settings, dev=dev))
+    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if settings.executor is Executor.THREAD and stuck:
+        # A job thread that never ended would keep the interpreter from exiting: its call has
+        # been reported by the exit sweep, so exit now.
+        log.error("exiting_with_job_threads_running", threads=len(stuck))
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 def _warn_if_no_server(settings: WorkerSettings) -> None:

@@ -3,8 +3,14 @@
 - A job process that died mid-call: the main process watches its job processes
   (:class:`JobProcessGuard`) and, when the ledger (agent/worker/ledger.py) still holds the call,
   sends its `error` report (:func:`report_crash`).
-- A whole worker that died with calls open (OOM kill, node reboot): the next run finds their
-  ledger entries at start-up and reports them (:func:`report_stale_calls`).
+- A job process holding several calls, or job threads (the thread executor), are covered the
+  same way: every open entry a dead process owned is reported; calls still open in the worker's
+  own process when it stops (a job thread that never ended) by the exit sweep
+  (:meth:`JobProcessGuard.sweep_at_exit`).
+- A whole worker that died with calls open (OOM kill, node reboot; with the thread executor,
+  every call of the worker): the next run finds their ledger entries at start-up and reports
+  them (:func:`report_stale_calls`). That waits for the restart, so the ledger must be on a
+  volume that survives a container restart (emptyDir does; a deleted pod's does not).
 - Deliveries parked in the outbox by an earlier run are replayed at start-up
   (:func:`replay_at_startup`).
 
@@ -52,6 +58,7 @@ async def report_crash(
     settings: WorkerSettings,
     sink: EventSink,
     detail: str | None = None,
+    flush_seconds: float = UNSTARTED_FLUSH_SECONDS,
 ) -> None:
     """The end-of-call report of a call whose job process died, sent by the main process."""
     raw = orphan.dispatch_metadata or orphan.room_metadata or orphan.entry.dispatch_metadata
@@ -64,15 +71,22 @@ async def report_crash(
     if target.call_id != orphan.entry.call_id:
         target = ReportTarget(**{**target.__dict__, "call_id": orphan.entry.call_id})
     started = datetime.fromisoformat(orphan.entry.started_at)
-    detail = detail or f"job_process_died (exit code {orphan.exitcode})"
+    detail = detail or orphan.detail or f"job_process_died (exit code {orphan.exitcode})"
     # No status-update here: the main process does not know what the job already sent.
     events = events_for_target(target, sink, settings, created_at=started)
     # `failed` when the job died before the call went live (the ledger says when it did).
     live = bool(orphan.entry.live_at)
     report = crash_report(target, started_at=started, detail=detail, went_live=live)
-    delivery = await send_report(events, report, sink=sink, flush_seconds=UNSTARTED_FLUSH_SECONDS)
+    delivery = await send_report(events, report, sink=sink, flush_seconds=flush_seconds)
     if delivery is not None:
         assert delivery.delivery_id == report_delivery_id(target.call_id)
+
+
+def stale_entries(ledger: CallLedger) -> list[LedgerEntry]:
+    """The calls a previous run of this worker left open, listed before this run takes any
+    call: every open entry whose owning process is gone (an entry whose owner still runs is
+    another worker's live call sharing the directory, not a stale one)."""
+    return [entry for entry in ledger.open_entries() if not entry.owner.alive()]
 
 
 async def report_stale_calls(
@@ -112,6 +126,7 @@ class JobProcessGuard:
         self._watch = JobWatch(ledger, self._on_orphan)
         self._ledger = ledger
         self._attached = False
+        self._flush_seconds = UNSTARTED_FLUSH_SECONDS
         # The process pool exists only once the server runs; attach when it says so.
         server.on("worker_started", lambda *_: self._attach(server))
 
@@ -121,9 +136,13 @@ class JobProcessGuard:
             self._attached = True
 
     def _on_orphan(self, orphan: OrphanedCall) -> None:
+        flush = self._flush_seconds
+
         async def send() -> None:
             try:
-                await report_crash(orphan, settings=self._settings, sink=self._sink)
+                await report_crash(
+                    orphan, settings=self._settings, sink=self._sink, flush_seconds=flush
+                )
             finally:
                 self._ledger.close(orphan.entry.job_id)
 
@@ -133,6 +152,19 @@ class JobProcessGuard:
 
     def close(self) -> None:
         self._watch.close()
+
+    async def sweep_at_exit(self, flush_seconds: float) -> int:
+        """After the server has closed: report every call this worker held that is still open
+        (job threads that never ended; job processes gone without a `process_closed`), each
+        once, delivered within ``flush_seconds`` (the rest parks in the outbox at ``aclose``).
+        Returns how many."""
+        self._flush_seconds = flush_seconds
+        left = self._watch.left_at_exit()
+        for orphan in left:
+            self._watch.hand_over(orphan, event="call_open_at_worker_exit")
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=flush_seconds)
+        return len(left)
 
     async def aclose(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - parks, not cancels
         """Stop watching, let crash reports already started finish, then close the sink

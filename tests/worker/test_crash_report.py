@@ -77,6 +77,17 @@ def job_reports_then_hangs(
     threading.Event().wait()
 
 
+def job_opens_two_calls_then_hangs(ledger_dir: str, job_id: str, ready: Any, url: str) -> None:
+    """A process holding two calls (the pool knows it by one of them) and stuck in both."""
+    ledger = CallLedger(Path(ledger_dir))
+    ledger.open(job_id, CALL_ID, ROOM, dispatch_metadata=dispatch_document(url))
+    ledger.open(
+        "AJ_second", "call-43", "room-43", dispatch_metadata=dispatch_document(url, "call-43")
+    )
+    ready.set()
+    threading.Event().wait()
+
+
 async def _send_own_report(url: str, outbox_dir: str) -> None:
     sink = WebhookSink(TargetPolicy.loopback_allowed(), Outbox(outbox_dir))
     events = CallEvents(
@@ -99,11 +110,15 @@ async def _send_own_report(url: str, outbox_dir: str) -> None:
 
 
 class StandInProc:
-    """What the process pool hands its listeners: `.running_job` and `.exitcode`."""
+    """What the process pool hands its listeners: `.running_job`, `.pid` and `.exitcode`."""
 
     def __init__(self, running_job: RunningJobInfo, process: Any) -> None:
         self.running_job = running_job
         self._process = process
+
+    @property
+    def pid(self) -> int:
+        return int(self._process.pid)
 
     @property
     def exitcode(self) -> int | None:
@@ -132,10 +147,10 @@ def running_job(job_id: str, metadata: str, room_metadata: str = "") -> RunningJ
     )
 
 
-def dispatch_document(url: str) -> str:
+def dispatch_document(url: str, call_id: str = CALL_ID) -> str:
     return json.dumps(
         {
-            "call": {"id": CALL_ID},
+            "call": {"id": call_id},
             "assistant": {"name": "front desk", "webhook_url": url, "webhook_secret": SECRET},
         }
     )
@@ -202,6 +217,41 @@ async def test_killed_job_process_gets_exactly_one_crash_report(
     assert message["assistant"]["name"] == "front desk"
     assert ledger.open_entries() == []
     assert Outbox(settings.outbox_dir).pending() == []
+
+
+async def test_a_killed_process_holding_two_calls_gets_one_report_for_each(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """The pool knows the process by one job; the ledger knows every call the process held."""
+    settings = settings_for(tmp_path)
+    ledger = CallLedger(settings.outbox_dir / "ledger")
+    server = StandInServer()
+    guard = JobProcessGuard(server, ledger, settings)
+    server.emit("worker_started")
+
+    url = receiver.url("/hooks")
+    child = await start_job_process(
+        job_opens_two_calls_then_hangs, str(ledger.directory), "AJ_first", url
+    )
+    proc = StandInProc(running_job("AJ_first", dispatch_document(url)), child)
+    server._proc_pool.emit("process_job_launched", proc)
+    assert {e.pid for e in ledger.open_entries()} == {child.pid}
+    await kill(child)
+    server._proc_pool.emit("process_closed", proc)
+    server._proc_pool.emit("process_closed", proc)  # told twice: still one report a call
+    await guard.aclose()
+
+    sent = reports(receiver.received)
+    by_call = {json.loads(r.body)["message"]["call"]["id"]: r for r in sent}
+    assert len(sent) == 2
+    assert set(by_call) == {CALL_ID, "call-43"}
+    for call_id, report in by_call.items():
+        assert report.signature_ok is True
+        assert report.headers["X-Webhook-Id"] == report_delivery_id(call_id)
+        message = json.loads(report.body)["message"]
+        assert message["end_reason"] == "error"
+        assert f"exit code {-signal.SIGKILL}" in message["end_detail"]
+    assert ledger.open_entries() == []
 
 
 async def test_a_job_that_reported_gets_no_crash_report(tmp_path: Path, receiver: Receiver) -> None:
