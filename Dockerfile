@@ -8,7 +8,7 @@
 #             cannot modify itself and runs unchanged on a read-only root filesystem.
 # Build:  docker build -t voice-agent:dev .
 # Run:    docker run --rm --read-only --tmpfs /tmp -v outbox:/var/lib/voice-agent/outbox \
-#           --stop-timeout 3960 -e LIVEKIT_URL=ws://host.docker.internal:7880 voice-agent:dev
+#           --stop-timeout 4020 -e LIVEKIT_URL=ws://host.docker.internal:7880 voice-agent:dev
 #
 # Both stages must carry the same Python minor (3.11): the venv's interpreter symlinks point at
 # /usr/local/bin/python3.11, which exists at the same path in both images.

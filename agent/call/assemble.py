@@ -17,7 +17,8 @@ so a simulated call runs the production wiring:
 and then, the same in both:
 
     await call.join()       # the room's events reach the call (job: after ctx.connect)
-    await call.converse()   # dial if outbound, go live, hold until the lifecycle ends it
+    await call.converse()   # dial if outbound, wait for the caller to answer (the join
+                            # timeout), go live, hold until the lifecycle ends it
     await call.finish()     # close, analyse, report (agent/report/send.py)
 """
 
@@ -35,12 +36,13 @@ from livekit.agents.vad import VAD
 from agent.call.control.channel import ControlChannel
 from agent.call.lifecycle.binding import SessionActions
 from agent.call.lifecycle.call import CallLifecycle
+from agent.call.lifecycle.parties import PHONE_CALLER_KINDS, WEB_CALLER_KINDS, CallerRule
 from agent.call.lifecycle.settings import LifecycleSettings
 from agent.call.live_call import LiveCall
 from agent.call.providers import provider_warnings
 from agent.call.room import CallRoom
 from agent.call.session import CallAgent, GreetingAudio, build_session
-from agent.call.telephony.outbound import MachineDetector
+from agent.call.telephony.outbound import MachineDetector, callee_identity
 from agent.call.telephony.phone_line import PhoneLine
 from agent.call.telephony.sip import SipGateway
 from agent.call.tools import build_function_tools
@@ -49,7 +51,7 @@ from agent.clock import Clock, RealClock
 from agent.contracts.events import CallEvents
 from agent.delivery.base import EventSink
 from agent.delivery.target_policy import TargetPolicy
-from agent.intake.dispatch import CallSpec
+from agent.intake.dispatch import CallSpec, CallType
 from agent.intake.variables import fill_variables
 from agent.report.record import CallRecord
 from agent.report.send import default_secret
@@ -91,6 +93,17 @@ class CallIO:
     """The SIP caller's number, when the room already tells it: `{{customer.number}}`."""
 
 
+def caller_rule(spec: CallSpec) -> CallerRule:
+    """Who the call's caller is (agent/call/lifecycle/parties.py has the rules and why)."""
+    if spec.call.caller_identity:
+        return CallerRule(identity=spec.call.caller_identity)
+    if spec.call.type is CallType.OUTBOUND_PHONE:
+        return CallerRule(identity=callee_identity(spec.call_id))
+    if spec.call.type is CallType.INBOUND_PHONE:
+        return CallerRule(kinds=PHONE_CALLER_KINDS)
+    return CallerRule(kinds=WEB_CALLER_KINDS)
+
+
 def assemble_call(spec: CallSpec, providers: CallProviders, io: CallIO) -> LiveCall:
     """Every part of one call, wired; nothing runs until ``join``/``converse``.
 
@@ -112,7 +125,10 @@ def assemble_call(spec: CallSpec, providers: CallProviders, io: CallIO) -> LiveC
     lifecycle = CallLifecycle(
         io.clock,
         SessionActions(session, hang_up=io.room.hang_up),
-        LifecycleSettings.model_validate(assistant.model_dump()),
+        LifecycleSettings.model_validate(
+            assistant.model_dump() | {"join_timeout_seconds": spec.join_timeout_seconds}
+        ),
+        caller_rule=caller_rule(spec),
     )
     record = CallRecord(call_id=spec.call_id, llm_model=assistant.llm_config.model)
     if spec.call.customer and spec.call.customer.number:

@@ -1,10 +1,14 @@
-"""LiveCall: one call, from the agent going live to its report handed to the sinks.
+"""LiveCall: one call, from the agent joining the room to its report handed to the sinks.
 
 Assembled by agent/call/assemble.py (the one composition root, for the job and the simulator
 alike), so what the simulator tests is what production does:
 
-    room events  --> lifecycle (caller left, room deleted), PhoneLine (caller, keys),
+    room events  --> lifecycle (who joins and leaves: the caller bound by identity, the
+                     observers; the agent's own disconnect), PhoneLine (keys),
                      ControlChannel (backend commands)                       [join]
+    the join timeout runs until the caller answers: their participant there (then the session
+    starts on the room), their audio up both ways; then the call goes live: limits, silence,
+    started_at, `status-update: in-progress`, the greeting               [converse]
     session events --> CallLifecycle (limits, silence, ending: exactly one EndReason)
                    --> observers.py: CallRecord (transcript, tools, latency, usage),
                        CallEvents (transcript) --> sink, provider failures and their metrics
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -34,6 +38,7 @@ from agent.call.lifecycle.actions import SpokenLine
 from agent.call.lifecycle.binding import bind_session
 from agent.call.lifecycle.call import CallLifecycle
 from agent.call.lifecycle.ending import CallEnd
+from agent.call.lifecycle.parties import RoomParty
 from agent.call.observers import (
     count_provider_errors,
     end_on_provider_failure,
@@ -128,6 +133,9 @@ class LiveCall:
         self._control: ControlChannel | None = None
         self.went_live = False
         """The caller was there and the agent live: an error before it is a `failed` call."""
+        self._session_started = False
+        self._caller_bound = asyncio.Event()
+        lifecycle.add_caller_listener(self._on_caller_bound)
 
     def equip(self, *, agent: CallAgent, phone: PhoneLine, control: ControlChannel) -> None:
         """The parts that act on the call through its handle, made once it exists (by
@@ -215,14 +223,24 @@ class LiveCall:
 
     # -- running ------------------------------------------------------------------------------
 
-    async def join(self) -> None:
-        """Be in the room: its events (caller, keys, control packets, disconnects) reach the
-        call from here on (the job's start-up stage "room": joining can fail)."""
-        self._unbind.append(await self._room.join(self.lifecycle, self.phone, self.control))
+    def _on_caller_bound(self, party: RoomParty) -> None:
+        if self._phone is not None:
+            self._phone.caller_joined(CallerParty.from_party(party))
+        self._caller_bound.set()
 
-    async def start(self) -> None:
-        """Start the session on the room and go live: limits start counting and
-        `status-update: in-progress` goes out."""
+    async def join(self) -> None:
+        """Be in the room: its events (who joins and leaves, keys, control packets,
+        disconnects) reach the call from here on (the job's start-up stage "room": joining
+        can fail). The agent's arrival is ``agent_joined_at``."""
+        self._unbind.append(await self._room.join(self.lifecycle, self.phone, self.control))
+        self.lifecycle.on_agent_joined()
+
+    async def start_session(self) -> None:
+        """Start the session on the room (once): vendors connect and the session listens, but
+        nothing is said and no limit runs until the call goes live."""
+        if self._session_started:
+            return
+        self._session_started = True
         session, lifecycle, assistant = self.session, self.lifecycle, self.spec.assistant
         self._unbind += [
             bind_session(lifecycle, session),
@@ -231,6 +249,44 @@ class LiveCall:
             end_on_provider_failure(session, lifecycle, goodbye=assistant.error_message),
         ]
         await self._room.start_session(self.session, self.agent)
+
+    async def answer(self) -> bool:
+        """Wait for the caller to answer, the join timeout running from the first call
+        (``CallLifecycle.await_caller``): their participant bound, then the session started
+        (so a caller who never comes costs no vendor connection, and the start overlaps their
+        audio coming up), then their audio up both ways. True once answered; False when the
+        call ended first (the join timeout, the caller leaving)."""
+        self.lifecycle.await_caller()
+        if not await self._unless_ended(self._caller_bound.wait()):
+            return False
+        await self.start_session()
+        caller = self.lifecycle.caller
+        if caller is None or self.lifecycle.is_ending:
+            return False
+        return await self._unless_ended(self._room.caller_answered(caller))
+
+    async def _unless_ended(self, waiting: Coroutine[Any, Any, Any]) -> bool:
+        """Run ``waiting`` until it is done (True) or the call has ended (False, cancelled)."""
+        task = asyncio.ensure_future(waiting)
+        ended = asyncio.ensure_future(self.wait_ended())
+        try:
+            await asyncio.wait({task, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pending in (task, ended):
+                if not pending.done():
+                    pending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await pending
+        if task.cancelled() or self.lifecycle.is_ending:
+            return False
+        task.result()  # a failure in the wait is the call's failure
+        return True
+
+    async def go_live(self) -> None:
+        """The caller answered: limits start counting, `status-update: in-progress` goes out
+        and the greeting starts (heard from its first word: the caller's audio is up)."""
+        if self.lifecycle.is_ending or self._live.is_set():
+            return
         self.lifecycle.start()
         self.went_live = True
         self.events.emit(self.events.status_update("in-progress"))
@@ -238,13 +294,27 @@ class LiveCall:
         self._counted_live = True
         self._live.set()
         log.info("call_live", call_type=self.spec.call.type.value)
+        self.agent.greet()
+
+    async def start(self) -> None:
+        """Start the session and go live at once, the caller taken as there (an outbound
+        call's caller is the callee who picked up; tests that drive a call by hand)."""
+        await self.start_session()
+        await self.go_live()
+
+    async def _pick_up(self) -> None:
+        """Wait for the caller and go live if they answer (the lifecycle ends it otherwise)."""
+        if await self.answer():
+            await self.go_live()
 
     async def converse(self) -> None:
-        """The call, from going live to the lifecycle's end: an outbound phone call is dialled
-        first (telephony/outbound.py), any other goes live at once. Never raises for the call:
-        a failure ends it as ``error``, and a cancellation (the framework cancels the job's
-        entrypoint at the worker's drain timeout) as ``error``/``worker_shutdown``; either way
-        it returns once the lifecycle has ended the call, with its report still to send."""
+        """The call, from the agent in the room to the lifecycle's end: an outbound phone call
+        is dialled first (telephony/outbound.py) and then waits for the callee's audio; any
+        other waits for its caller to answer (the join timeout running from the agent's
+        arrival) and goes live. Never raises for the call: a failure ends it as ``error``, and
+        a cancellation (the framework cancels the job's entrypoint at the worker's drain
+        timeout) as ``error``/``worker_shutdown``; either way it returns once the lifecycle has
+        ended the call, with its report still to send."""
         sip = self.phone.sip
         try:
             if self.spec.call.type is CallType.OUTBOUND_PHONE and sip is not None:
@@ -252,12 +322,12 @@ class LiveCall:
                     self,
                     self.spec,
                     sip,
-                    go_live=self.start,
+                    go_live=self._pick_up,
                     ended=self.wait_ended,
                     detect=self._answering_machine or self._livekit_amd,
                 )
             else:
-                await self.start()
+                await self._pick_up()
                 await self.wait_ended()
         except asyncio.CancelledError:
             self.end_for_worker_shutdown()
@@ -271,8 +341,13 @@ class LiveCall:
         return await livekit_amd(self.session, identity)
 
     @property
+    def answered(self) -> bool:
+        """The caller answered and the call went live (not: nobody came, nobody answered)."""
+        return self._live.is_set()
+
+    @property
     def live(self) -> asyncio.Event:
-        """Set once the call has gone live (``start``): what a simulated caller waits for."""
+        """Set once the call has gone live (``go_live``): what a simulated caller waits for."""
         return self._live
 
     def end_for_worker_shutdown(self) -> None:

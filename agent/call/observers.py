@@ -42,7 +42,7 @@ def record_conversation(
     lifecycle: CallLifecycle,
 ) -> Unbind:
     """Chat items and tool executions into ``record``; caller and agent lines out as
-    ``transcript`` events, timed from the call's start (the lifecycle's)."""
+    ``transcript`` events, timed from the call's start (the lifecycle's: the caller's answer)."""
 
     def on_item(ev: lk_events.ConversationItemAddedEvent) -> None:
         item = ev.item
@@ -54,7 +54,7 @@ def record_conversation(
                     events.transcript(
                         "user" if item.role == "user" else "assistant",
                         text,
-                        seconds_since(lifecycle.started_at, item.created_at),
+                        seconds_since(lifecycle.timeline_origin, item.created_at),
                         None,
                     )
                 )

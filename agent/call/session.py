@@ -61,7 +61,7 @@ def turn_handling(turn: TurnConfig) -> TurnHandlingOptions:
 
 
 class CallAgent(Agent):
-    """The assistant of one call: instructions, tools and the greeting."""
+    """The assistant of one call: instructions, tools and the greeting (said on answer)."""
 
     def __init__(
         self,
@@ -78,7 +78,10 @@ class CallAgent(Agent):
         self._assistant = assistant
         self._greeting_audio = greeting_audio
 
-    async def on_enter(self) -> None:
+    def greet(self) -> None:
+        """The greeting, in its configured mode. Called once the caller has answered
+        (``LiveCall.go_live``), not on entering the session: the session starts before the
+        caller is there, and a caller who never comes must cost no TTS request."""
         greet(self.session, self._assistant, self._greeting_audio)
 
 

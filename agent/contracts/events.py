@@ -297,15 +297,42 @@ class Customer(WireModel):
     name: str | None = None
 
 
+class ParticipantVisit(WireModel):
+    """One participant's time in the room: the caller, or someone else who came and went."""
+
+    identity: str
+    """Their LiveKit identity (phone numbers in it redacted under gdpr_mode)."""
+    kind: str
+    """LiveKit's participant kind: standard, sip, egress, ingress, agent, connector, bridge."""
+    role: Literal["caller", "observer"]
+    """``caller``: the one participant bound as the caller; ``observer``: anyone else, whose
+    coming and going had no effect on the call."""
+    joined_at: Timestamp
+    left_at: Timestamp | None = None
+    """None: still in the room when the call ended."""
+    disconnect_reason: str | None = None
+    """LiveKit's reason when they left (CLIENT_INITIATED, SIGNAL_CLOSE, ...)."""
+
+
 class EndOfCallReport(_Message):
     type: Literal["end-of-call-report"] = "end-of-call-report"
     end_reason: EndReason
     end_detail: str | None = None
     started_at: Timestamp | None = None
+    """When the call was answered: the caller in the room with their audio up, or the outbound
+    callee picked up. None: never answered (``no_answer``, or an end before the answer)."""
     ended_at: Timestamp | None = None
     duration_seconds: int = 0
-    """Whole seconds, as the platforms send it; ``duration_ms`` has the precision."""
+    """Whole seconds from ``started_at``, as the platforms send it; ``duration_ms`` has the
+    precision. 0 for a call never answered."""
     duration_ms: int = 0
+    agent_joined_at: Timestamp | None = None
+    """When the agent was in the room (usually before the caller)."""
+    caller_join_seconds: float | None = None
+    """``started_at`` minus ``agent_joined_at``: how long the caller took to answer (for an
+    outbound call, the ringing included)."""
+    participants: list[ParticipantVisit] = Field(default_factory=list)
+    """Everyone other than the agent who was in the room, in order of arrival."""
     summary: str | None = None
     transcript: str = ""
     messages: list[ReportMessage] = Field(default_factory=list)

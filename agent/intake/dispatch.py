@@ -72,6 +72,8 @@ MAX_DOCUMENT_DEPTH = 64
 limit of 32 (agent/contracts/assistant.py), so 64 is reached only by something hostile."""
 
 E164 = r"^\+[1-9]\d{6,14}$"
+DEFAULT_JOIN_TIMEOUT_SECONDS = 60.0
+"""The seed's "room auto-deleted if nobody joins: 60 seconds"."""
 SECRET_KEYS = frozenset({"api_key", "webhook_secret", "secret"})
 
 ConfigOrigin = Literal["dispatch", "room", "file", "assistant-request"]
@@ -106,6 +108,14 @@ class CallInfo(ContractModel):
     trunk and caller id by the operator's `VOICE_AGENT_SIP_NUMBER_TRUNKS`."""
     answer_timeout_seconds: float = Field(30.0, ge=5.0, le=120.0)
     """Outbound calls: ring this long before ending with `no_answer`."""
+    caller_identity: str | None = Field(None, min_length=1, max_length=256)
+    """The caller's LiveKit participant identity (the one in the token the backend issued).
+    Given, only that participant is the caller; absent, the first SIP participant (phone calls)
+    or the first standard/SIP/connector participant (web calls)."""
+    join_timeout_seconds: float | None = Field(None, ge=5.0, le=600.0)
+    """How long the agent waits in the room for the caller (their participant and audio)
+    before ending with `no_answer` / `caller_did_not_join`. Absent: the worker's default
+    (`VOICE_AGENT_JOIN_TIMEOUT_SECONDS`, 60 s), which is also the most a call may ask for."""
 
 
 class DispatchDocument(ContractModel):
@@ -186,6 +196,11 @@ class CallSpec:
         added = tuple(w for w in dict.fromkeys(more) if w not in self.warnings)
         return replace(self, warnings=self.warnings + added) if added else self
 
+    @property
+    def join_timeout_seconds(self) -> float:
+        """The call's join timeout (parse_dispatch resolves it against the worker's)."""
+        return self.call.join_timeout_seconds or DEFAULT_JOIN_TIMEOUT_SECONDS
+
 
 @dataclass
 class ParseOptions:
@@ -204,6 +219,9 @@ class ParseOptions:
     """`number_id` -> trunk (and caller id), the operator's `VOICE_AGENT_SIP_NUMBER_TRUNKS`."""
     webhook_format: WireFormatSetting = "auto"
     """The operator's `VOICE_AGENT_WEBHOOK_FORMAT`: `auto` lets each document decide."""
+    join_timeout_seconds: float = DEFAULT_JOIN_TIMEOUT_SECONDS
+    """Operator default join timeout, and the most `call.join_timeout_seconds` may ask for
+    (a longer one is clamped to it, with a warning)."""
 
 
 def load_json(
@@ -335,6 +353,14 @@ async def _parse(
     call = parsed.call if parsed.call.id else parsed.call.model_copy(update={"id": room_name})
     call, agent_number = _outbound_route(call, options, warnings, transient="assistant" in sent)
     warnings += _few_shot_warnings(assistant)
+    join_cap = options.join_timeout_seconds
+    asked = call.join_timeout_seconds
+    if asked is not None and asked > join_cap:
+        warnings.append(
+            f"call.join_timeout_seconds {asked:g} exceeds the worker's join timeout of "
+            f"{join_cap:g} s; the caller is waited for {join_cap:g} s"
+        )
+    call = call.model_copy(update={"join_timeout_seconds": min(asked or join_cap, join_cap)})
     return CallSpec(
         call=call,
         assistant=assistant,

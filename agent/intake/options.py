@@ -1,9 +1,10 @@
 """ParseOptions from the operator's settings: one builder for the job, the simulator and `check`.
 
 Whatever decides how a document is read (the secret resolver, the saved-assistant stores, the
-operator's vendor defaults, the unknown-field policy, the outbound trunks, the call-length cap)
-comes from WorkerSettings here, so a document that `check` accepts is read the same way by a
-job and by a simulated call. `check` differs in one thing only: it always refuses unknown fields.
+operator's vendor defaults, the unknown-field policy, the outbound trunks, the call-length cap,
+the join timeout) comes from WorkerSettings here, so a document that `check` accepts is read the
+same way by a job and by a simulated call. `check` differs in one thing only: it always refuses
+unknown fields.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def parse_options(
         resolver=resolver or SecretResolver.from_settings(settings),
         saved=saved if saved is not None else saved_assistants(settings),
         max_call_seconds=settings.max_call_seconds,
+        join_timeout_seconds=settings.join_timeout_seconds,
         unknown_fields=unknown_fields or settings.unknown_fields,
         defaults=operator_defaults(settings),
         outbound_trunk_id=settings.sip_outbound_trunk_id,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +45,7 @@ from agent.contracts.events import (
     ControlEntry,
     Customer,
     EndOfCallReport,
+    ParticipantVisit,
     Percentiles,
     ReportMessage,
     ToolCall,
@@ -66,6 +68,7 @@ from agent.report.record import (
 from agent.report.redaction import PHONE, redact, redact_data
 
 log = structlog.get_logger(__name__)
+_NUMBER_IN_IDENTITY = re.compile(r"\+?\d{6,15}")
 
 LATENCY_FIGURES = ("stt_ms", "end_of_turn_ms", "llm_ttft_ms", "tts_ttfb_ms", "e2e_ms", "tool_ms")
 """The per-turn figures that get p50/p95 over the call."""
@@ -152,21 +155,29 @@ def _assemble(
     if end is not None:
         # The detail can quote a vendor's error: cleaned like the record's text.
         reason, detail = end.reason, clean_text(end.detail) if end.detail else end.detail
-        start, ended_at, duration = end.started_at, end.ended_at, end.duration_seconds
+        answered, ended_at, duration = end.started_at, end.ended_at, end.duration_seconds
+        joined: datetime | None = end.agent_joined_at
+        # Offsets in the call count from the answer; a call never answered has none to count
+        # from but the agent's arrival.
+        start = answered or end.agent_joined_at
+        participants = [ParticipantVisit.model_validate(a.model_dump()) for a in end.participants]
     else:
         reason, detail = EndReason.ERROR, "the call ended without an end reason"
         start = ended_at = datetime.now(UTC)
-        duration = 0.0
+        answered, joined, duration, participants = start, None, 0.0, []
     status = final_status(reason, went_live=went_live)
     return EndOfCallReport(
         call=CallRef(id=spec.call_id, type=spec.call.type, status=status),
         assistant=AssistantRef(name=spec.assistant.name, metadata=spec.assistant.metadata),
         end_reason=reason,
         end_detail=detail,
-        started_at=start,
+        started_at=answered,
         ended_at=ended_at,
         duration_seconds=round(duration),
         duration_ms=round(duration * 1000),
+        agent_joined_at=joined,
+        caller_join_seconds=end.caller_join_seconds if end is not None else None,
+        participants=participants,
         summary=analysis.summary,
         transcript=record.transcript_text(),
         messages=report_messages(record, start),
@@ -213,10 +224,13 @@ def crash_report(
     detail: str,
     ended_at: datetime | None = None,
     went_live: bool = False,
+    agent_joined_at: datetime | None = None,
 ) -> EndOfCallReport:
     """``end_reason: error`` for a call whose job process died (built in the main process),
     or that failed before it went live. ``seq`` stays 0: the main process does not know how
-    many events the job sent. ``call.status`` is ``failed`` unless the call ``went_live``."""
+    many events the job sent. ``call.status`` is ``failed`` unless the call ``went_live``.
+    ``started_at`` is the answer when known (the ledger's live mark), ``agent_joined_at`` when
+    the job took the call."""
     ended_at = ended_at or datetime.now(UTC)
     duration = (ended_at - started_at).total_seconds() if started_at else 0.0
     call, assistant = _refs(target, final_status(EndReason.ERROR, went_live=went_live))
@@ -233,6 +247,12 @@ def crash_report(
         ended_at=ended_at,
         duration_seconds=round(max(duration, 0.0)),
         duration_ms=round(max(duration, 0.0) * 1000),
+        agent_joined_at=agent_joined_at,
+        caller_join_seconds=(
+            round((started_at - agent_joined_at).total_seconds(), 3)
+            if started_at and agent_joined_at
+            else None
+        ),
         **facts,
     )
 
@@ -401,10 +421,17 @@ def redact_report(report: EndOfCallReport) -> EndOfCallReport:
     customer = report.customer
     if customer is not None and customer.number:
         customer = customer.model_copy(update={"number": PHONE})
+    # A SIP participant's identity is usually `sip_<their number>`: any run of digits long
+    # enough to be a number goes, whatever is glued to it (the text scanner wants word edges).
+    participants = [
+        p.model_copy(update={"identity": _NUMBER_IN_IDENTITY.sub(PHONE, p.identity)})
+        for p in report.participants
+    ]
     # `agent_phone` is the business's own number, masked anyway like `destination` (which is
     # that number on an inbound call): the report never says who called whom.
     return report.model_copy(
         update={
+            "participants": participants,
             "summary": analysis.summary,
             "transcript": redact(report.transcript),
             "messages": messages,

@@ -4,7 +4,8 @@ The call is assembled by the one composition root (:func:`agent.call.assemble.as
 and run as the job runs it (``join``, ``converse``, ``finish``); only what production gets from
 outside is swapped: the STT/LLM/TTS vendors (offline stand-ins, or the real LLM) and the room
 (:class:`~.room.SimulatedCallRoom`: simulated audio, the scenario's caller party, the offline
-SIP gateway). The caller's hang-up reaches the lifecycle as a participant leaving, as
+SIP gateway). The caller joins (and observers come and go) on the scenario's schedule, and the
+caller's hang-up or lost connection reaches the lifecycle as a participant leaving, as
 ``bind_room`` reports it in a room.
 
 The scripted caller (its pacing, and what it measures) is :mod:`.scripted_caller`. The result
@@ -69,6 +70,8 @@ class ScenarioResult:
     """The SIP REFERs the offline gateway got (a SIP caller's transfers), in order."""
     dtmf_sent: list[str] = field(default_factory=list)
     """Keys the agent pressed with ``send_dtmf``, in order."""
+    tts_requests: int = 0
+    """Requests the offline TTS got (streams and syntheses): 0 for a call nobody answered."""
     log: list[LogEntry] = field(default_factory=list)
     """Who said what, in ms since the call started: the caller's lines when the caller began
     them, the agent's when they began playing, tool calls when they ran."""
@@ -170,6 +173,7 @@ async def run_scenario(
         room_name=ROOM_NAME,
         say=say,
         started=started,
+        spec=spec,
         on_segment_started=lambda _segment: segment_started.set(),
     ) as room:
         return await _live_call(
@@ -244,7 +248,7 @@ async def _live_call(
     print_conversation(call, caller, say, started)
     call.session.on("user_state_changed", caller.on_user_state)
 
-    await call.join()  # as job.py once connected: the caller is in the room, control is on
+    await call.join()  # as job.py once connected: the room's schedule starts, control is on
     script = asyncio.create_task(caller.play(scenario.caller_steps()))
     beside = asyncio.create_task(_beside(call, beside_call))
     try:
@@ -264,6 +268,7 @@ async def _live_call(
     )
     result.transfers = room.transfers()
     result.dtmf_sent = list(room.dtmf_sent)
+    result.tts_requests = tts_engine.requests
     result.log = sorted(caller.log, key=lambda entry: entry.at_ms)
     return result
 

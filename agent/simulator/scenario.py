@@ -14,6 +14,10 @@ numbers). It is what the room tells a job (the SIP participant's attributes), no
 backend sends, so it has no place inside `dispatch`. Caller steps may also carry what reaches
 a call beside the caller's voice: a live `control` packet (from the server or a participant)
 and `dtmf` key presses.
+
+Room facts too: `join` (when the caller's participant arrives, if at all, and when their audio
+is up) and `observers` (other participants who come and go). Every time in them counts from the
+agent's arrival in the room.
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .offline import OfflineProviders, ScriptedReply
-from .script import ControlStep, DtmfStep, HangupStep, SayStep, ScenarioStep, SilenceStep
+from .script import (
+    DISCONNECT_REASONS,
+    ControlStep,
+    DisconnectStep,
+    DtmfStep,
+    HangupStep,
+    SayStep,
+    ScenarioStep,
+    SilenceStep,
+)
 
 
 class ScenarioError(Exception):
@@ -37,7 +50,8 @@ class ScenarioError(Exception):
 
 
 class CallerAction(BaseModel):
-    """One caller step as written: exactly one of `say`, `silence`, `hangup`, `control`, `dtmf`."""
+    """One caller step as written: exactly one of `say`, `silence`, `hangup`, `disconnect`,
+    `control`, `dtmf`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -49,6 +63,9 @@ class CallerAction(BaseModel):
     silence: float | None = Field(None, gt=0)
     hangup: bool | Literal["now"] | None = None
     """`true`: leave once the agent has finished; `now`: leave at once."""
+    disconnect: str | None = None
+    """Leave at once with this LiveKit disconnect reason (`connection_timeout`, `signal_close`,
+    `client_initiated`, ...): a lost connection rather than a hang-up."""
     control: dict[str, Any] | None = None
     """A live control command (its JSON, e.g. `{type: end-call}`), sent once the agent is quiet."""
     sender: str | None = Field(None, alias="from", min_length=1)
@@ -59,11 +76,17 @@ class CallerAction(BaseModel):
 
     @model_validator(mode="after")
     def _one_action(self) -> CallerAction:
-        actions = ("say", "silence", "hangup", "control", "dtmf")
+        actions = ("say", "silence", "hangup", "disconnect", "control", "dtmf")
         given = [k for k in actions if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                "a caller step needs exactly one of `say`, `silence`, `hangup`, `control`, `dtmf`"
+                "a caller step needs exactly one of `say`, `silence`, `hangup`, `disconnect`, "
+                "`control`, `dtmf`"
+            )
+        if self.disconnect is not None and self.disconnect.lower() not in DISCONNECT_REASONS:
+            raise ValueError(
+                f"`disconnect: {self.disconnect}` is not a LiveKit disconnect reason (one of "
+                f"{', '.join(sorted(DISCONNECT_REASONS))})"
             )
         if self.hangup is False:
             raise ValueError("`hangup: false` does nothing; leave the step out")
@@ -82,6 +105,8 @@ class CallerAction(BaseModel):
             return ControlStep(command=self.control, sender=self.sender or "server")
         if self.dtmf is not None:
             return DtmfStep(digits=self.dtmf)
+        if self.disconnect is not None:
+            return DisconnectStep(reason=self.disconnect)
         return HangupStep(wait_for_agent=self.hangup != "now")
 
 
@@ -106,6 +131,69 @@ class PhoneCaller(BaseModel):
         return f"sip_{self.caller_number}" if self.caller_number else "sip_caller"
 
 
+class CallerJoin(BaseModel):
+    """When the caller arrives: `{after_seconds: N}` or `{never: true}` (times from the agent's
+    arrival in the room). Without `join`, the caller is in the room when the agent arrives."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    after_seconds: float = Field(0.0, ge=0, le=3600)
+    """The caller's participant joins this long after the agent."""
+    never: bool = False
+    """The caller never joins (the call ends at the join timeout)."""
+    audio_after_seconds: float | None = Field(None, ge=0, le=3600)
+    """Their audio is up (the agent hears them, they hear the agent) at this time; default: as
+    they join. Later: a browser still asking for microphone permission."""
+    leave_after_seconds: float | None = Field(None, gt=0, le=3600)
+    """They hang up (`CLIENT_INITIATED`) at this time, whatever the call is doing: e.g. while
+    the agent still waits for their audio."""
+    identity: str | None = Field(None, min_length=1, max_length=200)
+    """Their participant identity; default: `caller` (web), `phone.identity` (SIP), the
+    dialled callee's (outbound)."""
+
+    @model_validator(mode="after")
+    def _coherent(self) -> CallerJoin:
+        if self.never:
+            others = self.model_fields_set - {"never"}
+            if others:
+                raise ValueError(f"`never: true` goes alone (not with {', '.join(sorted(others))})")
+            return self
+        if self.audio_after_seconds is not None and self.audio_after_seconds < self.after_seconds:
+            raise ValueError("`audio_after_seconds` cannot be before `after_seconds`")
+        if self.leave_after_seconds is not None and self.leave_after_seconds < self.after_seconds:
+            raise ValueError("`leave_after_seconds` cannot be before `after_seconds`")
+        return self
+
+    @property
+    def audio_at(self) -> float:
+        return self.after_seconds if self.audio_after_seconds is None else self.audio_after_seconds
+
+
+ObserverKind = Literal["standard", "sip", "egress", "ingress", "agent", "connector", "bridge"]
+
+
+class Observer(BaseModel):
+    """Another participant who comes (and maybe goes): a supervisor, a recorder, another agent.
+    Times from the agent's arrival in the room."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    identity: str = Field(min_length=1, max_length=200)
+    join_after_seconds: float = Field(0.0, ge=0, le=3600)
+    leave_after_seconds: float | None = Field(None, gt=0, le=3600)
+    """None: stays until the call ends."""
+    kind: ObserverKind = "standard"
+    """LiveKit's participant kind (`egress` for a recorder, `agent` for another agent)."""
+
+    @model_validator(mode="after")
+    def _leaves_after_joining(self) -> Observer:
+        if self.leave_after_seconds is not None and (
+            self.leave_after_seconds <= self.join_after_seconds
+        ):
+            raise ValueError("`leave_after_seconds` must be after `join_after_seconds`")
+        return self
+
+
 class Scenario(BaseModel):
     """The whole file."""
 
@@ -121,6 +209,17 @@ class Scenario(BaseModel):
     """The offline LLM's replies, one per request, in order."""
     providers: OfflineProviders = Field(default_factory=OfflineProviders)
     """How slow the pretend vendors are and, optionally, how they fail."""
+    join: CallerJoin | None = None
+    """When the caller's participant and audio arrive; None: with the agent."""
+    observers: list[Observer] = Field(default_factory=list, max_length=20)
+    """Other participants who come and go without effect on the call."""
+
+    @model_validator(mode="after")
+    def _distinct_identities(self) -> Scenario:
+        seen = [o.identity for o in self.observers]
+        if len(seen) != len(set(seen)):
+            raise ValueError("observers: each needs its own identity")
+        return self
 
     def caller_steps(self) -> list[ScenarioStep]:
         return [action.step() for action in self.caller]

@@ -1,18 +1,23 @@
 """What the simulated caller does, step by step.
 
-Four things a caller does on a call, each a typed step:
+Five things a caller does on a call, each a typed step:
 
 - ``say``: speak a line once the agent has finished answering (a person waits their turn);
 - ``say`` with ``barge_in``: speak a line ``barge_in_after_seconds`` into the agent's next
   speech, without waiting for it to finish (to test interruptions);
 - ``silence``: once the agent has finished, stay silent for so many seconds;
-- ``hangup``: leave the call (by default once the agent has finished).
+- ``hangup``: leave the call (by default once the agent has finished);
+- ``disconnect``: the caller's connection drops right after the previous step, whatever the
+  agent is doing, with a LiveKit disconnect reason (``connection_timeout``, ``signal_close``,
+  ``client_initiated``, ...): the call ends as the disconnect table says
+  (agent/call/lifecycle/disconnects.py).
 
 A scenario may also hold ``control`` (a live control packet from the server or a participant)
 and ``dtmf`` (key presses) steps: what reaches the call beside the caller's audio.
 
 Steps may be written in the short form scenario files use: ``{"say": "Hi"}``,
-``{"barge_in": "Wait", "after_seconds": 1.5}``, ``{"silence": 3}``, ``{"hangup": true}``.
+``{"barge_in": "Wait", "after_seconds": 1.5}``, ``{"silence": 3}``, ``{"hangup": true}``,
+``{"disconnect": "signal_close"}``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from livekit import rtc
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 
 class SayStep(BaseModel):
@@ -49,7 +55,39 @@ class HangupStep(BaseModel):
     """Let the agent finish answering first (False: hang up right after the previous step)."""
 
 
-CallerStep = Annotated[SayStep | SilenceStep | HangupStep, Field(discriminator="type")]
+DISCONNECT_REASONS = frozenset(
+    name.lower() for name in rtc.DisconnectReason.DESCRIPTOR.values_by_name
+)
+"""LiveKit's disconnect reason names (livekit-rtc's ``DisconnectReason``), lower case."""
+
+
+class DisconnectStep(BaseModel):
+    """The caller leaves for ``reason`` (a LiveKit disconnect reason name), at once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["disconnect"] = "disconnect"
+    reason: str
+
+    @field_validator("reason")
+    @classmethod
+    def _livekit_reason(cls, value: str) -> str:
+        if value.lower() not in DISCONNECT_REASONS:
+            raise ValueError(
+                f"not a LiveKit disconnect reason: {value!r} "
+                f"(one of {', '.join(sorted(DISCONNECT_REASONS))})"
+            )
+        return value.lower()
+
+    @property
+    def livekit_name(self) -> str:
+        """The name as LiveKit reports it (``SIGNAL_CLOSE``)."""
+        return self.reason.upper()
+
+
+CallerStep = Annotated[
+    SayStep | SilenceStep | HangupStep | DisconnectStep, Field(discriminator="type")
+]
 
 
 class ControlStep(BaseModel):
@@ -95,6 +133,8 @@ def _expand_short_form(step: Mapping[str, Any]) -> Mapping[str, Any]:
         return {"type": "silence", "seconds": step["silence"]}
     if "hangup" in step:
         return {"type": "hangup", "wait_for_agent": step["hangup"] != "now"}
+    if "disconnect" in step:
+        return {"type": "disconnect", "reason": step["disconnect"]}
     return step  # let validation say what is wrong with it
 
 

@@ -3,7 +3,8 @@
 :func:`agent.simulator.live.run_scenario` makes one per call, on the call the composition root
 assembled and the simulated room (:mod:`.room`) it runs in.
 
-Pacing: the script starts once the call is live (after the dial, for an outbound call); a line
+Pacing: the script starts once the call is live (the caller answered; after the dial, for an
+outbound call); a line
 waits until the agent has answered the previous line and gone quiet (plus
 ``REPLY_GAP_SECONDS``); a barge-in waits for the agent's next speech to have played
 ``after_seconds``. Every wait is capped at ``ANSWER_TIMEOUT_SECONDS``, so an agent that never
@@ -32,7 +33,15 @@ from agent.contracts.assistant import FirstMessageMode
 
 from .offline import OfflineLLM, OfflineSTT, OfflineTTS
 from .room import SimulatedCallRoom
-from .script import ControlStep, DtmfStep, HangupStep, SayStep, ScenarioStep, SilenceStep
+from .script import (
+    ControlStep,
+    DisconnectStep,
+    DtmfStep,
+    HangupStep,
+    SayStep,
+    ScenarioStep,
+    SilenceStep,
+)
 from .speech import CallerLine, seconds_to_say
 from .timings import LogEntry, TurnTiming, TurnWaterfall, first_after, ms_after
 
@@ -47,12 +56,14 @@ Say = Callable[[str], None]
 
 @dataclass
 class CallTimings:
-    """What the call measured, in ms: times are since the call started (``LiveCall.converse``)."""
+    """What the call measured, in ms: times are since the agent joined (``LiveCall.join``)."""
 
     greeting_ms: float | None
     """Call start -> first frame of the agent's first audio, when it spoke before the caller."""
     turns: list[TurnTiming]
     """One per caller line that was said to its end, in order."""
+    join_to_greeting_ms: float | None = None
+    """The caller's participant joining -> the first frame of the greeting they hear."""
 
 
 @dataclass
@@ -121,6 +132,9 @@ class ScriptedCaller:
                 if step.wait_for_agent:
                     await self._agent_done()
                 self.room.caller_hangs_up()
+                return
+            elif isinstance(step, DisconnectStep):
+                self.room.caller_disconnects(step.livekit_name)  # a lost line waits for nobody
                 return
         # no hangup: the caller stays on the line, silent, until the call ends by itself
 
@@ -200,10 +214,13 @@ def call_timings(
                 waterfall=waterfall,
             )
         )
+    greeted = greeting_at is not None and greeting_at < first_line_at
+    joined_at = caller.room.caller_joined_at
     return CallTimings(
-        greeting_ms=ms_after(greeting_at, started)
-        if greeting_at is not None and greeting_at < first_line_at
-        else None,
+        greeting_ms=ms_after(greeting_at, started) if greeted else None,
+        join_to_greeting_ms=(
+            ms_after(greeting_at, joined_at) if greeted and joined_at is not None else None
+        ),
         turns=turns,
     )
 

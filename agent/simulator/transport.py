@@ -11,9 +11,13 @@ transcript is published in step with its audio and cut where its audio was cut.
 - :class:`CallerAudioInput` hands out 20 ms frames at the pace of the wall clock (frame *n*
   is delivered when it has "happened": at start + (n + 1) x 20 ms), silence unless the
   caller is saying a line. Line frames carry a :class:`~agent.simulator.speech.HeardLine`.
+  Before the caller's audio is up (``SimulatedAudio.caller_absent`` until
+  ``caller_audio_up``) it hands out nothing, as RoomIO's input has no track to read.
 - :class:`PlayoutRecorder` plays captured frames on the wall clock: a 20 ms frame occupies
   20 ms, a pause stops the clock, ``clear_buffer()`` cuts at once and reports how far it got.
-  It records when the first frame of each segment played (greeting and turn latency).
+  It records when the first frame of each segment played (greeting and turn latency). Like
+  RoomIO's output (``capture_frame`` waits for a subscriber), it holds the agent's audio until
+  the caller is there to hear it.
 - :class:`TranscriptRecorder` keeps each published agent transcript segment.
 
 Times are ``time.monotonic()`` seconds.
@@ -56,7 +60,19 @@ class CallerAudioInput(io.AudioInput):
         self._queue: deque[_Speaking] = deque()
         self._next_deadline: float | None = None
         self._closed = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._connected.set()
         self._silence = b"\0\0" * _SAMPLES_PER_FRAME
+
+    def disconnect(self) -> None:
+        """No caller audio (not yet there): frames stop until ``connect``."""
+        self._connected.clear()
+
+    def connect(self) -> None:
+        """The caller's audio is up: frames flow from now (no catch-up for the time before)."""
+        if not self._connected.is_set():
+            self._next_deadline = None
+            self._connected.set()
 
     def say(self, line: CallerLine) -> asyncio.Future[float]:
         """Queue ``line``; the future resolves with the time its last frame was delivered."""
@@ -71,6 +87,7 @@ class CallerAudioInput(io.AudioInput):
     def hang_up(self) -> None:
         """End the stream: the session sees the caller's audio stop for good."""
         self._closed.set()
+        self._connected.set()  # wake a reader waiting for the caller: the stream is over
         for speaking in self._queue:
             if not speaking.done.done():
                 speaking.done.set_result(time.monotonic())
@@ -79,6 +96,10 @@ class CallerAudioInput(io.AudioInput):
     async def __anext__(self) -> rtc.AudioFrame:
         if self._closed.is_set():
             raise StopAsyncIteration
+        if not self._connected.is_set():
+            await self._connected.wait()
+            if self._closed.is_set():
+                raise StopAsyncIteration
         now = time.monotonic()
         # deadlines, not sleeps per frame: a late wake-up is caught up, never accumulated
         deadline = (self._next_deadline or now) + _FRAME_SECONDS
@@ -151,6 +172,20 @@ class PlayoutRecorder(io.AudioOutput):
         self._next_deadline = 0.0
         self._playing: tuple[PlayedSegment, float, float] | None = None  # segment, start, len
         self._player: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+        self._subscribed.set()
+        self.subscribed_at: float | None = None
+        """When the caller subscribed (``time.monotonic()``), once held back by ``unsubscribe``."""
+
+    def unsubscribe(self) -> None:
+        """Nobody hears the agent yet: ``capture_frame`` holds audio until ``subscribe``."""
+        self._subscribed.clear()
+
+    def subscribe(self) -> None:
+        """The caller hears the agent from now: held audio starts playing."""
+        if not self._subscribed.is_set():
+            self.subscribed_at = time.monotonic()
+            self._subscribed.set()
 
     def add_segment_listener(self, listener: Callable[[PlayedSegment], None]) -> None:
         """Call ``listener`` when a segment's first frame starts playing."""
@@ -162,6 +197,9 @@ class PlayoutRecorder(io.AudioOutput):
         return not self._pending
 
     async def capture_frame(self, frame: rtc.AudioFrame) -> None:
+        # As RoomIO's _ParticipantAudioOutput: nothing is pushed before a subscriber is there,
+        # so speech is held, not lost, and plays from its first frame once they are.
+        await self._subscribed.wait()
         await super().capture_frame(frame)
         segment = self._capturing
         if segment is None:
@@ -305,6 +343,16 @@ class SimulatedAudio:
             transcript=transcript,
             synchronizer=synchronizer,
         )
+
+    def caller_absent(self) -> None:
+        """The caller is not in the room yet: no audio either way until ``caller_audio_up``."""
+        self.caller.disconnect()
+        self.playout.unsubscribe()
+
+    def caller_audio_up(self) -> None:
+        """The caller's audio is up both ways: they are heard, and they hear the agent."""
+        self.caller.connect()
+        self.playout.subscribe()
 
     def attach(self, session: AgentSession[Any]) -> None:
         """Be the session's room: set its audio input, audio output and transcript output

@@ -15,6 +15,11 @@ is closed (which hangs up a web caller or the SIP leg); `report_call`, registere
 `on_session_end`, analyses and sends the report. A worker shutdown reaching a live call cancels
 the entrypoint: `converse` makes that the lifecycle's `worker_shutdown` end, and the report
 skips analysis to fit the exit window.
+
+`converse` waits for the caller first (agent/call/lifecycle/join.py): the session starts once
+the caller's participant is in the room and the call goes live once their audio is up both
+ways; a caller who never comes ends the call `no_answer` at the join timeout, before any
+vendor was contacted.
 """
 
 from __future__ import annotations
@@ -207,12 +212,14 @@ async def report_call(ctx: JobContext) -> None:
         metrics.outbox_depth(_settings_of(ctx).outbox_dir)
     # Last, once the report is safe: synthesize this greeting for the next call in this
     # process (a TTS request; it must not delay the report or its outbox parking).
-    # A personalised greeting ({{customer.number}}, ...) is this caller's: never kept.
+    # A personalised greeting ({{customer.number}}, ...) is this caller's: never kept. Not for
+    # a call nobody answered either: a caller who never comes costs no TTS at all.
     tts = call.session.tts
     spec = call.spec
     personal = spec.greeting_personalised
     shared = _settings_of(ctx).executor is Executor.THREAD  # a later call can play it
-    if shared and reported and spec.assistant.first_message and tts is not None and not personal:
+    wanted = shared and call.answered and not personal
+    if reported and spec.assistant.first_message and tts is not None and wanted:
         try:
             await _greeting_audio(spec).fill(tts, spec.assistant.first_message)
         except Exception as exc:  # a cache miss next time, nothing more

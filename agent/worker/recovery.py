@@ -70,13 +70,20 @@ async def report_crash(
     )
     if target.call_id != orphan.entry.call_id:
         target = ReportTarget(**{**target.__dict__, "call_id": orphan.entry.call_id})
-    started = datetime.fromisoformat(orphan.entry.started_at)
+    taken = datetime.fromisoformat(orphan.entry.started_at)
     detail = detail or orphan.detail or f"job_process_died (exit code {orphan.exitcode})"
     # No status-update here: the main process does not know what the job already sent.
-    events = events_for_target(target, sink, settings, created_at=started)
-    # `failed` when the job died before the call went live (the ledger says when it did).
-    live = bool(orphan.entry.live_at)
-    report = crash_report(target, started_at=started, detail=detail, went_live=live)
+    events = events_for_target(target, sink, settings, created_at=taken)
+    # `failed` when the job died before the call went live (the ledger says when it did);
+    # started_at is that moment, the answer: a call that died unanswered lasted 0 s.
+    answered = datetime.fromisoformat(orphan.entry.live_at) if orphan.entry.live_at else None
+    report = crash_report(
+        target,
+        started_at=answered,
+        detail=detail,
+        went_live=answered is not None,
+        agent_joined_at=taken,
+    )
     delivery = await send_report(events, report, sink=sink, flush_seconds=flush_seconds)
     if delivery is not None:
         assert delivery.delivery_id == report_delivery_id(target.call_id)

@@ -186,10 +186,15 @@ class WorkerSettings(BaseSettings):
     writable (a tmpfs/emptyDir: the root filesystem is read-only)."""
     max_call_seconds: int = Field(3600, ge=10, le=43200)
     """Operator cap on any call's `max_duration_seconds`: a longer per-call limit is clamped."""
+    join_timeout_seconds: int = Field(60, ge=5, le=600)
+    """How long the agent waits in the room for the caller before ending the call `no_answer`
+    (env `VOICE_AGENT_JOIN_TIMEOUT_SECONDS`; the seed's 60 s). Also the most a dispatch's
+    `call.join_timeout_seconds` may ask for."""
     report_budget_seconds: int = Field(300, ge=10, le=3600)
     """Time a finished call may take to produce and deliver its report."""
-    drain_timeout_seconds: int = Field(3900, ge=10)
-    """How long SIGTERM waits for running calls (must exceed max call + report budget)."""
+    drain_timeout_seconds: int = Field(3960, ge=10)
+    """How long SIGTERM waits for running calls (must exceed join timeout + max call + report
+    budget: a call may wait for its caller, then run its whole limit, then report)."""
     max_concurrent_calls: int = Field(8, ge=1, le=1000)
     """Calls one worker process tree takes before it reports full load."""
     executor: Executor = Executor.PROCESS
@@ -363,11 +368,12 @@ class WorkerSettings(BaseSettings):
                     f") against a non-local LIVEKIT_URL ({urlparse(self.livekit_url).hostname}); "
                     "set LIVEKIT_API_KEY and LIVEKIT_API_SECRET to your server's credentials"
                 )
-        floor = self.max_call_seconds + self.report_budget_seconds
+        floor = self.join_timeout_seconds + self.max_call_seconds + self.report_budget_seconds
         if self.drain_timeout_seconds < floor:
             raise ValueError(
                 f"VOICE_AGENT_DRAIN_TIMEOUT_SECONDS={self.drain_timeout_seconds} must be at least "
-                f"max_call_seconds + report_budget_seconds = {floor}, or SIGTERM cuts calls short"
+                "join_timeout_seconds + max_call_seconds + report_budget_seconds = "
+                f"{floor}, or SIGTERM cuts calls short"
             )
         return self
 

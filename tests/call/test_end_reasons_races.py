@@ -1,7 +1,7 @@
 """Two causes at once, and the worker stopping mid-call: still exactly one report.
 
 The second cause is injected with run_scenario's ``beside_call``, doing what the room binding
-(caller left: ``lifecycle.on_participant_left``) or the job's drain-timeout path
+(caller left: ``lifecycle.on_caller_left``) or the job's drain-timeout path
 (``LiveCall.converse`` cancelled: ``end_for_worker_shutdown()``) does.
 """
 
@@ -36,7 +36,7 @@ async def test_caller_leaves_at_the_instant_max_duration_fires(
         assert deadline is not None
         # the same loop instant as the limit's own timer: whichever runs first decides
         asyncio.get_running_loop().call_at(
-            deadline, call.lifecycle.on_participant_left, "CLIENT_INITIATED"
+            deadline, call.lifecycle.on_caller_left, "CLIENT_INITIATED"
         )
         await asyncio.Event().wait()
 
@@ -54,7 +54,7 @@ async def test_caller_leaves_during_a_silence_prompt(receiver: Receiver, tmp_pat
     async def leave_while_prompted(call: LiveCall) -> None:
         await _until(lambda: call.lifecycle.silence.stage == 1)
         await asyncio.sleep(0.3)  # into "Are you still there?"
-        call.lifecycle.on_participant_left("CLIENT_INITIATED")  # as bind_room reports it
+        call.lifecycle.on_caller_left("CLIENT_INITIATED")  # as bind_room reports it
 
     result = await simulate(
         scenario_file("end-silence-prompt", receiver), tmp_path, beside_call=leave_while_prompted
@@ -70,7 +70,7 @@ async def test_caller_leaves_during_the_final_message(receiver: Receiver, tmp_pa
     async def leave_during_goodbye(call: LiveCall) -> None:
         await _until(lambda: call.lifecycle.is_ending)
         await asyncio.sleep(0.3)
-        call.lifecycle.on_participant_left("CLIENT_INITIATED")  # as bind_room reports it
+        call.lifecycle.on_caller_left("CLIENT_INITIATED")  # as bind_room reports it
 
     result = await simulate(
         scenario_file("end-silence-prompt", receiver), tmp_path, beside_call=leave_during_goodbye

@@ -42,7 +42,7 @@ async def test_a_tool_request_in_flight_is_abandoned_when_the_caller_hangs_up(
     try:
         await server.received.wait()
         # what the room binding does when the caller's leg drops (bind_room)
-        call.lifecycle.on_participant_left("CLIENT_INITIATED")
+        call.lifecycle.on_caller_left("CLIENT_INITIATED")
         # A bound, not a timing: without the fix the request waits for the backend forever.
         done, _ = await asyncio.wait({request}, timeout=10.0)
         assert request in done

@@ -37,8 +37,9 @@ T0 = START.timestamp()
 def ended(reason: EndReason, detail: str | None, seconds: float) -> CallEnd:
     """The lifecycle's end record of a call that lasted ``seconds`` from START."""
     return CallEnd(
-        reason=reason, detail=detail, started_at=START,
-        ended_at=START + timedelta(seconds=seconds), started_monotonic=0.0,
+        reason=reason, detail=detail, agent_joined_at=START, started_at=START,
+        ended_at=START + timedelta(seconds=seconds), caller_join_seconds=0.0,
+        agent_joined_monotonic=0.0, started_monotonic=0.0,
         end_requested_monotonic=seconds, ended_monotonic=seconds, duration_seconds=seconds,
         hung_up="immediately", ignored_requests=(),
     )  # fmt: skip

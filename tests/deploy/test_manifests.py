@@ -119,6 +119,7 @@ def test_grace_above_drain_above_longest_call_plus_report(
 ) -> None:
     _, resources = rendered
     config = _config(resources)
+    join = int(config["VOICE_AGENT_JOIN_TIMEOUT_SECONDS"])
     max_call = int(config["VOICE_AGENT_MAX_CALL_SECONDS"])
     report_budget = int(config["VOICE_AGENT_REPORT_BUDGET_SECONDS"])
     drain = int(config["VOICE_AGENT_DRAIN_TIMEOUT_SECONDS"])
@@ -126,7 +127,7 @@ def test_grace_above_drain_above_longest_call_plus_report(
     grace = int(deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"])
 
     assert report_budget >= MIN_REPORT_BUDGET_SECONDS
-    assert drain >= max_call + report_budget
+    assert drain >= join + max_call + report_budget
     assert grace >= drain + EXIT_BUDGET_SECONDS
 
 

@@ -287,6 +287,21 @@ async def test_operator_cap_clamps_max_duration_with_a_warning() -> None:
     assert any("3600" in w for w in spec.warnings)
 
 
+async def test_join_timeout_defaults_to_the_workers_and_may_only_shorten_it() -> None:
+    options = ParseOptions(join_timeout_seconds=45)
+    assert (await parse(minimal(), options=options)).join_timeout_seconds == 45
+    shorter = minimal() | {"call": {"join_timeout_seconds": 10, "caller_identity": "user-42"}}
+    spec = await parse(shorter, options=options)
+    assert (spec.join_timeout_seconds, spec.call.caller_identity) == (10, "user-42")
+    assert spec.warnings == ()
+    longer = await parse(minimal() | {"call": {"join_timeout_seconds": 300}}, options=options)
+    assert longer.join_timeout_seconds == 45
+    assert any("join_timeout_seconds 300 exceeds" in w for w in longer.warnings)
+    assert "call.join_timeout_seconds" in await problems(
+        minimal() | {"call": {"join_timeout_seconds": 1}}
+    )
+
+
 def test_salvage_finds_where_to_report_a_broken_document() -> None:
     raw = json.dumps(
         {

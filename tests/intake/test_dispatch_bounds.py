@@ -23,8 +23,9 @@ START = datetime(2026, 4, 19, 12, 0, tzinfo=UTC)
 def hung_up() -> CallEnd:
     """The lifecycle's end record of a call the caller hung up 3 s in."""
     return CallEnd(
-        reason=EndReason.USER_HANGUP, detail="CLIENT_INITIATED", started_at=START,
-        ended_at=START + timedelta(seconds=3), started_monotonic=0.0,
+        reason=EndReason.USER_HANGUP, detail="CLIENT_INITIATED", agent_joined_at=START,
+        started_at=START, ended_at=START + timedelta(seconds=3), caller_join_seconds=0.0,
+        agent_joined_monotonic=0.0, started_monotonic=0.0,
         end_requested_monotonic=3.0, ended_monotonic=3.0, duration_seconds=3.0,
         hung_up="immediately", ignored_requests=(),
     )  # fmt: skip

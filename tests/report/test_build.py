@@ -11,6 +11,7 @@ from typing import Any, cast
 import pytest
 
 from agent.call.lifecycle.ending import CallEnd
+from agent.call.lifecycle.parties import Attendance
 from agent.contracts.assistant import AssistantConfig
 from agent.contracts.end_reason import EndReason
 from agent.contracts.events import (
@@ -62,18 +63,40 @@ def make_spec(*, gdpr: bool = False, call_type: CallType = CallType.INBOUND_PHON
 def ended(
     reason: EndReason, detail: str | None, seconds: float, started_at: datetime = START
 ) -> CallEnd:
-    """The lifecycle's end record of a call that lasted ``seconds`` from ``started_at``."""
+    """The lifecycle's end record of a call answered at ``started_at`` (the agent there 1.5 s
+    earlier) that lasted ``seconds`` from the answer."""
     return CallEnd(
         reason=reason,
         detail=detail,
+        agent_joined_at=started_at - timedelta(seconds=1.5),
         started_at=started_at,
         ended_at=started_at + timedelta(seconds=seconds),
+        caller_join_seconds=1.5,
+        agent_joined_monotonic=-1.5,
         started_monotonic=0.0,
         end_requested_monotonic=seconds,
         ended_monotonic=seconds,
         duration_seconds=seconds,
         hung_up="immediately",
         ignored_requests=(),
+        participants=(
+            Attendance(
+                identity="sip_+31612345678",
+                kind="sip",
+                role="caller",
+                joined_at=started_at - timedelta(seconds=0.5),
+                left_at=started_at + timedelta(seconds=seconds),
+                disconnect_reason="CLIENT_INITIATED",
+            ),
+            Attendance(
+                identity="supervisor-7",
+                kind="standard",
+                role="observer",
+                joined_at=started_at + timedelta(seconds=10),
+                left_at=None,
+                disconnect_reason=None,
+            ),
+        ),
     )
 
 
@@ -166,6 +189,17 @@ def test_report_of_a_synthetic_call_has_every_field() -> None:
         "2026-04-19T12:00:47.400Z",
     )
     assert (report["duration_seconds"], report["duration_ms"]) == (47, 47400)
+    assert (report["agent_joined_at"], report["caller_join_seconds"]) == (
+        "2026-04-19T11:59:58.500Z",
+        1.5,
+    )
+    assert report["participants"] == [
+        {"identity": "sip_+31612345678", "kind": "sip", "role": "caller",
+         "joined_at": "2026-04-19T11:59:59.500Z", "left_at": "2026-04-19T12:00:47.400Z",
+         "disconnect_reason": "CLIENT_INITIATED"},
+        {"identity": "supervisor-7", "kind": "standard", "role": "observer",
+         "joined_at": "2026-04-19T12:00:10.000Z", "left_at": None, "disconnect_reason": None},
+    ]  # fmt: skip
     assert report["summary"] == "Jansen (jan@example.com) booked a table for Friday."
     assert report["analysis"]["success_evaluation"] is True
     assert report["analysis"]["parts"]["summary"] == {"status": "ok", "error": None}
@@ -284,6 +318,7 @@ def test_gdpr_mode_redacts_the_whole_report_but_not_the_metadata() -> None:
     assert report["messages"][3]["tool_calls"][0]["arguments"]["phone"] == "[PHONE]"
     assert report["metrics"]["callmissed_turns"][1]["user_transcript"].endswith("mail [EMAIL]")
     assert (report["customer"]["number"], report["destination"]) == ("[PHONE]", "[PHONE]")
+    assert [p["identity"] for p in report["participants"]] == ["sip_[PHONE]", "supervisor-7"]
 
 
 async def test_gdpr_report_of_a_long_call_is_redacted_off_the_loop() -> None:
@@ -343,6 +378,26 @@ def test_outbound_call_reports_the_dialled_number() -> None:
     report = body_of(build_report(record, end, spec))
     assert report["customer"] == {"number": "+31612345678", "name": None}
     assert report["destination"] == "+31612345678"
+
+
+def test_a_call_never_answered_has_no_start_and_no_duration() -> None:
+    """started_at is when the call was answered (seed 002: "When call was answered")."""
+    joined = START - timedelta(seconds=60)
+    end = CallEnd(
+        reason=EndReason.NO_ANSWER, detail="caller_did_not_join", agent_joined_at=joined,
+        started_at=None, ended_at=START, caller_join_seconds=None, agent_joined_monotonic=0.0,
+        started_monotonic=None, end_requested_monotonic=60.0, ended_monotonic=60.0,
+        duration_seconds=0.0, hung_up="immediately", ignored_requests=(),
+    )  # fmt: skip
+    report = body_of(build_report(CallRecord(call_id="call-9"), end, make_spec()))
+    assert (report["end_reason"], report["end_detail"]) == ("no_answer", "caller_did_not_join")
+    assert (report["started_at"], report["duration_seconds"], report["duration_ms"]) == (
+        None, 0, 0,
+    )  # fmt: skip
+    assert (report["agent_joined_at"], report["ended_at"]) == (
+        "2026-04-19T11:59:00.000Z", "2026-04-19T12:00:00.000Z",
+    )  # fmt: skip
+    assert (report["caller_join_seconds"], report["participants"]) == (None, [])
 
 
 def test_a_record_without_an_end_reason_reports_error_rather_than_nothing() -> None:

@@ -166,9 +166,11 @@ async def test_rejected_transfer_is_told_and_the_call_goes_on(
 
 @pytest.mark.slow
 async def test_web_caller_is_not_referred(receiver: Receiver, tmp_path: Path) -> None:
-    """Without `phone` the caller is a web participant: the same tool call is refused."""
+    """Without `phone` the caller is a web participant: the same tool call is refused. (A web
+    call: on an inbound phone call only a SIP participant is ever the caller.)"""
     scenario = load("transfer-sip.yaml", receiver)
     del scenario["phone"]
+    scenario["dispatch"]["call"]["type"] = "web_call"
     scenario["caller"].append({"hangup": True})
     scenario["llm"].append({"say": "I'm sorry, I can't transfer this call."})
     result, _lines = await simulate(scenario, tmp_path)

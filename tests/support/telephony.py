@@ -23,6 +23,7 @@ import pytest
 from agent.call.assemble import CallIO, CallProviders, assemble_call
 from agent.call.live_call import LiveCall
 from agent.call.providers import vad_for_call
+from agent.call.telephony.caller import CallerParty
 from agent.call.telephony.outbound import MachineDetector
 from agent.call.telephony.phone_line import PhoneLine
 from agent.call.telephony.sip import SipGateway
@@ -32,10 +33,13 @@ from agent.delivery.base import Delivery
 from agent.intake.dispatch import ParseOptions, parse_dispatch
 from agent.simulator.offline import OfflineLLM, OfflineSTT, OfflineTTS
 from agent.simulator.offline.sip import API_KEY, API_SECRET, OfflineLiveKitServer
-from agent.simulator.room import SimulatedCallRoom
+from agent.simulator.room import WEB_IDENTITY, SimulatedCallRoom
 from agent.simulator.speech import CallerLine, seconds_to_say
 from agent.simulator.transport import SimulatedAudio
 from agent.worker.settings import WorkerSettings
+
+WEB_CALLER = CallerParty(WEB_IDENTITY, is_sip=False)
+"""The caller unless a test says otherwise: a browser."""
 
 FakeLiveKit = OfflineLiveKitServer
 """The simulator's offline LiveKit server API (agent/simulator/offline/sip.py), used as is."""
@@ -124,14 +128,16 @@ async def start_sim_call(
     answering_machine: MachineDetector | None = None,
     start: bool = True,
     options: ParseOptions | None = None,
+    caller: CallerParty | None = WEB_CALLER,
 ) -> SimCall:
-    """A call in the simulated room, nobody in it yet (the test says who joins, with
-    ``phone.caller_joined``); live unless ``start`` is False."""
+    """A call in the simulated room with ``caller`` in it, audio up, from the start (the room
+    reports them to the lifecycle, which binds them, as a LiveKit room would); live unless
+    ``start`` is False."""
     spec = await parse_dispatch(
         dispatch, room_name="telephony-room", options=options or ParseOptions()
     )
     sink = CollectingSink()
-    room = SimulatedCallRoom(SimulatedAudio.create(), caller=None)
+    room = SimulatedCallRoom(SimulatedAudio.create(), caller=caller)
     offline_llm = OfflineLLM(llm_replies or [])
     call = assemble_call(
         spec,

@@ -187,7 +187,7 @@ def worker_env(
         "VOICE_AGENT_PROMETHEUS_PORT": "0",
         "VOICE_AGENT_SECRETS_DIR": str(tmp_path / "secrets"),
         "VOICE_AGENT_MAX_CALL_SECONDS": "600",
-        "VOICE_AGENT_DRAIN_TIMEOUT_SECONDS": "900",
+        "VOICE_AGENT_DRAIN_TIMEOUT_SECONDS": "960",
         **vendors.environment(),
         "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0",  # no 244 MB end-of-turn weights
     }
@@ -318,6 +318,13 @@ async def test_a_valid_call_goes_live_ends_and_sends_exactly_one_report(
     assert message["call"]["id"] == CALL_ID
     assert message["call"]["type"] == "web_call"
     assert message["assistant"]["name"] == "front desk"
+    # The mock room's participant is the caller (the first standard participant): answered
+    # at once (a fake job's room carries no media), the call timed from there.
+    assert [(p["identity"], p["role"]) for p in message["participants"]] == [
+        ("mock_user", "caller")
+    ]
+    assert message["started_at"] is not None
+    assert message["caller_join_seconds"] >= 0
     # Nobody spoke: no LLM request left the job (no greeting, no turn, no analysis).
     assert not [r for r in vendors.requests if r.endswith("/chat/completions")]
     # The report got out: the ledger entry is closed and nothing waits in the outbox.
@@ -361,4 +368,43 @@ async def test_a_call_cut_by_the_worker_shutdown_is_reported_as_worker_shutdown(
         "status": "skipped",
         "error": "worker_shutdown",
     }
+    assert CallLedger(worker.settings.outbox_dir / "ledger").open_entries() == []
+
+
+# ---- 4. the caller never comes -----------------------------------------------------------------
+
+
+async def test_a_caller_who_never_joins_ends_no_answer_without_a_vendor_request(
+    worker: RunningWorker, receiver: WatchedReceiver, vendors: SilentVendors
+) -> None:
+    """The mock room's one participant (`mock_user`) is not the caller the dispatch names, so
+    the caller never joins: the join timeout (the call's own 5 s) ends the call `no_answer`.
+
+    The session only starts once the caller is in the room, so neither STT nor TTS was ever
+    contacted: no Deepgram or ElevenLabs websocket, no greeting synthesised (and none for the
+    greeting cache afterwards). What remains is the framework's own LLM prewarm, made when the
+    AgentSession is built (`GET /v1/models`, token-free, errors ignored)."""
+    url = receiver.url("/hooks")
+    doc = json.loads(
+        document(url, first_message="Hello!", first_message_mode="assistant-speaks-first")
+    )
+    doc["call"] |= {"caller_identity": "user-42", "join_timeout_seconds": 5}
+    await worker.dispatch("AJ_nobody", json.dumps(doc))
+    async with asyncio.timeout(WAIT):
+        exit_code = await worker.job_closed("AJ_nobody")
+
+    assert exit_code == 0
+    assert sent(receiver.received) == [
+        ("status-update", "ended"),
+        ("end-of-call-report", "no_answer"),
+    ]
+    assert all(r.signature_ok is True for r in receiver.received)
+    (report,) = reports(receiver.received)
+    message = json.loads(report.body)["message"]
+    assert message["end_detail"] == "caller_did_not_join"
+    assert (message["started_at"], message["duration_ms"]) == (None, 0)
+    assert [(p["identity"], p["role"]) for p in message["participants"]] == [
+        ("mock_user", "observer")
+    ]
+    assert [r for r in vendors.requests if r != "GET /v1/models"] == []
     assert CallLedger(worker.settings.outbox_dir / "ledger").open_entries() == []

@@ -55,6 +55,7 @@ async def test_calls_left_open_by_a_dead_worker_are_reported_at_start_up(
     started = datetime.now(UTC) - timedelta(seconds=42)
     ledger.open("AJ_dead", "call-restart-1", "room-1", started,
                 dispatch_metadata=_document(receiver.url("/hooks")))  # fmt: skip
+    ledger.mark_live("AJ_dead", started + timedelta(seconds=2))  # the caller answered 2 s in
     entry_file = next((settings.outbox_dir / "ledger").glob("*.json"))
     assert stat.S_IMODE(entry_file.stat().st_mode) == 0o600  # it may hold a secret
 
@@ -70,7 +71,8 @@ async def test_calls_left_open_by_a_dead_worker_are_reported_at_start_up(
     assert message["end_reason"] == "error"
     assert message["end_detail"].startswith("worker_restarted")
     assert message["assistant"]["metadata"] == {"UserID": "u-7"}
-    assert message["duration_seconds"] >= 42
+    assert message["duration_seconds"] >= 40  # from the answer
+    assert message["caller_join_seconds"] == 2.0
     assert ledger.open_entries() == []  # reported once: a further restart sends nothing
     assert await report_stale_calls(ledger.open_entries(), ledger, settings=settings) == 0
     assert len(receiver.received) == 1

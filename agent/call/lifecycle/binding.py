@@ -9,8 +9,9 @@ The lifecycle itself knows nothing of livekit; this module is the thin translati
   ``speech_created`` (playout end via the handle), ``error`` (logged only: the session itself
   retries and closes after ``max_unrecoverable_errors``), ``close`` (a fallback end reason
   when the session closes before the lifecycle decided one).
-- ``rtc.Room`` events: the caller's ``participant_disconnected`` (any disconnect reason:
-  RoomIO does not close on all of them) and the room's ``disconnected`` with ROOM_DELETED.
+- ``rtc.Room`` events: every ``participant_connected`` / ``participant_disconnected`` (the
+  lifecycle binds the caller by identity and ends the call only when the caller leaves, per the
+  disconnect table; RoomIO does not close on all reasons) and the room's own ``disconnected``.
 - ``SessionActions`` implements ``LifecycleActions`` with ``session.say``,
   ``session.interrupt(force=True)`` and a hang-up callback (the room's ``hang_up``: the job's
   deletes the room), since closing the session does not end the call.
@@ -19,7 +20,7 @@ Wired once, by the composition root and the call it builds (agent/call/assemble.
 agent/call/live_call.py, agent/call/room.py):
 
     lifecycle = CallLifecycle(clock, SessionActions(session, hang_up=room.hang_up), settings)
-    unbind_room = bind_room(lifecycle, ctx.room, caller_identity=None)   # LiveKitRoom.join
+    unbind_room = bind_room(lifecycle, ctx.room)                         # LiveKitRoom.join
     unbind_session = bind_session(lifecycle, session)                    # LiveCall.start
     await session.start(...)
     lifecycle.start()
@@ -28,7 +29,7 @@ agent/call/live_call.py, agent/call/room.py):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -52,13 +53,22 @@ from livekit.agents.voice.events import (
 
 from agent.call.lifecycle.actions import SpokenLine
 from agent.call.lifecycle.call import CallLifecycle
+from agent.call.lifecycle.parties import PartyKind, RoomParty
 from agent.contracts.end_reason import EndReason
 
 log = structlog.get_logger(__name__)
 
 Unbind = Callable[[], None]
 
-_AGENT_KIND = rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+_KINDS: dict[int, PartyKind] = {
+    rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD: "standard",
+    rtc.ParticipantKind.PARTICIPANT_KIND_INGRESS: "ingress",
+    rtc.ParticipantKind.PARTICIPANT_KIND_EGRESS: "egress",
+    rtc.ParticipantKind.PARTICIPANT_KIND_SIP: "sip",
+    rtc.ParticipantKind.PARTICIPANT_KIND_AGENT: "agent",
+    rtc.ParticipantKind.PARTICIPANT_KIND_CONNECTOR: "connector",
+    rtc.ParticipantKind.PARTICIPANT_KIND_BRIDGE: "bridge",
+}
 
 _DETAIL_LIMIT = 300
 """Characters of a provider error kept in ``end_detail``: enough to name it, not a dump."""
@@ -169,7 +179,7 @@ def _end_from_close(lifecycle: CallLifecycle, ev: CloseEvent) -> None:
         detail = f"{label} {type(cause).__name__}: {cause}" if cause is not None else "closed"
         lifecycle.on_error(component, detail.strip()[:_DETAIL_LIMIT])
     elif ev.reason is CloseReason.PARTICIPANT_DISCONNECTED:
-        lifecycle.on_participant_left("participant_disconnected")
+        lifecycle.on_caller_left("participant_disconnected")
     elif ev.reason is CloseReason.JOB_SHUTDOWN:
         lifecycle.on_worker_shutdown()
     elif ev.reason is CloseReason.TASK_COMPLETED:
@@ -185,36 +195,54 @@ def _component(error_type: object, source: object) -> str:
     return type(source).__name__.lower() if source is not None else "session"
 
 
-def bind_room(lifecycle: CallLifecycle, room: rtc.Room, *, caller_identity: str | None) -> Unbind:
-    """Hang up when the caller leaves or the room is deleted; returns a detach function.
+def rtc_kinds(kinds: Iterable[PartyKind]) -> list[rtc.ParticipantKind.ValueType]:
+    """Our kind names as livekit's ``ParticipantKind`` values (RoomIO's participant_kinds)."""
+    by_name = {name: value for value, name in _KINDS.items()}
+    return [
+        rtc.ParticipantKind.ValueType(by_name[kind]) for kind in sorted(kinds) if kind in by_name
+    ]
 
-    ``caller_identity`` is the linked caller; None means "any remote participant that is not
-    an agent" (web calls where the identity is not known up front).
-    """
+
+def party_of(participant: rtc.RemoteParticipant) -> RoomParty:
+    """A livekit participant as the lifecycle sees one (identity, kind, attributes)."""
+    kind = _KINDS.get(int(participant.kind), "other")
+    return RoomParty(participant.identity, kind, dict(participant.attributes))
+
+
+def reason_name(reason: object) -> str:
+    """livekit's ``DisconnectReason`` value as its name (``CLIENT_INITIATED``, ...)."""
+    try:
+        return rtc.DisconnectReason.Name(reason)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return "UNKNOWN_REASON"
+
+
+def bind_room(lifecycle: CallLifecycle, room: rtc.Room) -> Unbind:
+    """Feed the room's participants to the lifecycle: everyone already there and everyone
+    joining (the lifecycle binds the caller, parties.py), everyone leaving with LiveKit's reason
+    (only the caller's ends the call, disconnects.py), and the agent's own disconnection.
+    Returns a detach function."""
+
+    def on_participant_connected(participant: rtc.RemoteParticipant) -> None:
+        lifecycle.on_participant_joined(party_of(participant))
 
     def on_participant_disconnected(participant: rtc.RemoteParticipant) -> None:
-        if caller_identity is not None and participant.identity != caller_identity:
-            return
-        if (
-            caller_identity is None
-            and participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
-        ):
-            return
-        reason = participant.disconnect_reason
         lifecycle.on_participant_left(
-            rtc.DisconnectReason.Name(reason) if reason is not None else "UNKNOWN_REASON"
+            participant.identity, reason_name(participant.disconnect_reason)
         )
 
     def on_disconnected(reason: rtc.DisconnectReason.ValueType) -> None:
-        if reason == rtc.DisconnectReason.ROOM_DELETED:
-            lifecycle.on_room_deleted()
-        else:  # our own hang-up disconnects too; by then the end is decided and this is ignored
-            lifecycle.on_error("room", f"disconnected: {rtc.DisconnectReason.Name(reason)}")
+        # Our own hang-up disconnects too; by then the end is decided and this is ignored.
+        lifecycle.on_agent_disconnected(reason_name(reason))
 
+    room.on("participant_connected", on_participant_connected)
     room.on("participant_disconnected", on_participant_disconnected)
     room.on("disconnected", on_disconnected)
+    for participant in list(room.remote_participants.values()):
+        on_participant_connected(participant)
 
     def unbind() -> None:
+        room.off("participant_connected", on_participant_connected)
         room.off("participant_disconnected", on_participant_disconnected)
         room.off("disconnected", on_disconnected)
 

@@ -4,6 +4,16 @@
 livekit events; the simulator and tests make them directly) and acts only through
 ``LifecycleActions``. It holds no framework objects and reads time only from a ``Clock``, so
 the same rules run in production, in the simulator and on a virtual clock in tests.
+
+A call's life, in the order of the calls made on it:
+
+    on_agent_joined()          the agent is in the room (agent_joined_at)
+    await_caller()             the join timeout starts (join.py)
+    on_participant_joined(p)   anyone arriving; the first the CallerRule accepts is the caller
+    start()                    the caller answered (their audio is up): limits, silence and
+                               started_at start here, the join timeout stops
+    on_participant_left(i, r)  anyone leaving; only the caller ends the call, per the
+                               disconnect table (disconnects.py)
 """
 
 from __future__ import annotations
@@ -15,9 +25,12 @@ from typing import Literal
 import structlog
 
 from agent.call.lifecycle.actions import LifecycleActions
+from agent.call.lifecycle.disconnects import agent_disconnected, caller_disconnected
 from agent.call.lifecycle.end_phrases import EndPhraseDetector
 from agent.call.lifecycle.ending import CallEnd, CallEnding, EndRequest
+from agent.call.lifecycle.join import JoinWait
 from agent.call.lifecycle.max_duration import MaxDurationPolicy
+from agent.call.lifecycle.parties import CallerRule, CallParties, RoomParty
 from agent.call.lifecycle.settings import LifecycleSettings
 from agent.call.lifecycle.silence import SilencePolicy
 from agent.clock import Clock
@@ -41,6 +54,7 @@ class CallLifecycle:
         actions: LifecycleActions,
         settings: LifecycleSettings | None = None,
         *,
+        caller_rule: CallerRule | None = None,
         wall_clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings or LifecycleSettings()
@@ -56,20 +70,49 @@ class CallLifecycle:
             max_duration_seconds=self.settings.max_duration_seconds,
             message=self.settings.max_duration_message,
         )
+        self.join_wait = JoinWait(
+            clock, self.ending, timeout_seconds=self.settings.join_timeout_seconds
+        )
+        self.parties = CallParties(caller_rule or CallerRule(), clock)
+        self.ending.attendance = lambda: self.parties.attendance(self.ending.wall_at)
+        self._caller_listeners: list[Callable[[RoomParty], None]] = []
         self._end_phrases = EndPhraseDetector(self.settings.end_call_phrases)
         self._started = False
         self._transferring = False
 
-    # -- call start -------------------------------------------------------------------------
+    # -- joining and call start -------------------------------------------------------------
+
+    def on_agent_joined(self) -> None:
+        """The agent is in the room: ``agent_joined_at`` (the caller is usually not, yet)."""
+        self.ending.mark_agent_joined()
+
+    def await_caller(self) -> None:
+        """Start waiting for the caller to answer: the join timeout runs from here."""
+        if not self._started:
+            self.join_wait.start()
+
+    def add_caller_listener(self, listener: Callable[[RoomParty], None]) -> None:
+        """``listener(party)`` runs once, when the caller is bound (the phone line's caller)."""
+        self._caller_listeners.append(listener)
+
+    @property
+    def caller(self) -> RoomParty | None:
+        """The bound caller, once one has joined."""
+        return self.parties.caller
 
     def start(self) -> None:
-        """The agent is live in the call: start the duration limit and the silence clock."""
+        """The caller answered: start the duration limit and the silence clock."""
         if self._started or self.ending.is_ending:
             return
         self._started = True
+        self.join_wait.stop()
         self.ending.mark_started()
         self.max_duration.start()
         self.silence.start()
+
+    @property
+    def started(self) -> bool:
+        return self._started
 
     # -- session events ---------------------------------------------------------------------
 
@@ -115,8 +158,30 @@ class CallLifecycle:
 
     # -- the room and the process -----------------------------------------------------------
 
-    def on_participant_left(self, reason: str) -> None:
-        """The caller left the room, for any disconnect reason: hang up now.
+    def on_participant_joined(self, party: RoomParty) -> None:
+        """Someone is in the room; the first the caller rule accepts becomes the caller."""
+        if not self.parties.joined(party):
+            log.info("observer_joined", kind=party.kind, observers=self.parties.observers_present)
+            return
+        log.info("caller_joined", kind=party.kind, chosen_by=self.parties.rule.describe())
+        self.join_wait.caller_seen()
+        for listener in self._caller_listeners:
+            try:
+                listener(party)
+            except Exception:
+                log.exception("caller_listener_failed")
+
+    def on_participant_left(self, identity: str, reason: str) -> None:
+        """Someone left the room for ``reason`` (LiveKit's name): only the caller counts."""
+        role = self.parties.left(identity, reason)
+        if role == "caller":
+            self.on_caller_left(reason)
+        elif role == "observer":
+            log.info("observer_left", disconnect_reason=reason)
+
+    def on_caller_left(self, reason: str) -> None:
+        """The caller left the room for ``reason``: end now, as the disconnect table says
+        (hang-up -> user_hangup, lost connection -> error / connection_lost).
 
         During a SIP transfer the caller's leg leaving is the transfer working (the REFER moves
         it elsewhere), and it can arrive before the REFER request returns: that is `transferred`.
@@ -124,11 +189,21 @@ class CallLifecycle:
         if self._transferring:
             self.ending.request_end(EndReason.TRANSFERRED, "caller_left_during_transfer")
             return
-        self.ending.request_end(EndReason.USER_HANGUP, reason)
+        outcome = caller_disconnected(reason)
+        log.info("caller_left", disconnect_reason=reason, end_reason=outcome.reason.value)
+        # Nobody is left to hear anything: interrupt, no goodbye, hang up at once (also when
+        # the call was already ending with a goodbye playing; its reason then stays).
+        self.ending.request_end(outcome.reason, outcome.detail, interrupt=True)
+        self.ending.caller_gone()
+
+    def on_agent_disconnected(self, reason: str) -> None:
+        """The agent's own connection to the room ended for ``reason`` (LiveKit's name)."""
+        outcome = agent_disconnected(reason)
+        self.ending.request_end(outcome.reason, outcome.detail)
 
     def on_room_deleted(self) -> None:
         """The room was deleted (backend or operator): nobody is left to talk to."""
-        self.ending.request_end(EndReason.USER_HANGUP, "room_deleted")
+        self.on_agent_disconnected("ROOM_DELETED")
 
     def on_error(self, component: str, detail: str) -> None:
         """An unrecoverable failure in ``component`` (e.g. "tts", "llm"): end now, no goodbye."""
@@ -174,8 +249,14 @@ class CallLifecycle:
         return self.ending.end_detail
 
     @property
-    def started_at(self) -> datetime:
+    def started_at(self) -> datetime | None:
+        """When the call was answered; None until then."""
         return self.ending.started_at
+
+    @property
+    def timeline_origin(self) -> datetime:
+        """What offsets in the call count from: the answer, else the agent's join."""
+        return self.ending.timeline_origin
 
     @property
     def ended_at(self) -> datetime | None:

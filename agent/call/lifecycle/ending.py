@@ -21,6 +21,13 @@ How each reason ends:
 
 One later request does change the timing, never the reason: when the caller leaves while a
 goodbye is playing there is nobody left to hear it, so the call hangs up at once.
+
+Times, as the seeds mean them: the agent joins the room (``agent_joined_at``), the caller
+answers (``started_at``: they joined and their audio is up, or the outbound callee picked up),
+the call ends (``ended_at``). ``duration_seconds`` counts from the answer; a call that was never
+answered has no ``started_at`` and lasted 0 s. All three wall times are derived from one wall
+clock reading (the agent's join) plus monotonic differences, so they always agree with the
+durations.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict
 
 from agent.call.lifecycle.actions import LifecycleActions
+from agent.call.lifecycle.parties import Attendance
 from agent.call.lifecycle.settings import GoodbyeBudget
 from agent.clock import Clock, TimerHandle
 from agent.contracts.end_reason import EndReason
@@ -62,19 +70,26 @@ class CallEnd(BaseModel):
 
     reason: EndReason
     detail: str | None
-    started_at: datetime
-    """Wall clock (UTC) at call start; serialises as ISO 8601."""
+    agent_joined_at: datetime
+    """Wall clock (UTC) when the agent was in the room; serialises as ISO 8601."""
+    started_at: datetime | None
+    """When the call was answered (the caller there, or the callee picked up); None: never."""
     ended_at: datetime
-    """``started_at + duration_seconds``: wall clock at hang-up, consistent with the duration."""
-    started_monotonic: float
+    """Wall clock at hang-up, consistent with ``agent_joined_at`` and the durations."""
+    caller_join_seconds: float | None
+    """From the agent's join to the answer: how long the caller took to arrive."""
+    agent_joined_monotonic: float
+    started_monotonic: float | None
     end_requested_monotonic: float
     ended_monotonic: float
     duration_seconds: float
-    """Monotonic hang-up time minus monotonic start time."""
+    """Monotonic hang-up time minus monotonic answer time; 0 for a call never answered."""
     hung_up: HangupCause
     """Why the hang-up happened when it did (``backstop``: the goodbye never finished)."""
     ignored_requests: tuple[EndRequest, ...]
     """End requests that lost to the first one, up to the hang-up."""
+    participants: tuple[Attendance, ...] = ()
+    """Who was in the room (the caller and observers), up to the hang-up."""
 
 
 def _utc_now() -> datetime:
@@ -96,10 +111,11 @@ class CallEnding:
         self._actions = actions
         self._budget = budget or GoodbyeBudget()
         self._wall_clock = wall_clock or _utc_now
-        # Until start() a call "starts" when its lifecycle is built: a config_error before the
-        # agent is live still gets an honest duration.
-        self._started_monotonic = clock.now()
-        self._started_at = self._wall_clock()
+        # Until the room join is reported (mark_agent_joined) the agent "joined" when its
+        # lifecycle was built; the call starts only when the caller answers (mark_started).
+        self._joined_monotonic = clock.now()
+        self._joined_at = self._wall_clock()
+        self._started_monotonic: float | None = None
         self._first: EndRequest | None = None
         self._ignored: list[EndRequest] = []
         self._record: CallEnd | None = None
@@ -108,14 +124,25 @@ class CallEnding:
         self._agent_speaking = False
         self._ending_listeners: list[Callable[[EndReason], None]] = []
         self._ended_listeners: list[Callable[[CallEnd], None]] = []
+        self.attendance: Callable[[], tuple[Attendance, ...]] = tuple
+        """Who was in the room, for the end record (set by ``CallLifecycle``)."""
 
     # -- wiring -----------------------------------------------------------------------------
 
+    def mark_agent_joined(self) -> None:
+        """The agent is in the room (before the caller, usually)."""
+        if self._first is None and self._started_monotonic is None:
+            self._joined_monotonic = self._clock.now()
+            self._joined_at = self._wall_clock()
+
     def mark_started(self) -> None:
-        """The agent is live in the call: the duration counts from here."""
-        if self._first is None:
+        """The call is answered: the duration counts from here (once; not after the end)."""
+        if self._first is None and self._started_monotonic is None:
             self._started_monotonic = self._clock.now()
-            self._started_at = self._wall_clock()
+
+    def wall_at(self, monotonic: float) -> datetime:
+        """The wall clock time of a monotonic reading of this call's clock."""
+        return self._joined_at + timedelta(seconds=monotonic - self._joined_monotonic)
 
     def add_ending_listener(self, listener: Callable[[EndReason], None]) -> None:
         """``listener(reason)`` runs once, synchronously, when the ending starts."""
@@ -160,8 +187,8 @@ class CallEnding:
                 detail=detail,
                 decided=self._first.reason.value,
             )
-            if reason is EndReason.USER_HANGUP and self._record is None:
-                self._finish("caller_left")  # nobody left to hear the goodbye
+            if reason is EndReason.USER_HANGUP:
+                self.caller_gone()
             return False
 
         self._first = request
@@ -192,6 +219,12 @@ class CallEnding:
             self._finish("immediately")
         return True
 
+    def caller_gone(self) -> None:
+        """The caller has left while the call was ending: nobody is left to hear the goodbye,
+        so hang up now (the reason stays the first one)."""
+        if self._first is not None and self._record is None:
+            self._finish("caller_left")
+
     # -- results ----------------------------------------------------------------------------
 
     @property
@@ -213,12 +246,24 @@ class CallEnding:
         return self._first.detail if self._first else None
 
     @property
-    def started_at(self) -> datetime:
-        return self._started_at
+    def agent_joined_at(self) -> datetime:
+        return self._joined_at
 
     @property
-    def started_monotonic(self) -> float:
+    def started_at(self) -> datetime | None:
+        """When the call was answered; None until then (and for a call never answered)."""
+        if self._started_monotonic is None:
+            return None
+        return self.wall_at(self._started_monotonic)
+
+    @property
+    def started_monotonic(self) -> float | None:
         return self._started_monotonic
+
+    @property
+    def timeline_origin(self) -> datetime:
+        """What offsets in the call are counted from: the answer, else the agent's join."""
+        return self.started_at or self._joined_at
 
     @property
     def ended_at(self) -> datetime | None:
@@ -277,19 +322,27 @@ class CallEnding:
             self._backstop.cancel()
             self._backstop = None
         ended = self._clock.now()
-        # Duration from the monotonic clock; ended_at derived from it so the two always agree.
-        duration = max(0.0, ended - self._started_monotonic)
+        # Durations from the monotonic clock; wall times derived from one reading (the join),
+        # so they always agree. Never answered: no start, and 0 s of call.
+        started = self._started_monotonic
+        duration = max(0.0, ended - started) if started is not None else 0.0
         self._record = CallEnd(
             reason=self._first.reason,
             detail=self._first.detail,
-            started_at=self._started_at,
-            ended_at=self._started_at + timedelta(seconds=duration),
-            started_monotonic=self._started_monotonic,
+            agent_joined_at=self._joined_at,
+            started_at=self.wall_at(started) if started is not None else None,
+            ended_at=self.wall_at(ended),
+            caller_join_seconds=(
+                round(started - self._joined_monotonic, 3) if started is not None else None
+            ),
+            agent_joined_monotonic=self._joined_monotonic,
+            started_monotonic=started,
             end_requested_monotonic=self._first.at_monotonic,
             ended_monotonic=ended,
             duration_seconds=duration,
             hung_up=cause,
             ignored_requests=tuple(self._ignored),
+            participants=self.attendance(),
         )
         log.info(
             "call_ended",
@@ -297,6 +350,7 @@ class CallEnding:
             detail=self._first.detail,
             hung_up=cause,
             duration_seconds=round(duration, 3),
+            answered=started is not None,
             ending_seconds=round(ended - self._first.at_monotonic, 3),
         )
         for listener in self._ended_listeners:

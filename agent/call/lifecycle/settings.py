@@ -59,7 +59,10 @@ class LifecycleSettings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     max_duration_seconds: float = Field(default=600.0, gt=0)
-    """Hard limit on the call, counted from ``CallLifecycle.start()``."""
+    """Hard limit on the call, counted from ``CallLifecycle.start()`` (the caller's answer)."""
+    join_timeout_seconds: float = Field(default=60.0, gt=0)
+    """How long the agent waits in the room for the caller to answer (join.py); not an
+    assistant field: the call's ``call.join_timeout_seconds`` or the operator's default."""
     max_duration_message: str | None = "We've reached the time limit for this call. Goodbye!"
     """Spoken at the limit; None or empty ends at the limit without a goodbye."""
     end_call_phrases: list[str] = Field(default_factory=list)

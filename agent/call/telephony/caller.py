@@ -9,12 +9,12 @@ line at all under gdpr_mode.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import structlog
-from livekit import rtc
 
+from agent.call.lifecycle.parties import RoomParty
 from agent.report.record import CallRecord
 from agent.worker.logs import gdpr_active
 
@@ -35,12 +35,9 @@ class CallerParty:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_participant(cls, participant: rtc.RemoteParticipant) -> CallerParty:
-        return cls(
-            identity=participant.identity,
-            is_sip=participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP,
-            attributes=dict(participant.attributes),
-        )
+    def from_party(cls, party: RoomParty) -> CallerParty:
+        """The caller the lifecycle bound (agent/call/lifecycle/parties.py)."""
+        return cls(identity=party.identity, is_sip=party.kind == "sip", attributes=party.attributes)
 
     @property
     def caller_number(self) -> str | None:
@@ -59,29 +56,3 @@ def record_numbers(record: CallRecord, caller: CallerParty) -> None:
     record.set_numbers(caller=caller.caller_number, called=caller.called_number)
     if not gdpr_active():
         log.debug("sip_numbers", caller=caller.caller_number, called=caller.called_number)
-
-
-def watch_for_caller(
-    room: rtc.Room, on_caller: Callable[[CallerParty], None]
-) -> Callable[[], None]:
-    """Call ``on_caller`` once, with the first remote participant that is not an agent (already
-    in the room or joining later). Returns a detach function."""
-    found = False
-
-    def consider(participant: rtc.RemoteParticipant) -> None:
-        nonlocal found
-        if found or participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
-            return
-        found = True
-        party = CallerParty.from_participant(participant)
-        log.info("caller_joined", sip=party.is_sip)
-        on_caller(party)
-
-    for participant in list(room.remote_participants.values()):
-        consider(participant)
-    room.on("participant_connected", consider)
-
-    def detach() -> None:
-        room.off("participant_connected", consider)
-
-    return detach

@@ -140,12 +140,16 @@ async def connect_outbound(
     ended: Callable[[], Coroutine[Any, Any, None]],
     detect: MachineDetector,
 ) -> None:
-    """Dial; once answered, go live (``go_live``: ``LiveCall.start``) and screen for a
-    voicemail box. Returns when the call has ended (``ended``), no answer included."""
+    """Dial; once answered, go live (``go_live``: start the session, wait for the callee's
+    audio, go live) and screen for a voicemail box. Returns when the call has ended
+    (``ended``), no answer included."""
     if not await dial(call, spec, sip):
         await ended()
         return
     await go_live()
+    if call.is_ending:  # the callee's audio never came, or they hung up at once
+        await ended()
+        return
     detection = spec.assistant.voicemail_detection
     if not detection.enabled:
         await ended()

@@ -1,12 +1,13 @@
 """PhoneLine: the telephony parts of one call (transfer, DTMF, who the caller is).
 
 Built by the composition root (agent/call/assemble.py) with the call's ``CallHandle``; its tools
-go into the agent, and the room (agent/call/room.py, or the simulator's) tells it who the caller
-is (``caller_joined``) and feeds it the caller's key presses (``dtmf``):
+go into the agent. The call tells it who the caller is once the lifecycle has bound one
+(``caller_joined``: lifecycle/parties.py chooses), and the room (agent/call/room.py, or the
+simulator's) feeds it the caller's key presses (``dtmf``):
 
     phone = PhoneLine(call, spec, sip=io.sip, clock=io.clock)
     tools = phone.tools(io.room.publish_dtmf)        # transfer_call, send_dtmf
-    ... once in the room: phone.attach_room(room)    # the caller, their key presses
+    ... once in the room: phone.attach_room(room)    # their key presses
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from livekit import rtc
 from livekit.agents import llm
 
 from agent.call.handle import CallHandle
-from agent.call.telephony.caller import CallerParty, watch_for_caller
+from agent.call.telephony.caller import CallerParty
 from agent.call.telephony.dtmf import DtmfCollector, Publish, bind_dtmf, dtmf_to_llm, send_dtmf_tool
 from agent.call.telephony.sip import SipGateway
 from agent.call.telephony.transfer import CallTransfer, transfer_call_tool
@@ -52,16 +53,10 @@ class PhoneLine:
         return tools
 
     def caller_joined(self, caller: CallerParty) -> None:
-        """The caller is in the room (production: ``attach_room``; simulator: its room)."""
+        """The caller is in the room (the lifecycle bound them; LiveCall tells us)."""
         self.transfer.caller = caller
         self._call.note_caller(caller)
 
     def attach_room(self, room: rtc.Room) -> Callable[[], None]:
-        """Watch for the caller and their key presses; returns a detach function."""
-        detach = [watch_for_caller(room, self.caller_joined), bind_dtmf(room, self.dtmf)]
-
-        def detach_all() -> None:
-            for undo in detach:
-                undo()
-
-        return detach_all
+        """Feed the room's key presses to the DTMF collector; returns a detach function."""
+        return bind_dtmf(room, self.dtmf)

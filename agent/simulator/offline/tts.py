@@ -97,6 +97,9 @@ class OfflineTTS(tts.TTS[None]):
         self._first_audio_delay = self._latencies.tts_ttfb_ms / 1000
         self.syntheses: list[SynthesisRecord] = []
         """Every synthesis (stream or chunked), in the order started."""
+        self.requests = 0
+        """Streams and syntheses asked for, text or not: what a vendor would be sent (a
+        connection each), so a call that must cost no TTS can be checked to have made none."""
 
     @property
     def model(self) -> str:
@@ -127,6 +130,7 @@ class OfflineTTS(tts.TTS[None]):
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> OfflineChunkedStream:
+        self.requests += 1
         return OfflineChunkedStream(
             tts=self, input_text=text, conn_options=self._conn_options(conn_options)
         )
@@ -134,6 +138,7 @@ class OfflineTTS(tts.TTS[None]):
     def stream(
         self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> OfflineSynthesizeStream:
+        self.requests += 1
         return OfflineSynthesizeStream(tts=self, conn_options=self._conn_options(conn_options))
 
 

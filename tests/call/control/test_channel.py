@@ -326,9 +326,12 @@ async def test_transfer_command_refers_a_sip_caller(livekit_server: FakeLiveKit)
         api.TransferSIPParticipantResponse(status="STS_TRANSFER_SUCCESSFUL")
     )
     async with livekit_server.api() as lkapi:
-        sim = await start_sim_call(DISPATCH, sip=SipGateway(lkapi, "telephony-room"))
+        sim = await start_sim_call(
+            DISPATCH,
+            sip=SipGateway(lkapi, "telephony-room"),
+            caller=CallerParty("sip_caller", is_sip=True),
+        )
         try:
-            sim.phone.caller_joined(CallerParty("sip_caller", is_sip=True))
             channel = ControlChannel(sim.call, transfer=sim.phone.transfer)
             result = await channel.handle(
                 packet(type="transfer", destination="sip:sales@pbx.example", message="One moment."),
@@ -347,9 +350,8 @@ async def test_transfer_command_refers_a_sip_caller(livekit_server: FakeLiveKit)
 
 @pytest.mark.slow
 async def test_transfer_command_on_a_web_call_is_refused_aloud() -> None:
-    sim = await start_sim_call(DISPATCH)
+    sim = await start_sim_call(DISPATCH, caller=CallerParty("browser", is_sip=False))
     try:
-        sim.phone.caller_joined(CallerParty("browser", is_sip=False))
         channel = ControlChannel(sim.call, transfer=sim.phone.transfer)
         result = await channel.handle(packet(type="transfer", destination="+31201234567"), None)
         record = sim.call.record

@@ -32,7 +32,7 @@ from livekit.agents.voice.events import (
 )
 from livekit.rtc._proto import handle_pb2, participant_pb2
 
-from agent.call.lifecycle import WORKER_SHUTDOWN, CallLifecycle, LifecycleSettings
+from agent.call.lifecycle import WORKER_SHUTDOWN, CallerRule, CallLifecycle, LifecycleSettings
 from agent.call.lifecycle.binding import bind_room, bind_session
 from agent.clock import VirtualClock
 from agent.contracts.end_reason import EndReason
@@ -171,7 +171,7 @@ async def test_session_closing_on_job_shutdown_is_a_worker_shutdown() -> None:
 
 async def test_session_close_after_the_end_changes_nothing() -> None:
     _, actions, call, session = _call()
-    call.on_participant_left("CLIENT_INITIATED")
+    call.on_caller_left("CLIENT_INITIATED")
     session.emit("close", CloseEvent(reason=CloseReason.USER_INITIATED))
     assert call.end_reason is EndReason.USER_HANGUP
     assert call.ignored_requests == ()
@@ -199,55 +199,116 @@ def _participant(
     return rtc.RemoteParticipant(owned)
 
 
-async def test_the_caller_leaving_for_any_reason_is_a_user_hangup() -> None:
+def _joins(room: rtc.Room, *participants: rtc.RemoteParticipant) -> None:
+    for participant in participants:
+        room.emit("participant_connected", participant)
+
+
+def _leaves(room: rtc.Room, participant: rtc.RemoteParticipant) -> None:
+    room.emit("participant_disconnected", participant)
+
+
+_NOT_GONE = rtc.DisconnectReason.UNKNOWN_REASON
+"""A participant still in the room has no disconnect reason yet (livekit reports 0)."""
+
+
+async def test_only_the_bound_caller_leaving_ends_the_call() -> None:
     clock = VirtualClock()
     actions = ScriptedSession(clock)
-    call = CallLifecycle(clock, actions)
+    call = CallLifecycle(clock, actions, caller_rule=CallerRule(identity="caller-1"))
     room = rtc.Room()
-    bind_room(call, room, caller_identity="caller-1")
-    room.emit(
-        "participant_disconnected",
-        _participant("someone-else", rtc.DisconnectReason.CLIENT_INITIATED),
-    )
+    bind_room(call, room)
+    _joins(room, _participant("someone-else", _NOT_GONE), _participant("caller-1", _NOT_GONE))
+    assert call.caller is not None
+    assert call.caller.identity == "caller-1"
+    _leaves(room, _participant("someone-else", rtc.DisconnectReason.CLIENT_INITIATED))
     assert not call.is_ending
-    room.emit(
-        "participant_disconnected",
-        _participant("caller-1", rtc.DisconnectReason.PARTICIPANT_REMOVED),
-    )
+    _leaves(room, _participant("caller-1", rtc.DisconnectReason.PARTICIPANT_REMOVED))
     assert call.end_reason is EndReason.USER_HANGUP
     assert call.end_detail == "PARTICIPANT_REMOVED"
+    assert [(v.identity, v.role, v.disconnect_reason) for v in call.parties.visits] == [
+        ("someone-else", "observer", "CLIENT_INITIATED"),
+        ("caller-1", "caller", "PARTICIPANT_REMOVED"),
+    ]
 
 
-async def test_without_a_known_identity_agents_leaving_are_not_the_caller() -> None:
+async def test_a_web_caller_is_the_first_standard_participant_not_an_agent_or_recorder() -> None:
+    clock = VirtualClock()
+    call = CallLifecycle(clock, ScriptedSession(clock), caller_rule=CallerRule())
+    room = rtc.Room()
+    bind_room(call, room)
+    agent_kind = participant_pb2.PARTICIPANT_KIND_AGENT
+    egress_kind = participant_pb2.PARTICIPANT_KIND_EGRESS
+    _joins(
+        room,
+        _participant("other-agent", _NOT_GONE, agent_kind),
+        _participant("recorder", _NOT_GONE, egress_kind),
+        _participant("web-caller", _NOT_GONE),
+        _participant("supervisor", _NOT_GONE),
+    )
+    assert call.caller is not None
+    assert (call.caller.identity, call.caller.kind) == ("web-caller", "standard")
+    for observer in ("other-agent", "recorder", "supervisor"):
+        _leaves(room, _participant(observer, rtc.DisconnectReason.CLIENT_INITIATED))
+    assert not call.is_ending
+    _leaves(room, _participant("web-caller", rtc.DisconnectReason.CLIENT_INITIATED))
+    assert call.end_detail == "CLIENT_INITIATED"
+
+
+async def test_a_phone_caller_is_the_first_sip_participant() -> None:
+    clock = VirtualClock()
+    call = CallLifecycle(
+        clock, ScriptedSession(clock), caller_rule=CallerRule(kinds=frozenset({"sip"}))
+    )
+    room = rtc.Room()
+    bind_room(call, room)
+    sip_kind = participant_pb2.PARTICIPANT_KIND_SIP
+    _joins(
+        room,
+        _participant("browser-user", _NOT_GONE),
+        _participant("sip_+3161", _NOT_GONE, sip_kind),
+    )
+    assert call.caller is not None
+    assert (call.caller.identity, call.caller.kind) == ("sip_+3161", "sip")
+
+
+async def test_a_caller_whose_connection_was_lost_ends_the_call_as_an_error() -> None:
     clock = VirtualClock()
     call = CallLifecycle(clock, ScriptedSession(clock))
     room = rtc.Room()
-    bind_room(call, room, caller_identity=None)
-    agent_kind = participant_pb2.PARTICIPANT_KIND_AGENT
-    room.emit(
-        "participant_disconnected",
-        _participant("other-agent", rtc.DisconnectReason.CLIENT_INITIATED, agent_kind),
-    )
+    bind_room(call, room)
+    _joins(room, _participant("web-caller", _NOT_GONE))
+    call.start()
+    clock.advance(30.0)
+    _leaves(room, _participant("web-caller", rtc.DisconnectReason.SIGNAL_CLOSE))
+    assert (call.end_reason, call.end_detail) == (EndReason.ERROR, "connection_lost")
+    assert call.duration_seconds == 30.0
+
+
+async def test_unbound_room_events_no_longer_reach_the_lifecycle() -> None:
+    clock = VirtualClock()
+    call = CallLifecycle(clock, ScriptedSession(clock))
+    room = rtc.Room()
+    unbind = bind_room(call, room)
+    unbind()
+    _joins(room, _participant("web-caller", _NOT_GONE))
+    room.emit("disconnected", rtc.DisconnectReason.ROOM_DELETED)
+    assert call.caller is None
     assert not call.is_ending
-    room.emit(
-        "participant_disconnected",
-        _participant("web-caller", rtc.DisconnectReason.CLIENT_INITIATED),
-    )
-    assert call.end_detail == "CLIENT_INITIATED"
 
 
 async def test_room_deleted_and_other_room_disconnects() -> None:
     clock = VirtualClock()
     deleted = CallLifecycle(clock, ScriptedSession(clock))
     room = rtc.Room()
-    bind_room(deleted, room, caller_identity="caller-1")
+    bind_room(deleted, room)
     room.emit("disconnected", rtc.DisconnectReason.ROOM_DELETED)
     assert deleted.end_reason is EndReason.USER_HANGUP
     assert deleted.end_detail == "room_deleted"
 
     dropped = CallLifecycle(clock, ScriptedSession(clock))
     other_room = rtc.Room()
-    bind_room(dropped, other_room, caller_identity="caller-1")
+    bind_room(dropped, other_room)
     other_room.emit("disconnected", rtc.DisconnectReason.SIGNAL_CLOSE)
     assert dropped.end_reason is EndReason.ERROR
     assert dropped.end_detail == "room: disconnected: SIGNAL_CLOSE"

@@ -27,7 +27,7 @@ def test_caller_hanging_up_ends_at_once_without_a_goodbye() -> None:
     clock.advance(12.0)
     reply = session.agent_reply("Our opening hours are...", seconds=10.0)
     clock.advance(1.0)
-    call.on_participant_left("CLIENT_INITIATED")
+    call.on_caller_left("CLIENT_INITIATED")
     assert reply.interrupted
     assert session.said == []
     assert session.hang_ups == [13.0]
@@ -49,7 +49,7 @@ def test_caller_leaving_while_the_limit_fires_keeps_max_duration_and_hangs_up_no
     clock, session, call = make_call(max_duration_seconds=60.0, silence=QUIET)
     clock.advance(60.0)  # goodbye playing 60.0 - 62.0
     clock.advance(1.0)
-    call.on_participant_left("CLIENT_INITIATED")  # nobody left to hear the rest
+    call.on_caller_left("CLIENT_INITIATED")  # nobody left to hear the rest
     clock.run_until_idle()
     record = call.record
     assert record is not None
@@ -65,7 +65,7 @@ def test_caller_leaving_at_the_same_instant_as_the_limit_first_scheduled_wins() 
     call = CallLifecycle(clock, session, LifecycleSettings(max_duration_seconds=60.0))
     session.lifecycle = call
     # Scheduled before start(), so it runs first at t = 60 (ties fire in scheduling order).
-    clock.call_later(60.0, lambda: call.on_participant_left("CLIENT_INITIATED"))
+    clock.call_later(60.0, lambda: call.on_caller_left("CLIENT_INITIATED"))
     call.start()
     clock.run_until_idle()
     assert call.end_reason is EndReason.USER_HANGUP
@@ -154,7 +154,7 @@ def test_error_ends_at_once_naming_the_component() -> None:
 
 def test_error_after_the_end_is_recorded_and_ignored() -> None:
     clock, session, call = make_call(silence=QUIET)
-    call.on_participant_left("CLIENT_INITIATED")
+    call.on_caller_left("CLIENT_INITIATED")
     clock.advance(0.5)
     call.on_error("llm", "stream closed")
     call.on_worker_shutdown()
@@ -200,8 +200,8 @@ def test_ended_listener_gets_one_record_before_hang_up_and_a_failing_one_is_cont
 
     call.add_ended_listener(broken)
     call.add_ended_listener(lambda record: seen.append((record, len(session.hang_ups))))
-    call.on_participant_left("CLIENT_INITIATED")
-    call.on_participant_left("CLIENT_INITIATED")
+    call.on_caller_left("CLIENT_INITIATED")
+    call.on_caller_left("CLIENT_INITIATED")
     assert len(seen) == 1
     assert seen[0][1] == 0  # the record existed before the job was told to end
     assert session.hang_ups == [0.0]
@@ -231,15 +231,23 @@ def test_end_record_times_agree_and_serialise_as_iso() -> None:
     assert dumped["reason"] == "max_duration"
 
 
-def test_ending_before_start_counts_from_construction() -> None:
+def test_a_call_ended_before_the_answer_was_never_started() -> None:
+    """started_at is when the call was answered: one that ended first has none, and lasted
+    0 s; its end is still dated from the agent's arrival."""
+    joined = datetime(2026, 4, 19, 12, 0, tzinfo=UTC)
     clock = VirtualClock()
     session = ScriptedSession(clock)
-    call = CallLifecycle(clock, session)
+    call = CallLifecycle(clock, session, wall_clock=lambda: joined)
     clock.advance(2.0)
     call.request_end(EndReason.CONFIG_ERROR, "assistant.tts_config.voice_id: required")
     call.start()  # too late: nothing starts
     clock.run_until_idle()
-    assert call.duration_seconds == 2.0
+    record = call.record
+    assert record is not None
+    assert (record.started_at, record.duration_seconds, record.caller_join_seconds) == (
+        None, 0.0, None,
+    )  # fmt: skip
+    assert (record.agent_joined_at, record.ended_at) == (joined, joined + timedelta(seconds=2))
     assert session.said == []
     assert session.hang_ups == [2.0]
 

@@ -110,4 +110,5 @@ def test_every_call_ends_exactly_once_and_never_late(
     assert record.ended_monotonic <= LIMIT + CAP + ROUNDING
     assert record.ended_monotonic - record.end_requested_monotonic <= CAP + ROUNDING
     assert session.hang_ups == [record.ended_monotonic]
+    assert record.started_monotonic is not None  # every generated call was answered at t = 0
     assert record.duration_seconds == record.ended_monotonic - record.started_monotonic

@@ -15,7 +15,7 @@ def test_caller_leaving_during_a_transfer_is_transferred() -> None:
     clock, session, call = make_call(silence=QUIET)
     clock.advance(5.0)
     call.on_transfer_started()
-    call.on_participant_left("CLIENT_INITIATED")
+    call.on_caller_left("CLIENT_INITIATED")
     call.on_transfer_finished(True)  # arrives after: ignored, the first cause already won
     assert call.end_reason is EndReason.TRANSFERRED
     assert call.end_detail == "caller_left_during_transfer"
@@ -27,5 +27,5 @@ def test_caller_leaving_after_a_failed_transfer_is_a_hangup() -> None:
     call.on_transfer_started()
     call.on_transfer_finished(False)
     clock.advance(3.0)
-    call.on_participant_left("CLIENT_INITIATED")
+    call.on_caller_left("CLIENT_INITIATED")
     assert call.end_reason is EndReason.USER_HANGUP

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from agent.call.telephony.caller import CallerParty
 from agent.call.telephony.outbound import MachineDetector, MachineVerdict, callee_identity
 from agent.call.telephony.sip import SipGateway
 from agent.contracts.events import EndOfCallReport
@@ -54,7 +55,11 @@ async def dial_out(
 ) -> tuple[SimCall, EndOfCallReport]:
     """The outbound call, start to report, as run_job runs it."""
     sim = await start_sim_call(
-        dispatch, sip=SipGateway(lkapi, "telephony-room"), answering_machine=detect, start=False
+        dispatch,
+        sip=SipGateway(lkapi, "telephony-room"),
+        answering_machine=detect,
+        start=False,
+        caller=CallerParty(callee_identity("out-1"), is_sip=True),  # in the room once it rings
     )
     try:
         await sim.call.converse()

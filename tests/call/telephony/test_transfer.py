@@ -76,10 +76,12 @@ async def test_sip_caller_is_transferred(livekit_server: FakeLiveKit) -> None:
     )
     async with livekit_server.api() as lkapi:
         sim = await start_sim_call(
-            dispatch(), llm_replies=PICK_SALES, sip=SipGateway(lkapi, "telephony-room")
+            dispatch(),
+            llm_replies=PICK_SALES,
+            sip=SipGateway(lkapi, "telephony-room"),
+            caller=SIP_CALLER,
         )
         try:
-            sim.phone.caller_joined(SIP_CALLER)
             await sim.caller_says("Put me through to sales, please.")
             await sim.ended()
             report = await sim.call.finish()
@@ -111,10 +113,12 @@ async def test_failed_transfer_tells_the_caller_and_goes_on(livekit_server: Fake
     )  # fmt: skip
     async with livekit_server.api() as lkapi:
         sim = await start_sim_call(
-            dispatch(), llm_replies=PICK_SALES, sip=SipGateway(lkapi, "telephony-room")
+            dispatch(),
+            llm_replies=PICK_SALES,
+            sip=SipGateway(lkapi, "telephony-room"),
+            caller=SIP_CALLER,
         )
         try:
-            sim.phone.caller_joined(SIP_CALLER)
             await sim.caller_says("Sales, please.")
             record = sim.call.record
             await wait_for(lambda: any(m.text == TRANSFER_FAILED_LINE for m in record.messages()))
@@ -143,9 +147,9 @@ async def test_web_caller_is_refused(livekit_server: FakeLiveKit) -> None:
             dispatch() | {"call": {"id": "web", "type": "web_call"}},
             llm_replies=replies,
             sip=SipGateway(lkapi, "telephony-room"),
+            caller=CallerParty("browser", is_sip=False),
         )
         try:
-            sim.phone.caller_joined(CallerParty("browser", is_sip=False))
             await sim.caller_says("Transfer me to sales.")
             record = sim.call.record
             await wait_for(lambda: any(t.finished for t in record.tool_calls()))
