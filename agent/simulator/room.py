@@ -246,20 +246,20 @@ def caller_party(scenario: Scenario, spec: CallSpec | None = None) -> CallerPart
     call's is the callee the SIP service puts in the room (``callee-<call id>``)."""
     phone = scenario.phone
     named = scenario.join.identity if scenario.join is not None else None
-    outbound = spec is not None and spec.call.type is CallType.OUTBOUND_PHONE
+    # An outbound call's caller is the callee the worker dialled, named as it names them.
+    callee = (
+        callee_identity(spec.call_id)
+        if spec is not None and spec.call.type is CallType.OUTBOUND_PHONE
+        else None
+    )
     if phone is None or not phone.sip:
-        return CallerParty(named or WEB_IDENTITY, is_sip=False)
+        return CallerParty(named or callee or WEB_IDENTITY, is_sip=False)
     attributes = {}
     if phone.caller_number:
         attributes[SIP_PHONE_NUMBER] = phone.caller_number
     if phone.called_number:
         attributes[SIP_TRUNK_PHONE_NUMBER] = phone.called_number
-    if named:
-        identity = named
-    elif outbound and spec is not None:
-        identity = callee_identity(spec.call_id)
-    else:
-        identity = phone.participant_identity()
+    identity = named or callee or phone.participant_identity()
     return CallerParty(identity, is_sip=True, attributes=attributes)
 
 
