@@ -56,10 +56,10 @@ COPY --from=build /app/.venv /app/.venv
 
 # HOME and TMPDIR point at /tmp, the one writable scratch mount (emptyDir in k8s, --tmpfs in
 # docker); multiprocessing puts its forkserver socket there. PYTHONDONTWRITEBYTECODE: the
-# bytecode is already compiled, never try to write more. VAD-based end of turn is assumed
-# until the lead decides the turn detector, so the ~244 MB local end-of-turn weights are not
-# preloaded (LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE=0); switch it on together with a build
-# step that loads the turn-detector model if that decision changes.
+# bytecode is already compiled, never try to write more. The ~240 MB local end-of-turn weights
+# (inside the livekit-local-inference wheel) are not preloaded
+# (LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE=0); the worker itself sets that variable from
+# VOICE_AGENT_TURN_MODEL when it starts (on: preloaded once in the forkserver).
 # DL3064 ignored: it fires on the name VOICE_AGENT_SECRETS_DIR, whose value is a directory
 # path (where the Secret volume is mounted), not secret data; no secret is baked in.
 # hadolint ignore=DL3064

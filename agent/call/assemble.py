@@ -6,9 +6,10 @@ vendors it talks to (``CallProviders``) and what it is connected to (``CallIO``)
 (agent/simulator/live.py) passes offline stand-ins and a simulated room. Nothing else differs,
 so a simulated call runs the production wiring:
 
-    session (build_session: turn handling, the vendors)
+    record (what happened) <-- TurnRecorder (what ended each turn, each interruption)
+    session (build_session: the turn plan as turn handling, the vendors)
     lifecycle (limits, silence, the one ending) --hang-up--> io.room
-    record (what happened)     events (status-update, transcript, tool-calls) --> io.sink
+    events (status-update, transcript, tool-calls) --> io.sink
     function tools (HTTP, through io's target policy)
     LiveCall: the call, and the CallHandle (handle.py) the parts below act through
         PhoneLine (transfer, DTMF, the caller)    ControlChannel (backend commands)
@@ -47,6 +48,8 @@ from agent.call.telephony.phone_line import PhoneLine
 from agent.call.telephony.sip import SipGateway
 from agent.call.tools import build_function_tools
 from agent.call.tools.end_call import end_call_tool
+from agent.call.turn_handling import turn_taking
+from agent.call.turn_record import TurnRecorder
 from agent.clock import Clock, RealClock
 from agent.contracts.events import CallEvents
 from agent.delivery.base import EventSink
@@ -113,15 +116,24 @@ def assemble_call(spec: CallSpec, providers: CallProviders, io: CallIO) -> LiveC
     spec = spec.with_warnings(provider_warnings(spec.assistant))
     spec = fill_variables(spec, caller_number=io.caller_number)
     assistant = spec.assistant
+    record = CallRecord(call_id=spec.call_id, llm_model=assistant.llm_config.model)
+    if spec.call.customer and spec.call.customer.number:
+        record.set_numbers(caller=spec.call.customer.number)
+    # The turn plan: its decisions and the interruptions it saw go into the record.
+    turns = TurnRecorder(record)
+    taking = turn_taking(assistant, on_decision=turns.on_decision)
+    record.turn_end_default = taking.default_turn_end
     session = build_session(
         spec,
         stt_engine=providers.stt,
         llm_engine=providers.llm,
         tts_engine=providers.tts,
         vad_engine=providers.vad,
+        turns=taking,
         close_transcript_timeout=io.room.close_transcript_timeout,
         aec_warmup=io.room.aec_warmup,
     )
+    turns.watch(session)
     lifecycle = CallLifecycle(
         io.clock,
         SessionActions(session, hang_up=io.room.hang_up),
@@ -130,9 +142,6 @@ def assemble_call(spec: CallSpec, providers: CallProviders, io: CallIO) -> LiveC
         ),
         caller_rule=caller_rule(spec),
     )
-    record = CallRecord(call_id=spec.call_id, llm_model=assistant.llm_config.model)
-    if spec.call.customer and spec.call.customer.number:
-        record.set_numbers(caller=spec.call.customer.number)
     events = CallEvents.for_call(spec, io.sink, default_secret=default_secret(io.settings))
     # `function` tools POST to backends through the SSRF policy: the worker's allowed
     # targets in production, loopback in the simulator, nothing private by default.
@@ -169,6 +178,11 @@ def assemble_call(spec: CallSpec, providers: CallProviders, io: CallIO) -> LiveC
     ]
     if assistant.end_call_enabled:
         tools.append(end_call_tool(call, assistant.end_call_message))
-    agent = CallAgent(assistant, tools=tools, greeting_audio=io.greeting_audio)
+    agent = CallAgent(
+        assistant,
+        tools=tools,
+        greeting_audio=io.greeting_audio,
+        on_backchannel=turns.on_backchannel,
+    )
     call.equip(agent=agent, phone=phone, control=control)
     return call

@@ -39,6 +39,7 @@ from agent.contracts.assistant import (
     AssistantConfig,
     DeepgramSTTConfig,
     ElevenLabsTTSConfig,
+    EndpointingMode,
     LLMConfig,
     OpenAISTTConfig,
     OpenAITTSConfig,
@@ -176,16 +177,36 @@ def build_stt(assistant: AssistantConfig, settings: WorkerSettings) -> stt.STT[A
     if isinstance(cfg, DeepgramSTTConfig):
         from livekit.plugins import deepgram
 
+        mode = assistant.endpointing_mode
         kwargs: dict[str, Any] = {
             "model": cfg.model,
-            "language": cfg.language,
-            **stt_keyterm_options(cfg)[0],
-            "endpointing_ms": cfg.endpointing_ms,
-            "interim_results": True,
             "api_key": _key(cfg, settings.deepgram_api_key, field=field, env="DEEPGRAM_API_KEY"),
         }
         if base := _url(cfg.base_url) or settings.deepgram_base_url:
             kwargs["base_url"] = base
+        if cfg.is_flux:
+            # Flux (STT v2) decides the end of turn itself: EndOfTurn -> END_OF_SPEECH, which
+            # ends the turn in `stt` mode; EagerEndOfTurn starts the LLM early. English only.
+            flux = {
+                "eot_threshold": cfg.eot_threshold,
+                "eager_eot_threshold": cfg.eager_eot_threshold,
+                "eot_timeout_ms": cfg.eot_timeout_ms,
+            }
+            kwargs.update({k: v for k, v in flux.items() if v is not None})
+            kwargs["numerals"] = deepgram_smart_format(cfg, mode)
+            if cfg.keyterms:
+                kwargs["keyterm"] = list(cfg.keyterms)
+            return deepgram.STTv2(**kwargs)
+        kwargs.update(stt_keyterm_options(cfg)[0])
+        kwargs.update(
+            language=cfg.language,
+            endpointing_ms=deepgram_endpointing_ms(cfg, mode),
+            interim_results=True,
+            punctuate=cfg.punctuate,
+            smart_format=deepgram_smart_format(cfg, mode),
+        )
+        if cfg.utterance_end_ms is not None and mode is EndpointingMode.STT:
+            kwargs["utterance_end_ms"] = cfg.utterance_end_ms
         return deepgram.STT(**kwargs)
     if isinstance(cfg, OpenAISTTConfig):
         from livekit.plugins import openai
@@ -366,6 +387,27 @@ def build_tts(assistant: AssistantConfig, settings: WorkerSettings) -> tts.TTS[A
             kwargs["base_url"] = base
         return sarvam.TTS(**kwargs)
     raise ConfigError(f"unsupported TTS provider {cfg.provider!r}", path="assistant.tts_config")
+
+
+STT_MODE_ENDPOINTING_MS = 500
+"""Deepgram nova's `endpointing` in `stt` mode when the document sets none: Deepgram's advice for
+callers who pause mid-thought is 300-500 ms (the plugin's 25 ms suits one-line commands)."""
+
+
+def deepgram_endpointing_ms(cfg: DeepgramSTTConfig, mode: EndpointingMode) -> int:
+    """nova's `endpointing`: the document's, else 500 ms where it ends the turn (`stt`), else
+    the plugin's 25 ms (finals come fast, and the turn is decided on this side)."""
+    if cfg.endpointing_ms is not None:
+        return cfg.endpointing_ms
+    return STT_MODE_ENDPOINTING_MS if mode is EndpointingMode.STT else 25
+
+
+def deepgram_smart_format(cfg: DeepgramSTTConfig, mode: EndpointingMode) -> bool:
+    """Numbers as digits ("415 555 0134"), which the number rule of transcript endpointing
+    reads: on in `transcript` mode unless the document says otherwise."""
+    if cfg.smart_format is not None:
+        return cfg.smart_format
+    return mode is EndpointingMode.TRANSCRIPT
 
 
 def build_providers(assistant: AssistantConfig, settings: WorkerSettings) -> Providers:

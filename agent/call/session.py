@@ -6,8 +6,10 @@ handling pinned explicitly. Pinning matters: the framework picks different turn-
 interruption defaults in dev and production and constructs a native VAD and turn detector when
 none are given, so an unpinned session behaves differently on a laptop and in the cluster.
 
-Endpointing is VAD-based (silero + a fixed minimum delay). The local end-of-turn model would add
-~244 MB of weights per image and ~50-150 ms of CPU per turn; it is not used.
+Turn handling follows the assistant's turn plan (agent/call/turn_handling.py: endpointing by
+transcript rules by default, VAD, STT or livekit's end-of-turn model; interruptions need a word,
+never a backchannel). The agent's ``stt_node`` is where backchannels said over the agent are
+dropped (agent/call/backchannel.py).
 
 The providers come in ready-made (real vendors from `providers.py`, or the simulator's offline
 stand-ins), so production and simulation share every line of this module.
@@ -16,16 +18,19 @@ stand-ins), so production and simulation share every line of this module.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from livekit import rtc
 from livekit.agents import NOT_GIVEN, Agent, AgentSession, APIConnectOptions, llm, stt, tts, vad
+from livekit.agents.voice.agent import ModelSettings
 from livekit.agents.voice.agent_session import SessionConnectOptions
-from livekit.agents.voice.turn import TurnHandlingOptions
 
-from agent.contracts.assistant import AssistantConfig, FirstMessageMode, LLMMessage, TurnConfig
+from agent.call.backchannel import BackchannelFilter, BackchannelIgnored
+from agent.call.turn_handling import TurnTaking, call_words
+from agent.contracts.assistant import AssistantConfig, FirstMessageMode, LLMMessage
 from agent.intake.dispatch import CallSpec
 
 MAX_TOOL_STEPS = 5
@@ -37,29 +42,6 @@ MODEL_GREETING_INSTRUCTIONS = (
 )
 
 
-def turn_handling(turn: TurnConfig) -> TurnHandlingOptions:
-    """Turn handling with every knob that differs between dev and production pinned."""
-    return {
-        "turn_detection": "vad",
-        "endpointing": {
-            "mode": "fixed",
-            "min_delay": turn.min_endpointing_delay,
-            "max_delay": turn.max_endpointing_delay,
-        },
-        "interruption": {
-            "enabled": turn.allow_interruptions,
-            "mode": "vad",
-            "min_duration": turn.min_interruption_seconds,
-            "min_words": 0,
-            "resume_false_interruption": True,
-            "false_interruption_timeout": 2.0,
-            "discard_audio_if_uninterruptible": True,
-        },
-        # The LLM may start on a transcript before the turn is confirmed; TTS waits for it.
-        "preemptive_generation": {"enabled": True, "preemptive_tts": False},
-    }
-
-
 class CallAgent(Agent):
     """The assistant of one call: instructions, tools and the greeting (said on answer)."""
 
@@ -69,6 +51,7 @@ class CallAgent(Agent):
         *,
         tools: Sequence[llm.Tool] = (),
         greeting_audio: GreetingAudio | None = None,
+        on_backchannel: Callable[[BackchannelIgnored], None] | None = None,
     ) -> None:
         super().__init__(
             instructions=assistant.instructions or "You are a helpful voice assistant.",
@@ -77,12 +60,28 @@ class CallAgent(Agent):
         )
         self._assistant = assistant
         self._greeting_audio = greeting_audio
+        self._on_backchannel = on_backchannel
+        self._backchannels = call_words(assistant).backchannels
 
     def greet(self) -> None:
         """The greeting, in its configured mode. Called once the caller has answered
         (``LiveCall.go_live``), not on entering the session: the session starts before the
         caller is there, and a caller who never comes must cost no TTS request."""
         greet(self.session, self._assistant, self._greeting_audio)
+
+    async def stt_node(
+        self, audio: AsyncIterable[rtc.AudioFrame], model_settings: ModelSettings
+    ) -> AsyncIterable[stt.SpeechEvent | str]:
+        """The STT's events, minus backchannels said over the agent (agent/call/backchannel.py)."""
+        session = self.session
+        backchannels = BackchannelFilter(
+            self._backchannels,
+            agent_speaking=lambda: session.agent_state == "speaking",
+            now=time.time,
+            on_ignored=self._on_backchannel,
+        )
+        async for ev in backchannels.filter(Agent.default.stt_node(self, audio, model_settings)):
+            yield ev
 
 
 def few_shot_context(messages: Sequence[LLMMessage]) -> llm.ChatContext:
@@ -204,17 +203,19 @@ def build_session(
     llm_engine: llm.LLM[Any],
     tts_engine: tts.TTS[Any],
     vad_engine: vad.VAD,
+    turns: TurnTaking,
     close_transcript_timeout: float = 2.0,
     aec_warmup: bool = True,
 ) -> AgentSession[Any]:
     """The AgentSession of one call, with our own silence handling (the framework's
-    `user_away_timeout` only flips a state once, so it is switched off)."""
-    return AgentSession(
+    `user_away_timeout` only flips a state once, so it is switched off) and the assistant's
+    turn plan (``turns``, from agent/call/turn_handling.py)."""
+    session: AgentSession[Any] = AgentSession(
         stt=stt_engine,
         llm=llm_engine,
         tts=tts_engine,
         vad=vad_engine,
-        turn_handling=turn_handling(spec.assistant.turn_config),
+        turn_handling=turns.options,
         max_tool_steps=MAX_TOOL_STEPS,
         user_away_timeout=None,
         session_close_transcript_timeout=close_transcript_timeout,
@@ -227,3 +228,5 @@ def build_session(
             llm_conn_options=APIConnectOptions(timeout=spec.assistant.llm_config.timeout_seconds)
         ),
     )
+    turns.attach(session)
+    return session

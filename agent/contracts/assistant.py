@@ -23,8 +23,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AnyHttpUrl,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     field_validator,
@@ -32,7 +30,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+# Re-exported: the dispatch document's models have always been importable from here.
+from agent.contracts.base import ContractModel as ContractModel
 from agent.contracts.json_schema import schema_problem
+from agent.contracts.turn_plan import EndpointingMode as EndpointingMode
+from agent.contracts.turn_plan import TurnConfig as TurnConfig
 from agent.contracts.untrusted_json import bounds_problem
 from agent.contracts.wire import WireFormat
 from agent.intake.secret_fields import HeaderValue, Secret
@@ -78,14 +80,6 @@ def _usable_schema(schema: dict[str, Any]) -> dict[str, Any]:
     if problem is not None:
         raise ValueError(problem)
     return schema
-
-
-class ContractModel(BaseModel):
-    """Base of every dispatch-document model: strict, immutable once parsed."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
-    )
 
 
 # --- providers -------------------------------------------------------------------------------
@@ -142,8 +136,36 @@ class _STTProvider(ProviderConfig):
 class DeepgramSTTConfig(_STTProvider):
     provider: Literal["deepgram"]
     model: str = "nova-3"
+    """`nova-*` (streaming v1), or `flux-*` (Deepgram's turn-taking model: STT v2, its own
+    EndOfTurn; with `turn_config.endpointing_mode: stt`)."""
     language: str = "en"
-    endpointing_ms: int = Field(25, ge=0, le=5000)
+    endpointing_ms: int | None = Field(None, ge=0, le=5000)
+    """Silence after which Deepgram marks speech final (nova). Not set: 25 ms, or 500 ms with
+    `turn_config.endpointing_mode: stt`, where it ends the caller's turn (Deepgram's advice for
+    callers who pause mid-thought: 300-500 ms)."""
+    utterance_end_ms: int | None = Field(None, ge=1000, le=5000)
+    """nova: also end the utterance after this long without a word (Deepgram UtteranceEnd,
+    which ignores background noise); `endpointing_mode: stt` only. Not set: off."""
+    punctuate: bool = True
+    """Punctuation in transcripts: what `endpointing_mode: transcript` reads. Off, an unset
+    endpointing mode falls back to `vad`."""
+    smart_format: bool | None = None
+    """Numbers, dates and amounts written as digits ("415 555 0134"). Not set: on with
+    `transcript` endpointing (its number rule reads digit groups), off otherwise."""
+    eot_threshold: float | None = Field(None, ge=0.5, le=0.9)
+    """Flux: end-of-turn confidence that ends the turn (Deepgram's default 0.7)."""
+    eager_eot_threshold: float | None = Field(None, ge=0.3, le=0.9)
+    """Flux: confidence at which the LLM may start early (preemptive); not set: off."""
+    eot_timeout_ms: int | None = Field(None, ge=500, le=10_000)
+    """Flux: a turn ends after this long without speech whatever the confidence."""
+
+    @property
+    def punctuates(self) -> bool:
+        return self.punctuate
+
+    @property
+    def is_flux(self) -> bool:
+        return self.model.startswith("flux")
 
 
 class OpenAISTTConfig(_STTProvider):
@@ -152,11 +174,19 @@ class OpenAISTTConfig(_STTProvider):
     language: str = "en"
     prompt: str | None = Field(None, max_length=MAX_INSTRUCTIONS)
 
+    @property
+    def punctuates(self) -> bool:
+        return True  # the transcribe and whisper models write sentences
+
 
 class SarvamSTTConfig(_STTProvider):
     provider: Literal["sarvam"]
     model: str = "saarika:v2.5"
     language: str = "en-IN"
+
+    @property
+    def punctuates(self) -> bool:
+        return False  # not verified: transcript endpointing is opt-in here (a warning says so)
 
 
 STTConfig = Annotated[
@@ -354,21 +384,6 @@ class SarvamTTSConfig(_TTSProvider):
 TTSConfig = Annotated[
     ElevenLabsTTSConfig | OpenAITTSConfig | SarvamTTSConfig, Field(discriminator="provider")
 ]
-
-
-class TurnConfig(ContractModel):
-    """Endpointing and interruption. Pinned so dev and production behave alike."""
-
-    min_silence_seconds: float = Field(0.55, ge=0.1, le=3.0)
-    """VAD: silence that ends a speech segment."""
-    min_endpointing_delay: float = Field(0.5, ge=0.0, le=5.0)
-    """Minimum time since the caller's last speech before the turn is taken (counted from the
-    end of speech, so it overlaps the VAD silence window: with 0.55 s of silence, 0.5 s adds
-    nothing)."""
-    max_endpointing_delay: float = Field(3.0, ge=0.5, le=10.0)
-    allow_interruptions: bool = True
-    min_interruption_seconds: float = Field(0.5, ge=0.0, le=5.0)
-    """Caller speech shorter than this does not cut the agent off (coughs, "mm-hm")."""
 
 
 # --- behaviour ---------------------------------------------------------------------------------
@@ -665,6 +680,11 @@ class AssistantConfig(ContractModel):
                 f"unknown time zone {name!r}: use an IANA name such as 'Europe/Amsterdam'"
             ) from None
         return name
+
+    @property
+    def endpointing_mode(self) -> EndpointingMode:
+        """The call's endpointing mode: `turn_config`'s, else by whether the STT punctuates."""
+        return self.turn_config.resolved_mode(stt_punctuates=self.stt_config.punctuates)
 
     @property
     def instructions(self) -> str:

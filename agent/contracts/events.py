@@ -52,6 +52,7 @@ from agent.contracts.callmissed import (
 )
 from agent.contracts.encodable import clean_data, clean_text
 from agent.contracts.end_reason import EndReason
+from agent.contracts.turn_plan import EndOfTurnRule, InterruptionOutcome
 from agent.contracts.untrusted_json import JsonRefused, read_json
 from agent.contracts.wire import Timestamp, WireFormat, WireModel, iso_ms, utc_now
 from agent.delivery.base import Delivery, EventSink
@@ -256,6 +257,13 @@ class TurnMetrics(WireModel):
     turn_index: int
     stt_ms: float | None = None
     end_of_turn_ms: float | None = None
+    """Caller's end of speech (as the VAD placed it) -> the turn taken: the wait measured."""
+    end_of_turn_rule: EndOfTurnRule | None = None
+    """What ended the turn: `terminal`, `number` or `mid_phrase` (transcript endpointing), or
+    the mode where no rule is read (`vad`, `stt`, `model`). See `turn_config`."""
+    end_of_turn_wait_ms: float | None = None
+    """The wait that rule chose, as configured (`end_of_turn_ms` is the one measured); none
+    for `stt`, whose wait is the STT's own."""
     llm_ttft_ms: float | None = None
     tts_ttfb_ms: float | None = None
     e2e_ms: float | None = None
@@ -269,8 +277,26 @@ class Percentiles(WireModel):
     p95: float | None = None
 
 
+class InterruptionMetrics(WireModel):
+    """Caller speech that began while the agent was speaking, and what it did."""
+
+    at_seconds: float | None = None
+    """When the caller's speech began (as the VAD heard it), from the call's start."""
+    outcome: InterruptionOutcome
+    """`stopped`, `backchannel`, `resumed` (a false interruption resumed from),
+    `not_resumed` or `ignored` (see `turn_config`)."""
+    words: int = 0
+    """Words the STT heard in it (0: a sound with no words)."""
+    quiet_ms: float | None = None
+    """Caller speech start -> the agent stopped or paused; none when it kept talking."""
+    resumed_ms: float | None = None
+    """`resumed`: how long the agent was paused before it went on."""
+
+
 class CallMetrics(WireModel):
     turns: list[TurnMetrics] = Field(default_factory=list)
+    interruptions: list[InterruptionMetrics] = Field(default_factory=list)
+    """Each time the caller spoke over the agent, in order."""
     percentiles: dict[str, Percentiles] = Field(default_factory=dict)
     """Per figure of ``turns`` (``e2e_ms``, ``stt_ms``, …) over the turns that have it."""
     callmissed_turns: list[CallMissedTurn] = Field(default_factory=list)

@@ -40,6 +40,7 @@ from agent.contracts.assistant import (
     ContractModel,
     FunctionTool,
 )
+from agent.contracts.turn_plan import EndpointingMode
 from agent.contracts.untrusted_json import Duplicates, JsonRefused, bounds_problem, read_json
 from agent.contracts.wire import WireFormat, WireFormatSetting, choose_wire_format
 from agent.errors import ConfigError, ConfigProblem
@@ -350,6 +351,15 @@ async def _parse(
             f"of {cap} s; the call is limited to {cap} s"
         )
         assistant = assistant.model_copy(update={"max_duration_seconds": cap})
+    if (
+        assistant.turn_config.endpointing_mode is EndpointingMode.TRANSCRIPT
+        and not assistant.stt_config.punctuates
+    ):
+        warnings.append(
+            f"turn_config.endpointing_mode `transcript` with a {assistant.stt_config.provider} "
+            "STT not known to punctuate: a transcript without punctuation waits "
+            "mid_phrase_seconds on every turn (leave endpointing_mode unset for `vad`)"
+        )
     call = parsed.call if parsed.call.id else parsed.call.model_copy(update={"id": room_name})
     call, agent_number = _outbound_route(call, options, warnings, transient="assistant" in sent)
     warnings += _few_shot_warnings(assistant)

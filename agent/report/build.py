@@ -45,6 +45,7 @@ from agent.contracts.events import (
     ControlEntry,
     Customer,
     EndOfCallReport,
+    InterruptionMetrics,
     ParticipantVisit,
     Percentiles,
     ReportMessage,
@@ -58,6 +59,7 @@ from agent.errors import ConfigError, ConfigProblem
 from agent.intake.dispatch import CallSpec, CallType, ReportTarget
 from agent.report.record import (
     CallRecord,
+    InterruptionEntry,
     MessageEntry,
     ToolCallEntry,
     ToolResultEntry,
@@ -182,7 +184,7 @@ def _assemble(
         transcript=record.transcript_text(),
         messages=report_messages(record, start),
         analysis=analysis,
-        metrics=report_metrics(record),
+        metrics=report_metrics(record, start),
         usage=report_usage(record),
         control=[ControlEntry(command=c.command, outcome=c.outcome,
                               at_seconds=seconds_since(start, c.at))
@@ -338,7 +340,7 @@ def _tool_result(
     )
 
 
-def report_metrics(record: CallRecord) -> CallMetrics:
+def report_metrics(record: CallRecord, start: datetime) -> CallMetrics:
     turns = record.turns()
     rows = [_turn_metrics(t) for t in turns]
     percentiles: dict[str, Percentiles] = {}
@@ -348,7 +350,25 @@ def report_metrics(record: CallRecord) -> CallMetrics:
             count=len(values), p50=percentile(values, 50), p95=percentile(values, 95)
         )
     return CallMetrics(
-        turns=rows, percentiles=percentiles, callmissed_turns=[_callmissed(t) for t in turns]
+        turns=rows,
+        interruptions=[_interruption(e, start) for e in record.interruptions],
+        percentiles=percentiles,
+        callmissed_turns=[_callmissed(t) for t in turns],
+    )
+
+
+def _interruption(entry: InterruptionEntry, start: datetime) -> InterruptionMetrics:
+    def ms_from(at: float | None, since: float) -> float | None:
+        return None if at is None else round((at - since) * 1000, 1)
+
+    return InterruptionMetrics(
+        at_seconds=seconds_since(start, entry.started_at),
+        outcome=entry.outcome,
+        words=entry.words,
+        quiet_ms=ms_from(entry.quiet_at, entry.started_at),
+        resumed_ms=(
+            ms_from(entry.resumed_at, entry.quiet_at) if entry.quiet_at is not None else None
+        ),
     )
 
 
@@ -357,6 +377,8 @@ def _turn_metrics(turn: Turn) -> TurnMetrics:
         turn_index=turn.index,
         stt_ms=turn.stt_ms,
         end_of_turn_ms=turn.end_of_turn_ms,
+        end_of_turn_rule=turn.end_of_turn_rule,
+        end_of_turn_wait_ms=turn.end_of_turn_wait_ms,
         llm_ttft_ms=turn.llm_ttft_ms,
         tts_ttfb_ms=turn.tts_ttfb_ms,
         e2e_ms=turn.e2e_ms,

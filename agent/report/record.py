@@ -34,6 +34,7 @@ from livekit.agents import llm
 from livekit.agents.metrics import AgentSessionUsage, LLMModelUsage, STTModelUsage, TTSModelUsage
 
 from agent.contracts.encodable import capped_json, capped_text, clean_text
+from agent.contracts.turn_plan import EndOfTurnRule, InterruptionOutcome
 
 MAX_TOOL_RESULT_BYTES = 16 * 1024
 """What one tool call's result (or its arguments) may add to the record, as JSON."""
@@ -44,11 +45,14 @@ UsageKind = Literal["llm", "tts", "stt"]
 
 
 class MessageMetrics(TypedDict, total=False):
-    """Per-message latency, milliseconds. User messages: ``stt_ms``, ``end_of_turn_ms``;
-    assistant messages: ``llm_ttft_ms``, ``tts_ttfb_ms``, ``e2e_ms``, ``llm_model``."""
+    """Per-message latency, milliseconds. User messages: ``stt_ms``, ``end_of_turn_ms``,
+    ``end_of_turn_rule`` and ``end_of_turn_wait_ms``; assistant messages: ``llm_ttft_ms``,
+    ``tts_ttfb_ms``, ``e2e_ms``, ``llm_model``."""
 
     stt_ms: float
     end_of_turn_ms: float
+    end_of_turn_rule: EndOfTurnRule
+    end_of_turn_wait_ms: float
     llm_ttft_ms: float
     tts_ttfb_ms: float
     e2e_ms: float
@@ -87,6 +91,36 @@ class ToolResultEntry:
 
 
 Entry = MessageEntry | ToolCallEntry | ToolResultEntry
+
+
+TURN_ENDS_KEPT = 16
+"""Endpointing decisions kept between two caller messages."""
+
+
+@dataclass(slots=True)
+class TurnEnd:
+    """What ended a caller turn: the endpointing rule and the wait it chose."""
+
+    transcript: str
+    """The transcript the decision was made on ("" where the decision reads no words)."""
+    rule: EndOfTurnRule
+    wait_seconds: float | None
+    """None: the wait is the STT's own (``stt`` mode)."""
+
+
+@dataclass(slots=True)
+class InterruptionEntry:
+    """Caller speech that began while the agent was speaking, and what it did (no words kept)."""
+
+    started_at: float
+    """When the VAD heard the caller start."""
+    outcome: InterruptionOutcome
+    words: int = 0
+    """The most words the STT heard in it (backchannel phrases included; 0: noise)."""
+    quiet_at: float | None = None
+    """When the agent stopped or paused (None: it kept talking)."""
+    resumed_at: float | None = None
+    """When a false interruption's pause ended and the agent went on."""
 
 
 @dataclass(slots=True)
@@ -128,6 +162,8 @@ class Turn:
     interrupted: bool = False
     llm_model: str | None = None
     has_reply: bool = False
+    end_of_turn_rule: EndOfTurnRule | None = None
+    end_of_turn_wait_ms: float | None = None
 
     @property
     def total_ms(self) -> float | None:
@@ -152,6 +188,11 @@ class CallRecord:
     controls: list[ControlRecord] = field(default_factory=list)
     controls_refused: int = 0
     """Every refused control packet of the call, the ones not kept in ``controls`` included."""
+    interruptions: list[InterruptionEntry] = field(default_factory=list)
+    turn_end_default: TurnEnd | None = None
+    """What ended a caller turn when no decision was noted for it: the mode's own rule
+    (``vad``: its fixed wait; ``stt``: the STT's)."""
+    _turn_ends: list[TurnEnd] = field(default_factory=list, repr=False)
     _tools: dict[str, ToolCallEntry] = field(default_factory=dict, repr=False)
     _usage: dict[tuple[UsageKind, str, str], UsageTotals] = field(default_factory=dict, repr=False)
     _session_usage: dict[tuple[UsageKind, str, str], UsageTotals] = field(
@@ -209,6 +250,17 @@ class CallRecord:
         entry.tool_ms = tool_ms
         self.entries.append(ToolResultEntry(entry))
 
+    def note_turn_end(self, decision: TurnEnd) -> None:
+        """An endpointing decision; the caller message it ended takes it when it is recorded
+        (the last decision made on that message's transcript, else the last one made on no
+        words, else ``turn_end_default``). Only the last few are kept: a turn re-decides at
+        each STT final, and only its last decisions can be the one that ended it."""
+        self._turn_ends.append(decision)
+        del self._turn_ends[:-TURN_ENDS_KEPT]
+
+    def add_interruption(self, entry: InterruptionEntry) -> None:
+        self.interruptions.append(entry)
+
     def add_control(self, command: str, outcome: str, at: float | None = None) -> bool:
         """Keep a control command's outcome; a refused one only among the first
         ``REFUSED_CONTROLS_KEPT`` refused (every one is counted). True if it was kept."""
@@ -254,14 +306,29 @@ class CallRecord:
                 self.finish_tool_call(item.call_id, result=item.output, at=item.created_at)
         elif isinstance(item, llm.ChatMessage) and item.role in ("user", "assistant"):
             reported = item.metrics
+            metrics = _metrics_from_livekit(reported)
+            if item.role == "user":
+                self._take_turn_end(item.text_content or "", metrics)
             self.add_message(
                 "user" if item.role == "user" else "assistant",
                 item.text_content or "",
                 started_at=reported.get("started_speaking_at", item.created_at),
                 ended_at=reported.get("stopped_speaking_at"),
                 interrupted=item.interrupted,
-                metrics=_metrics_from_livekit(reported),
+                metrics=metrics,
             )
+
+    def _take_turn_end(self, text: str, metrics: MessageMetrics) -> None:
+        decisions, self._turn_ends = self._turn_ends, []
+        said = text.strip()
+        chosen = next((d for d in reversed(decisions) if d.transcript.strip() == said), None)
+        chosen = chosen or next((d for d in reversed(decisions) if not d.transcript), None)
+        chosen = chosen or self.turn_end_default
+        if chosen is None:
+            return
+        metrics["end_of_turn_rule"] = chosen.rule
+        if chosen.wait_seconds is not None:
+            metrics["end_of_turn_wait_ms"] = round(chosen.wait_seconds * 1000, 1)
 
     def record_session_usage(self, usage: AgentSessionUsage) -> None:
         """Take ``session.usage`` (a running total: each call replaces the previous one)."""
@@ -350,6 +417,8 @@ def _add_user(turn: Turn, entry: MessageEntry) -> None:
     # The figures of the last caller message are the ones the reply waited on.
     turn.stt_ms = entry.metrics.get("stt_ms", turn.stt_ms)
     turn.end_of_turn_ms = entry.metrics.get("end_of_turn_ms", turn.end_of_turn_ms)
+    turn.end_of_turn_rule = entry.metrics.get("end_of_turn_rule", turn.end_of_turn_rule)
+    turn.end_of_turn_wait_ms = entry.metrics.get("end_of_turn_wait_ms", turn.end_of_turn_wait_ms)
 
 
 def _add_reply(turn: Turn, entry: MessageEntry) -> None:

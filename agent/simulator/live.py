@@ -30,6 +30,7 @@ from agent.call.assemble import CallIO, CallProviders, assemble_call
 from agent.call.endpoints import check_provider_endpoints
 from agent.call.live_call import LiveCall
 from agent.call.providers import build_llm, vad_for_call
+from agent.call.turn_model import check_turn_model, load_turn_model, turn_model_loaded
 from agent.contracts.events import FINAL_EVENT_TYPES, CallEvents, EndOfCallReport, final_outcome
 from agent.delivery.base import Delivery, EventSink
 from agent.delivery.target_policy import TargetPolicy
@@ -152,6 +153,11 @@ async def run_scenario(
         )
         # As job.py before it builds providers; vendors on this machine are allowed here.
         await check_provider_endpoints(spec.assistant, settings, TargetPolicy.loopback_allowed())
+        # As prewarm and job.py: livekit's end-of-turn model where the operator enabled it,
+        # and `endpointing_mode: model` refused wherever it is not loaded.
+        if settings.turn_model:
+            load_turn_model()
+        check_turn_model(spec.assistant, loaded=turn_model_loaded())
     except ConfigError as exc:
         for problem in exc.problems:
             say(f"config_error: {problem}")

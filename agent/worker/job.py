@@ -38,6 +38,7 @@ from agent.call.live_call import LiveCall
 from agent.call.providers import Providers, build_providers, vad_for_call
 from agent.call.room import LiveKitRoom
 from agent.call.session import GreetingAudio, GreetingCache
+from agent.call.turn_model import check_turn_model, turn_model_loaded
 from agent.delivery.base import EventSink
 from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError
@@ -91,6 +92,9 @@ async def run_job(ctx: JobContext) -> None:
         # Endpoints the document chose go through the same target policy as webhooks.
         policy = TargetPolicy(settings.allowed_targets)
         await check_provider_endpoints(spec.assistant, settings, policy)
+        # `endpointing_mode: model` only where prewarm loaded the model: refused here, not
+        # failed mid-call.
+        check_turn_model(spec.assistant, loaded=turn_model_loaded())
         providers = build_providers(spec.assistant, settings)
         stage = "room"
         # In the room before the call is assembled: its variables ({{customer.number}}) are

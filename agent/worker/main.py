@@ -41,7 +41,9 @@ def prewarm(proc: JobProcess) -> None:
     is inherited from the forkserver (warm_image is then a no-op; it runs here only where the
     image could not be preloaded). A job thread shares the worker's process, whose logging
     and image the main thread set up before the server started: reconfiguring logging here
-    would replace the worker's handlers once per call."""
+    would replace the worker's handlers once per call. livekit's end-of-turn model too, where
+    the operator enabled it (VOICE_AGENT_TURN_MODEL): preloaded in the forkserver, so this only
+    marks it loaded; a call asking for it anywhere else is refused (agent/call/turn_model.py)."""
     settings = WorkerSettings()
     if proc.executor_type is JobExecutorType.PROCESS:
         configure_logging(settings.log_format, settings.log_level)
@@ -51,6 +53,10 @@ def prewarm(proc: JobProcess) -> None:
         log.warning("warm_image_step_failed", step=step, error=error)
     log.debug("process_warm", steps_ms=steps)
     proc.userdata["settings"] = settings
+    if settings.turn_model:
+        from agent.call.turn_model import load_turn_model
+
+        load_turn_model()  # inherited from the forkserver: only marked loaded here
 
 
 async def entrypoint(ctx: JobContext) -> None:
@@ -120,6 +126,11 @@ async def serve(settings: WorkerSettings, *, dev: bool) -> int:
     from agent.call import transcript_pacing
 
     transcript_pacing.tell_if_not_applied()  # once per worker, not once per job process
+    from agent.call.turn_model import preload_in_forkserver
+
+    # Before the server starts its process pool: the end-of-turn weights (~240 MB) load once in
+    # the forkserver and are shared by every job process, or nowhere.
+    preload_in_forkserver(settings.turn_model)
     health = WorkerHealth()
     health.set_active_calls(0, settings.max_concurrent_calls)
     ledger = CallLedger(settings.outbox_dir / "ledger")

@@ -147,6 +147,12 @@ class WorkerSettings(BaseSettings):
     )
     """API secret (env `LIVEKIT_API_SECRET`). Default: the dev server's `secret`."""
 
+    turn_model: bool = False
+    """Load livekit's local end-of-turn model for `turn_config.endpointing_mode: model` (env
+    `VOICE_AGENT_TURN_MODEL=on`): ~240 MB per process image, preloaded in the forkserver so
+    the job processes share it. Off: such a call is refused with config_error at call start,
+    and no process loads the weights."""
+
     mode: WorkerMode = WorkerMode.DEV
     """`dev` or `production` (env `VOICE_AGENT_MODE`). Production refuses dev credentials."""
     name: str = Field("voice-agent", min_length=1)

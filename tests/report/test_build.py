@@ -36,7 +36,7 @@ from agent.report.build import (
     config_error_report,
     crash_report,
 )
-from agent.report.record import CallRecord
+from agent.report.record import CallRecord, InterruptionEntry
 
 START = datetime(2026, 4, 19, 12, 0, 0, tzinfo=UTC)
 T0 = START.timestamp()
@@ -120,7 +120,12 @@ def synthetic_call() -> CallRecord:
         "Table for two on Friday, mail jan@example.com",
         T0 + 3.0,
         T0 + 5.0,
-        metrics={"stt_ms": 200.0, "end_of_turn_ms": 350.0},
+        metrics={
+            "stt_ms": 200.0,
+            "end_of_turn_ms": 350.0,
+            "end_of_turn_rule": "number",
+            "end_of_turn_wait_ms": 1200.0,
+        },
     )
     r.add_message(
         "assistant",
@@ -139,6 +144,9 @@ def synthetic_call() -> CallRecord:
     r.add_message(
         "assistant", "Booked for Friday. Anything else?", T0 + 7.0, T0 + 8.0, interrupted=True
     )
+    # "uh-huh" over the booking line, then the caller cutting the agent off
+    r.add_interruption(InterruptionEntry(T0 + 7.2, "backchannel", words=1))
+    r.add_interruption(InterruptionEntry(T0 + 7.7, "stopped", words=2, quiet_at=T0 + 8.0))
     r.add_message(
         "user",
         "No, my card is 4111 1111 1111 1111, bye",
@@ -258,9 +266,17 @@ def test_metrics_have_turns_and_percentiles() -> None:
 
     assert [t["turn_index"] for t in metrics["turns"]] == [0, 1, 2]
     assert metrics["turns"][1] == {
-        "turn_index": 1, "stt_ms": 200.0, "end_of_turn_ms": 350.0, "llm_ttft_ms": 300.0,
+        "turn_index": 1, "stt_ms": 200.0, "end_of_turn_ms": 350.0,
+        "end_of_turn_rule": "number", "end_of_turn_wait_ms": 1200.0, "llm_ttft_ms": 300.0,
         "tts_ttfb_ms": 110.0, "e2e_ms": 800.0, "tool_ms": 400.0, "interrupted": True,
     }  # fmt: skip
+    # times from the call's start (T0); quiet 0.3 s after the caller began
+    assert metrics["interruptions"] == [
+        {"at_seconds": 7.2, "outcome": "backchannel", "words": 1, "quiet_ms": None,
+         "resumed_ms": None},
+        {"at_seconds": 7.7, "outcome": "stopped", "words": 2, "quiet_ms": 300.0,
+         "resumed_ms": None},
+    ]  # fmt: skip
     # e2e over the two answered turns: 800 and 600 -> p50 700, p95 600 + 0.95 * 200 = 790
     assert metrics["percentiles"]["e2e_ms"] == {"count": 2, "p50": 700.0, "p95": 790.0}
     # tts over all three: 90, 95, 110 -> p50 95, p95 95 + 0.9 * 15 = 108.5

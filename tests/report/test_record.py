@@ -11,7 +11,7 @@ import pytest
 from livekit.agents import llm
 from livekit.agents.metrics import AgentSessionUsage, LLMModelUsage, STTModelUsage, TTSModelUsage
 
-from agent.report.record import CallRecord, percentile, seconds_since
+from agent.report.record import CallRecord, TurnEnd, percentile, seconds_since
 
 START = datetime(2026, 4, 19, 12, 0, 0, tzinfo=UTC)
 T0 = START.timestamp()
@@ -291,3 +291,41 @@ def test_lone_surrogates_from_vendors_become_replacement_characters() -> None:
     assert call.arguments == {"k\ufffd": ["\ufffd"]}
     assert call.result == "r\ufffd"
     assert record.controls[0].outcome == "failed: \ufffd"
+
+
+def _caller_said(record: CallRecord, text: str) -> None:
+    record.record_chat_item(llm.ChatMessage(role="user", content=[text]))
+
+
+def test_a_caller_message_takes_the_decision_made_on_its_transcript() -> None:
+    record = CallRecord(call_id="c1")
+    # two decisions while the caller paused mid-phrase, the last on the whole transcript
+    record.note_turn_end(TurnEnd("I'd like a table for", "mid_phrase", 1.5))
+    record.note_turn_end(TurnEnd("I'd like a table for two.", "terminal", 0.2))
+    record.note_turn_end(TurnEnd("something else", "number", 1.2))
+    _caller_said(record, "I'd like a table for two.")
+    [turn] = record.turns()
+    assert (turn.end_of_turn_rule, turn.end_of_turn_wait_ms) == ("terminal", 200.0)
+    # decisions made before a message are spent with it
+    _caller_said(record, "something else")
+    assert list(record.messages())[-1].metrics == {}
+
+
+def test_a_decision_on_no_words_is_taken_when_none_matches() -> None:
+    record = CallRecord(call_id="c1")
+    record.note_turn_end(TurnEnd("", "model", 3.0))  # the audio model reads no words
+    _caller_said(record, "Friday at eight.")
+    assert next(iter(record.messages())).metrics == {
+        "end_of_turn_rule": "model",
+        "end_of_turn_wait_ms": 3000.0,
+    }
+
+
+def test_without_decisions_the_modes_own_rule() -> None:
+    record = CallRecord(call_id="c1", turn_end_default=TurnEnd("", "stt", None))
+    _caller_said(record, "Friday at eight.")
+    # stt: the wait is the STT's own, so none is reported
+    assert next(iter(record.messages())).metrics == {"end_of_turn_rule": "stt"}
+    plain = CallRecord(call_id="c2")
+    _caller_said(plain, "Friday at eight.")
+    assert next(iter(plain.messages())).metrics == {}
