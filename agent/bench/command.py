@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = sub.add_parser(
         "bench", help="simulated calls at rising concurrency: turn overhead, CPU and RSS per call"
     )
-    bench.add_argument("--quick", action="store_true", help="levels 1 and 4, 2 turns (~1 min)")
+    bench.add_argument(
+        "--quick", action="store_true", help="levels 1 and 4, 2 turns + probes (~2 min)"
+    )
     bench.add_argument("--levels", default=None, help="comma list, e.g. 1,4,16 (default: ramp)")
     bench.add_argument("--calls", type=int, default=None, help="calls per level (default: auto)")
     bench.add_argument("--turns", type=int, default=None, help="caller turns per call (0-3)")

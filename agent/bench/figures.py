@@ -4,10 +4,17 @@ Milliseconds throughout, rounded to 0.1. ``turn_overhead_ms`` is what the worker
 to a turn: its latency (caller's end of speech -> first agent audio frame) minus the configured
 waits on its critical path and minus silero's detection lag, exactly
 :func:`agent.simulator.timings.split_latency`'s ``worker_overhead_ms``. Configured waits with
-the defaults: max(VAD silence 550, endpointing 500, STT final 150) + LLM first token (nothing
-left of it when asked preemptively at the STT final) + TTS first audio 120 = 670 ms.
+the default turn plan (a finished sentence, transcript endpointing): max(VAD silence 200,
+terminal wait 200, STT final 150) + what is left of the LLM's first token when asked
+preemptively at the STT final (150 + 250 - 200 = 200) + TTS first audio 120 = 520 ms (the plan
+before turn plans: max(550, 500, 150) + 0 + 120 = 670 ms).
 
-Silero's detection lag (how much later than its 550 ms silence window it ends the speech:
+Turn-taking (:class:`TurnTaking`): what the probes of the benchmark call
+(agent/bench/scenario.py) found: the end-of-turn wait after a finished sentence and after a
+phrase left mid-way, replies inside a pause, and the agent's speech not heard whole under a
+backchannel or a noise.
+
+Silero's detection lag (how much later than its silence window it ends the speech:
 32 ms windows and the speech probability decaying, ~100-200 ms on an idle machine) is not
 worker code, so it is reported on its own (``vad_detection_ms``). But a VAD that falls behind
 its audio under load *is* the worker making callers wait, so a level only counts as carried
@@ -18,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Spread(BaseModel):
@@ -44,6 +51,40 @@ class Spread(BaseModel):
             mean=round(sum(values) / len(values), 1) if values else None,
             samples=len(values),
         )
+
+
+def _none() -> Spread:
+    return Spread(p50=None, p95=None, mean=None, samples=0)
+
+
+class TurnTaking(BaseModel):
+    """What the turn-taking probes found at one level (every call has each probe once)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    finished_sentence_wait_ms: Spread = Field(default_factory=_none)
+    """After a finished sentence: the report's ``end_of_turn_ms`` (the framework's, from the
+    caller's end of speech as the VAD placed it to the turn taken)."""
+    finished_sentence_commit_ms: Spread = Field(default_factory=_none)
+    """The same turns on the simulator's clock: the caller's last audio frame -> turn taken
+    (later than the VAD's end of speech by 40-140 ms: recordings fade before they end)."""
+    mid_phrase_wait_ms: Spread = Field(default_factory=_none)
+    """After a turn left mid-phrase ("And my friend is, um"): the report's ``end_of_turn_ms``;
+    longer is right here (the caller may go on)."""
+    mid_phrase_commit_ms: Spread = Field(default_factory=_none)
+    pauses: int = 0
+    """Pauses of ``PAUSE_SECONDS`` mid-phrase inside a turn, said."""
+    premature_replies: int = 0
+    """Of them, answered before the caller's turn was over."""
+    overlaps: int = 0
+    """Backchannels and noise bursts said over the agent's speech."""
+    false_interruptions: int = 0
+    """Of them, the agent's speech paused or cut (not heard whole)."""
+    interruption_quiet_ms: Spread = Field(default_factory=_none)
+    """"Wait, stop." over the agent: the caller's first frame -> the agent's audio paused or
+    cut (the offline STT has the first word after 0.3 s of it)."""
+    interruptions_missed: int = 0
+    """Real interruptions the agent talked through."""
 
 
 class LevelFigures(BaseModel):
@@ -80,6 +121,9 @@ class LevelFigures(BaseModel):
     reports_received: int = 0
     """End-of-call reports the loopback receiver got with a valid signature (filled by the
     parent process, which runs the receiver)."""
+    configured_turn_ms: float = 0.0
+    """Configured waits on an ordinary turn's critical path, for this worker's turn plan."""
+    turn_taking: TurnTaking = Field(default_factory=TurnTaking)
 
 
 class BenchFigures(BaseModel):
@@ -98,6 +142,12 @@ class BenchFigures(BaseModel):
     """At the lowest concurrency level: what one call on an idle worker pays."""
     greeting_ms: Spread
     """At the lowest concurrency level."""
+    turn_taking: TurnTaking
+    """At the lowest concurrency level."""
+    premature_replies: int
+    """Over every level: replies inside a caller's pause."""
+    false_interruptions: int
+    """Over every level: backchannels and noise that paused or cut the agent."""
     cpu_ms_per_call_second: dict[str, float]
     """By concurrency level."""
     rss_mb_per_call: dict[str, float]

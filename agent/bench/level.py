@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import sys
 import tempfile
@@ -28,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.contracts.assistant import TurnConfig
+from agent.contracts.assistant import AssistantConfig, EndpointingMode
 from agent.delivery.outbox import Outbox
 from agent.delivery.target_policy import TargetPolicy
 from agent.delivery.webhook import WebhookSink
@@ -38,9 +39,9 @@ from agent.simulator.timings import split_latency
 from agent.worker.logs import configure_logging
 from agent.worker.settings import WorkerSettings
 
-from .figures import LevelFigures, Spread
+from .figures import LevelFigures, Spread, TurnTaking
 from .ramp import SECRET_ENV
-from .scenario import bench_scenario
+from .scenario import CALLER_LINES, INTERRUPTION, TRAILING, bench_scenario
 
 STAGGER_SECONDS = 3.0
 """First-wave starts spread evenly over this: about one turn's cycle (line, answer, pause)."""
@@ -75,6 +76,83 @@ class _Sampler:
             self.peak_rss_mb = max(self.peak_rss_mb, rss_mb())
 
 
+def configured_endpointing_ms(assistant: AssistantConfig) -> float:
+    """The plan's wait after a finished sentence, counted from the end of speech: the terminal
+    wait (transcript), the fixed delay (vad; model when likely over), none (stt)."""
+    turn = assistant.turn_config
+    mode = assistant.endpointing_mode
+    if mode is EndpointingMode.TRANSCRIPT:
+        return turn.transcript_endpointing.terminal_seconds * 1000
+    if mode is EndpointingMode.STT:
+        return 0.0
+    return turn.min_endpointing_delay * 1000
+
+
+def configured_turn_ms(assistant: AssistantConfig, latencies: OfflineLatencies) -> float:
+    """Configured waits on an ordinary turn's critical path, the LLM asked preemptively at the
+    STT final (see :func:`agent.simulator.timings.split_latency`)."""
+    silence = assistant.turn_config.min_silence_seconds * 1000
+    commit = max(silence, configured_endpointing_ms(assistant), latencies.stt_final_ms)
+    llm_left = max(0.0, latencies.stt_final_ms + latencies.llm_ttft_ms - commit)
+    return round(commit + llm_left + latencies.tts_ttfb_ms, 1)
+
+
+def _report_waits(result: ScenarioResult) -> dict[str, list[float]]:
+    """The report's measured end-of-turn wait of each caller turn, by what the caller said."""
+    metrics = json.loads(result.report_body)["message"].get("metrics") or {}
+    turns = {t["turn_index"]: t for t in metrics.get("turns", [])}
+    waits: dict[str, list[float]] = {}
+    for row in metrics.get("callmissed_turns", []):
+        wait = turns.get(row["turn_index"], {}).get("end_of_turn_ms")
+        if wait is not None:
+            waits.setdefault(row["user_transcript"].strip(), []).append(wait)
+    return waits
+
+
+def _turn_taking(results: list[ScenarioResult]) -> TurnTaking:
+    finished, finished_commit, mid, mid_commit, quiet = [], [], [], [], []
+    pauses = premature = overlaps = false_interruptions = missed = 0
+    finished_lines = {*CALLER_LINES, "Is there parking nearby?", "Do you take cards?"}
+    for result in results:
+        timings = result.timings
+        if timings is None:
+            continue
+        waits = _report_waits(result)
+        for line in finished_lines:
+            finished += waits.get(line, [])
+        mid += waits.get(TRAILING, [])
+        for timing in timings.turns:
+            committed = timing.waterfall.turn_committed_ms
+            if timing.caller_text in finished_lines and committed is not None:
+                finished_commit.append(committed)
+            elif timing.caller_text == TRAILING and committed is not None:
+                mid_commit.append(committed)
+            if timing.continues:
+                pauses += 1
+                premature += timing.latency_ms is not None
+        for overlap in timings.overlaps:
+            if overlap.caller_text == INTERRUPTION:
+                if overlap.agent_quiet_ms is None:
+                    missed += 1
+                else:
+                    quiet.append(overlap.agent_quiet_ms)
+            elif overlap.agent_speaking:
+                overlaps += 1
+                false_interruptions += not overlap.agent_heard_whole
+    return TurnTaking(
+        finished_sentence_wait_ms=Spread.of(finished),
+        finished_sentence_commit_ms=Spread.of(finished_commit),
+        mid_phrase_wait_ms=Spread.of(mid),
+        mid_phrase_commit_ms=Spread.of(mid_commit),
+        pauses=pauses,
+        premature_replies=premature,
+        overlaps=overlaps,
+        false_interruptions=false_interruptions,
+        interruption_quiet_ms=Spread.of(quiet),
+        interruptions_missed=missed,
+    )
+
+
 def _figures(
     concurrency: int,
     results: list[ScenarioResult],
@@ -85,7 +163,9 @@ def _figures(
     sampler: _Sampler,
 ) -> LevelFigures:
     latencies = OfflineLatencies(stt_final_ms=150, llm_ttft_ms=250, tts_ttfb_ms=120)
-    turn = TurnConfig()
+    scenario = bench_scenario(call_id="plan", turns=0, webhook_url=None, webhook_secret=None)
+    assistant = AssistantConfig.model_validate(scenario.dispatch["assistant"])
+    turn = assistant.turn_config
     latency, overhead, vad_lag, greetings = [], [], [], []
     unanswered = 0
     for result in results:
@@ -95,13 +175,15 @@ def _figures(
         if timings.greeting_ms is not None:
             greetings.append(timings.greeting_ms)
         for timing in timings.turns:
+            if timing.caller_text not in CALLER_LINES:
+                continue  # a probe: measured by _turn_taking
             split = split_latency(
                 timing,
                 stt_final_ms=latencies.stt_final_ms,
                 llm_ttft_ms=latencies.llm_ttft_ms,
                 tts_ttfb_ms=latencies.tts_ttfb_ms,
                 min_silence_ms=turn.min_silence_seconds * 1000,
-                min_endpointing_ms=turn.min_endpointing_delay * 1000,
+                min_endpointing_ms=configured_endpointing_ms(assistant),
             )
             if split is None:
                 unanswered += 1
@@ -129,6 +211,8 @@ def _figures(
         rss_peak_mb=round(sampler.peak_rss_mb, 1),
         rss_mb_per_call=round(max(sampler.peak_rss_mb - baseline_mb, 0.0) / concurrency, 1),
         loop_lag_ms=Spread.of(sampler.lags_ms),
+        configured_turn_ms=configured_turn_ms(assistant, latencies),
+        turn_taking=_turn_taking(results),
     )
 
 

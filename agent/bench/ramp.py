@@ -6,8 +6,8 @@ every level's end-of-call reports arrived signed. Levels go up until one is not 
 (:func:`agent.bench.figures.carried`); the last line on stdout is one JSON object
 (:class:`~agent.bench.figures.BenchFigures`), progress goes to stderr.
 
-``--quick`` (levels 1 and 4, two turns a call) finishes within about a minute on an idle
-2-core machine; the full ramp takes several minutes.
+``--quick`` (levels 1 and 4, two turns a call and the turn-taking probes) takes about two
+minutes on an idle 2-core machine; the full ramp several more.
 """
 
 from __future__ import annotations
@@ -31,9 +31,6 @@ SECRET_ENV = "VOICE_AGENT_BENCH_SECRET"  # noqa: S105 (the variable's name, not 
 """How the child gets the run's webhook secret (not on its command line, which ps shows)."""
 MIN_CALLS_PER_LEVEL = 3
 """Full run: a level with fewer slots still runs this many calls (in turn), for samples."""
-CONFIGURED_TURN_MS = 670.0
-"""A turn's configured waits with the bench's latencies, LLM asked preemptively (the default):
-max(550, 500, 150) + 0 + 120 (see :func:`agent.simulator.timings.split_latency`)."""
 
 
 class _Receiver:
@@ -131,9 +128,12 @@ async def run_bench(
         cpus=len(os.sched_getaffinity(0)),
         turns_per_call=turns,
         budget_ms=budget_ms,
-        configured_turn_ms=CONFIGURED_TURN_MS,
+        configured_turn_ms=done[0].configured_turn_ms,
         turn_overhead_ms=done[0].turn_overhead_ms,
         greeting_ms=done[0].greeting_ms,
+        turn_taking=done[0].turn_taking,
+        premature_replies=sum(f.turn_taking.premature_replies for f in done),
+        false_interruptions=sum(f.turn_taking.false_interruptions for f in done),
         cpu_ms_per_call_second={str(f.concurrency): f.cpu_ms_per_call_second for f in done},
         rss_mb_per_call={str(f.concurrency): f.rss_mb_per_call for f in done},
         process_baseline_rss_mb=done[0].rss_baseline_mb,
@@ -148,5 +148,8 @@ def _summary(f: LevelFigures) -> str:
         f"{f.concurrency} at once: overhead p50/p95 {f.turn_overhead_ms.p50}/"
         f"{f.turn_overhead_ms.p95} ms, vad lag mean {f.vad_detection_ms.mean} ms, "
         f"{f.cpu_ms_per_call_second} cpu ms/call-s, {f.rss_mb_per_call} MB/call, "
-        f"unanswered {f.unanswered_turns}, reports {f.reports_received}/{f.calls}"
+        f"unanswered {f.unanswered_turns}, reports {f.reports_received}/{f.calls}; "
+        f"finished-sentence wait p50 {f.turn_taking.finished_sentence_wait_ms.p50} ms, "
+        f"premature replies {f.turn_taking.premature_replies}/{f.turn_taking.pauses}, "
+        f"false interruptions {f.turn_taking.false_interruptions}/{f.turn_taking.overlaps}"
     )

@@ -3,7 +3,8 @@
 The call is assembled and run exactly as in production (see :mod:`agent.simulator.live`);
 its webhooks go for real to the assistant's `webhook_url`, signed, with loopback receivers
 allowed (a local receiver is the usual target here). The conversation is printed as it
-happens, then the end reason and duration.
+happens, then what the caller heard of turn-taking (a reply in a pause of theirs, what each
+barge-in did to the agent's speech), the end reason and duration.
 
 Exit codes: 0 the call ran to an end (any end reason, `config_error` included), 2 the scenario
 cannot be read or is invalid (every problem printed with its path).
@@ -25,6 +26,7 @@ from agent.worker.logs import configure_logging
 from agent.worker.settings import WorkerSettings, settings_errors
 
 if TYPE_CHECKING:
+    from .live import ScenarioResult
     from .scenario import Scenario
 
 
@@ -95,6 +97,8 @@ async def _simulate(
         kept = "kept" if args.outbox is not None else "discarded with the temporary outbox"
         print(f"undelivered: {parked} webhook(s) parked in {outbox} ({kept})", file=sys.stderr)
     duration = f"{result.duration_seconds:.2f} s" if result.duration_seconds is not None else "-"
+    for line in _turn_taking_lines(result):
+        print(line)
     print(f"end_reason: {result.end_reason}")
     print(f"duration: {duration} (wall {result.wall_seconds:.2f} s)")
     if args.report is not None:
@@ -103,3 +107,27 @@ async def _simulate(
     elif result.report_url is None:  # nobody received it: show it here
         print(json.dumps(json.loads(result.report_body), indent=2))
     return 0
+
+
+def _turn_taking_lines(result: ScenarioResult) -> list[str]:
+    """What the caller heard of turn-taking: premature replies, and each barge-in's effect."""
+    timings = result.timings
+    if timings is None:
+        return []
+    lines = [
+        f"premature reply: the agent answered in a pause after {t.caller_text!r}"
+        for t in timings.turns
+        if t.continues and t.latency_ms is not None
+    ]
+    for o in timings.overlaps:
+        what = f"{o.kind} {o.caller_text!r}" if o.caller_text else o.kind
+        if not o.agent_speaking:
+            heard = "the agent was not speaking"
+        elif o.agent_heard_whole:
+            heard = "the agent's speech was heard whole"
+        elif o.agent_resumed:
+            heard = f"the agent paused after {o.agent_quiet_ms} ms, then went on"
+        else:
+            heard = f"the agent went quiet after {o.agent_quiet_ms} ms"
+        lines.append(f"over the agent at {o.caller_started_at_ms / 1000:.2f}s: {what}: {heard}")
+    return lines

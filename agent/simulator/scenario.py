@@ -23,7 +23,7 @@ agent's arrival in the room.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -35,6 +35,7 @@ from .script import (
     DisconnectStep,
     DtmfStep,
     HangupStep,
+    NoiseStep,
     SayStep,
     ScenarioStep,
     SilenceStep,
@@ -50,14 +51,23 @@ class ScenarioError(Exception):
 
 
 class CallerAction(BaseModel):
-    """One caller step as written: exactly one of `say`, `silence`, `hangup`, `disconnect`,
-    `control`, `dtmf`."""
+    """One caller step as written: exactly one of `say`, `noise`, `silence`, `hangup`,
+    `disconnect`, `control`, `dtmf`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    say: str | None = Field(None, min_length=1)
+    say: str | list[Annotated[str, Field(min_length=1)]] | None = Field(None, min_length=1)
+    """A line, or the parts of one turn with `pause_seconds` of silence between them (the
+    caller pausing mid-thought: the agent must not answer in a pause). What the offline STT
+    hears, verbatim: punctuate a line that is a finished sentence, as the STT would."""
+    pause_seconds: float = Field(0.8, ge=0, le=10)
+    """With a `say` list: the silence between its parts."""
+    noise: float | None = Field(None, gt=0, le=10)
+    """Seconds of laughter: loud sound with no words, which silero takes for speech and the STT
+    hears nothing in (a cough, a television, a laugh: agent/simulator/noise.py)."""
     barge_in: bool = False
-    """With `say`: speak over the agent's next speech instead of waiting for it to finish."""
+    """With `say` or `noise`: over the agent's next speech instead of waiting for it to
+    finish. A short `say` with it ("Uh-huh.") is a backchannel."""
     after_seconds: float = Field(1.0, ge=0)
     """With `barge_in`: how far into the agent's speech the caller starts."""
     silence: float | None = Field(None, gt=0)
@@ -76,18 +86,20 @@ class CallerAction(BaseModel):
 
     @model_validator(mode="after")
     def _one_action(self) -> CallerAction:
-        actions = ("say", "silence", "hangup", "disconnect", "control", "dtmf")
+        actions = ("say", "noise", "silence", "hangup", "disconnect", "control", "dtmf")
         given = [k for k in actions if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                "a caller step needs exactly one of `say`, `silence`, `hangup`, `disconnect`, "
-                "`control`, `dtmf`"
+                "a caller step needs exactly one of `say`, `noise`, `silence`, `hangup`, "
+                "`disconnect`, `control`, `dtmf`"
             )
         if self.disconnect is not None and self.disconnect.lower() not in DISCONNECT_REASONS:
             raise ValueError(
                 f"`disconnect: {self.disconnect}` is not a LiveKit disconnect reason (one of "
                 f"{', '.join(sorted(DISCONNECT_REASONS))})"
             )
+        if "pause_seconds" in self.model_fields_set and not isinstance(self.say, list):
+            raise ValueError("`pause_seconds` goes with a `say` list")
         if self.hangup is False:
             raise ValueError("`hangup: false` does nothing; leave the step out")
         if self.sender is not None and self.control is None:
@@ -96,8 +108,19 @@ class CallerAction(BaseModel):
 
     def step(self) -> ScenarioStep:
         if self.say is not None:
+            parts = [self.say] if isinstance(self.say, str) else self.say
             return SayStep(
-                text=self.say, barge_in=self.barge_in, barge_in_after_seconds=self.after_seconds
+                text=parts[0],
+                more=tuple(parts[1:]),
+                pause_seconds=self.pause_seconds,
+                barge_in=self.barge_in,
+                barge_in_after_seconds=self.after_seconds,
+            )
+        if self.noise is not None:
+            return NoiseStep(
+                seconds=self.noise,
+                barge_in=self.barge_in,
+                barge_in_after_seconds=self.after_seconds,
             )
         if self.silence is not None:
             return SilenceStep(seconds=self.silence)

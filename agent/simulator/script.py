@@ -3,8 +3,13 @@
 Five things a caller does on a call, each a typed step:
 
 - ``say``: speak a line once the agent has finished answering (a person waits their turn);
+  with ``more`` parts, one turn with ``pause_seconds`` of silence between its parts (a caller
+  pausing mid-thought);
 - ``say`` with ``barge_in``: speak a line ``barge_in_after_seconds`` into the agent's next
-  speech, without waiting for it to finish (to test interruptions);
+  speech, without waiting for it to finish (to test interruptions; a short one such as
+  "Uh-huh." is a backchannel);
+- ``noise``: a burst of sound with no words in it (laughter, which silero takes for speech;
+  agent/simulator/noise.py), after the agent has finished or, with ``barge_in``, over it;
 - ``silence``: once the agent has finished, stay silent for so many seconds;
 - ``hangup``: leave the call (by default once the agent has finished);
 - ``disconnect``: the caller's connection drops right after the previous step, whatever the
@@ -16,8 +21,8 @@ A scenario may also hold ``control`` (a live control packet from the server or a
 and ``dtmf`` (key presses) steps: what reaches the call beside the caller's audio.
 
 Steps may be written in the short form scenario files use: ``{"say": "Hi"}``,
-``{"barge_in": "Wait", "after_seconds": 1.5}``, ``{"silence": 3}``, ``{"hangup": true}``,
-``{"disconnect": "signal_close"}``.
+``{"say": ["I'd like", "a table."]}``, ``{"barge_in": "Wait", "after_seconds": 1.5}``,
+``{"noise": 0.6}``, ``{"silence": 3}``, ``{"hangup": true}``, ``{"disconnect": "signal_close"}``.
 """
 
 from __future__ import annotations
@@ -38,6 +43,22 @@ class SayStep(BaseModel):
     """Speak over the agent instead of waiting for it to finish."""
     barge_in_after_seconds: float = Field(default=1.0, ge=0)
     """How far into the agent's next speech a barge-in starts."""
+    more: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    """Further parts of the same turn, each after ``pause_seconds`` of silence."""
+    pause_seconds: float = Field(default=0.8, ge=0, le=10)
+    """Silence between the parts (the caller's audio stops, the VAD hears it)."""
+
+
+class NoiseStep(BaseModel):
+    """Sound with no words in it: the VAD may take it for speech, the STT hears nothing."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["noise"] = "noise"
+    seconds: float = Field(gt=0, le=10)
+    barge_in: bool = False
+    """Over the agent's next speech instead of after it finished."""
+    barge_in_after_seconds: float = Field(default=1.0, ge=0)
 
 
 class SilenceStep(BaseModel):
@@ -86,7 +107,7 @@ class DisconnectStep(BaseModel):
 
 
 CallerStep = Annotated[
-    SayStep | SilenceStep | HangupStep | DisconnectStep, Field(discriminator="type")
+    SayStep | NoiseStep | SilenceStep | HangupStep | DisconnectStep, Field(discriminator="type")
 ]
 
 
@@ -123,7 +144,12 @@ def _expand_short_form(step: Mapping[str, Any]) -> Mapping[str, Any]:
     if "type" in step:
         return step
     if "say" in step:
-        return {"type": "say", "text": step["say"]}
+        said = step["say"]
+        if isinstance(said, list) and said:
+            return {"type": "say", "text": said[0], "more": said[1:]}
+        return {"type": "say", "text": said}
+    if "noise" in step:
+        return {"type": "noise", "seconds": step["noise"]}
     if "barge_in" in step:
         expanded: dict[str, Any] = {"type": "say", "text": step["barge_in"], "barge_in": True}
         if "after_seconds" in step:

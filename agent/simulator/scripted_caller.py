@@ -6,14 +6,19 @@ assembled and the simulated room (:mod:`.room`) it runs in.
 Pacing: the script starts once the call is live (the caller answered; after the dial, for an
 outbound call); a line
 waits until the agent has answered the previous line and gone quiet (plus
-``REPLY_GAP_SECONDS``); a barge-in waits for the agent's next speech to have played
-``after_seconds``. Every wait is capped at ``ANSWER_TIMEOUT_SECONDS``, so an agent that never
-answers cannot stall it, and ``run_scenario`` abandons the script the moment the call ends
-(silence timeout, max duration, end_call).
+``REPLY_GAP_SECONDS``); the parts of a `say` list follow each other after ``pause_seconds``
+of silence, whatever the agent does; a barge-in (a line or a noise) waits for the agent's next
+speech to have played ``after_seconds``. A barge-in may be a backchannel or a noise, which
+never becomes a turn: the agent finishing the speech it talked over, uninterrupted, counts as
+its answer. Every wait is capped at ``ANSWER_TIMEOUT_SECONDS`` (speech already playing or
+paused, at ``LONGEST_SPEECH_SECONDS``), so an agent that never answers cannot stall it, and
+``run_scenario`` abandons the script the moment the call ends (silence timeout, max duration,
+end_call).
 
 What it measures (:func:`call_timings`, :mod:`.timings`): the greeting, and each line's turn
-from its last frame to the agent's first audio after it, with the waterfall in between; and
-the call's log (who said what, when).
+from its last frame to the agent's first audio after it, with the waterfall in between; for
+each barge-in, what the caller heard of the agent's speech it talked over; and the call's log
+(who said what, when).
 """
 
 from __future__ import annotations
@@ -38,17 +43,28 @@ from .script import (
     DisconnectStep,
     DtmfStep,
     HangupStep,
+    NoiseStep,
     SayStep,
     ScenarioStep,
     SilenceStep,
 )
 from .speech import CallerLine, seconds_to_say
-from .timings import LogEntry, TurnTiming, TurnWaterfall, first_after, ms_after
+from .timings import (
+    LogEntry,
+    OverlapTiming,
+    TurnTiming,
+    TurnWaterfall,
+    first_after,
+    ms_after,
+)
+from .transport import PlayedSegment
 
 REPLY_GAP_SECONDS = 0.2
 """A person's pause before answering once the agent has gone quiet."""
 ANSWER_TIMEOUT_SECONDS = 8.0
 """Longest a caller step waits for the agent; an agent that never answers cannot stall it."""
+LONGEST_SPEECH_SECONDS = 60.0
+"""A step waits this long at most for speech the agent has begun to finish playing."""
 _POLL_SECONDS = 0.05
 
 Say = Callable[[str], None]
@@ -61,9 +77,11 @@ class CallTimings:
     greeting_ms: float | None
     """Call start -> first frame of the agent's first audio, when it spoke before the caller."""
     turns: list[TurnTiming]
-    """One per caller line that was said to its end, in order."""
+    """One per caller line that was said to its end, in order (each part of a `say` list)."""
     join_to_greeting_ms: float | None = None
     """The caller's participant joining -> the first frame of the greeting they hear."""
+    overlaps: list[OverlapTiming] = field(default_factory=list)
+    """One per barge-in step (a line or a noise), in order."""
 
 
 @dataclass
@@ -73,6 +91,17 @@ class _LineRun:
     started_at: float
     ended_at: float | None = None
     """When its last frame reached the session: the caller's end of speech."""
+    continues: bool = False
+    """More parts of the same turn follow (a `say` list)."""
+
+
+@dataclass
+class _Overlap:
+    kind: str
+    text: str
+    started_at: float
+    segment: PlayedSegment | None
+    """The agent's speech playing when it began (None: nothing was)."""
 
 
 @dataclass
@@ -90,7 +119,11 @@ class ScriptedCaller:
     commits: list[float] = field(default_factory=list)
     vad_ends: list[float] = field(default_factory=list)
     log: list[LogEntry] = field(default_factory=list)
+    overlaps: list[_Overlap] = field(default_factory=list)
     _turns_before_last_line: int | None = None
+    _talked_over: PlayedSegment | None = None
+    """The agent's speech the last barge-in line began over: if it plays to its end, the line
+    was a backchannel the agent rightly let pass (no turn will come)."""
 
     def ms(self, at: float) -> float:
         return round((at - self.started) * 1000, 1)
@@ -111,13 +144,21 @@ class ScriptedCaller:
             await _wait(self.segment_started, ANSWER_TIMEOUT_SECONDS)  # the greeting began
         for step in steps:
             self.segment_started.clear()
-            if isinstance(step, SayStep):
+            if isinstance(step, SayStep | NoiseStep):
                 if step.barge_in:
                     await _wait(self.segment_started, ANSWER_TIMEOUT_SECONDS)
                     await asyncio.sleep(step.barge_in_after_seconds)
                 else:
                     await self._agent_done()
-                await self._say(step.text, barge_in=step.barge_in)
+                if isinstance(step, NoiseStep):
+                    await self._noise(step.seconds, barge_in=step.barge_in)
+                    continue
+                parts = (step.text, *step.more)
+                for i, part in enumerate(parts):
+                    if i:
+                        await asyncio.sleep(step.pause_seconds)  # mid-thought: no waiting
+                    await self._say(part, barge_in=step.barge_in and i == 0,
+                                    continues=i < len(parts) - 1)  # fmt: skip
             elif isinstance(step, SilenceStep):
                 await self._agent_done()
                 await asyncio.sleep(step.seconds)
@@ -138,36 +179,57 @@ class ScriptedCaller:
                 return
         # no hangup: the caller stays on the line, silent, until the call ends by itself
 
-    async def _say(self, text: str, *, barge_in: bool) -> None:
+    async def _say(self, text: str, *, barge_in: bool, continues: bool = False) -> None:
         line = CallerLine(line_id=len(self.lines), text=text, seconds=seconds_to_say(text))
-        run = _LineRun(text, barge_in, started_at=time.monotonic())
+        run = _LineRun(text, barge_in, started_at=time.monotonic(), continues=continues)
         self.lines.append(run)
         self.log.append(LogEntry(at_ms=self.ms(run.started_at), who="caller", text=text))
         self._turns_before_last_line = self.user_turns
+        self._talked_over = self._over_agent("say", text, run.started_at) if barge_in else None
         run.ended_at = await self.room.audio.caller.say(line)
+
+    async def _noise(self, seconds: float, *, barge_in: bool) -> None:
+        at = time.monotonic()
+        self.log.append(LogEntry(at_ms=self.ms(at), who="caller", text=f"({seconds:g} s noise)"))
+        if barge_in:
+            self._over_agent("noise", "", at)
+        await self.room.audio.caller.noise(seconds)
+
+    def _over_agent(self, kind: str, text: str, at: float) -> PlayedSegment | None:
+        segment = self.room.audio.playout.playing
+        self.overlaps.append(_Overlap(kind, text, at, segment))
+        return segment
 
     async def _agent_done(self) -> None:
         """The caller's last line has become a turn, and the agent answered and went quiet."""
         deadline = time.monotonic() + ANSWER_TIMEOUT_SECONDS
         if self._turns_before_last_line is not None:
             while self.user_turns <= self._turns_before_last_line:
+                over = self._talked_over
+                if over is not None and over.finished_at is not None and not over.interrupted:
+                    break  # a backchannel: the agent finished what it was saying
                 self.turn_added.clear()
-                if not await _wait(self.turn_added, deadline - time.monotonic()):
+                left = deadline - time.monotonic()
+                if over is not None:
+                    left = min(left, _POLL_SECONDS)  # also watch the speech it talked over
+                if not await _wait(self.turn_added, left) and time.monotonic() >= deadline:
                     break
-            self._turns_before_last_line = None
+            self._turns_before_last_line = self._talked_over = None
             deadline = time.monotonic() + ANSWER_TIMEOUT_SECONDS
         quiet_since: float | None = None
+        longest = time.monotonic() + LONGEST_SPEECH_SECONDS
         while time.monotonic() < deadline:
             now = time.monotonic()
-            if self.room.audio.playout.idle and self.call.session.agent_state in (
-                "listening",
-                "idle",
-            ):
+            playout = self.room.audio.playout
+            if playout.idle and self.call.session.agent_state in ("listening", "idle"):
                 quiet_since = quiet_since or now
                 if now - quiet_since >= REPLY_GAP_SECONDS:
                     return
             else:
                 quiet_since = None
+            if not playout.idle:
+                # speaking (or paused, about to resume): a long answer is not a stalled agent
+                deadline = min(max(deadline, now + 2 * _POLL_SECONDS), longest)
             await asyncio.sleep(_POLL_SECONDS)
 
 
@@ -212,6 +274,7 @@ def call_timings(
                 caller_ended_at_ms=ms_after(end, started) or 0.0,
                 latency_ms=ms_after(answer_at, end),
                 waterfall=waterfall,
+                continues=run.continues,
             )
         )
     greeted = greeting_at is not None and greeting_at < first_line_at
@@ -222,6 +285,24 @@ def call_timings(
             ms_after(greeting_at, joined_at) if greeted and joined_at is not None else None
         ),
         turns=turns,
+        overlaps=[_overlap_timing(o, started) for o in caller.overlaps],
+    )
+
+
+def _overlap_timing(overlap: _Overlap, started: float) -> OverlapTiming:
+    segment = overlap.segment
+    quiet_at = segment.quiet_at if segment is not None else None
+    return OverlapTiming(
+        kind="noise" if overlap.kind == "noise" else "say",
+        caller_text=overlap.text,
+        caller_started_at_ms=ms_after(overlap.started_at, started) or 0.0,
+        agent_speaking=segment is not None,
+        agent_quiet_ms=ms_after(quiet_at, overlap.started_at),
+        agent_heard_whole=segment is not None and segment.heard_whole,
+        agent_resumed=segment is not None
+        and bool(segment.paused_at)
+        and segment.finished_at is not None
+        and not segment.interrupted,
     )
 
 

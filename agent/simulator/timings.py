@@ -43,8 +43,31 @@ class TurnTiming(BaseModel):
     """Since the call started (just before ``LiveCall.converse``)."""
     caller_ended_at_ms: float
     latency_ms: float | None
-    """Caller end of speech -> first agent audio; None if the agent never answered."""
+    """Caller end of speech -> first agent audio; None if the agent never answered (before
+    the next line ended)."""
     waterfall: TurnWaterfall
+    continues: bool = False
+    """A part of a `say` list with more parts to come: the caller only paused, so an answer
+    here (``latency_ms`` not None) is a premature reply."""
+
+
+class OverlapTiming(BaseModel):
+    """Caller sound over the agent's speech (a barge-in line or a noise step): what the caller
+    heard of the agent's speech it talked over."""
+
+    kind: Literal["say", "noise"]
+    caller_text: str
+    """The line ("" for noise)."""
+    caller_started_at_ms: float
+    """Since the call started."""
+    agent_speaking: bool
+    """The agent's audio was playing when the caller started (False: nothing to talk over)."""
+    agent_quiet_ms: float | None
+    """Caller's first frame -> the agent's audio paused or was cut; None: it never was."""
+    agent_heard_whole: bool
+    """The agent's speech played to its end with no pause and no cut."""
+    agent_resumed: bool
+    """It was paused and then played to its end (a false interruption, resumed from)."""
 
 
 class LogEntry(BaseModel):
@@ -73,7 +96,8 @@ class LatencySplit(BaseModel):
     """The configured waits on the critical path (see :func:`split_latency`)."""
     vad_detection_ms: float | None
     """How much later than its configured silence silero called the end of speech: window
-    granularity (32 ms) and the speech probability decaying, not worker code."""
+    granularity (32 ms) and the speech probability decaying, not worker code (subtracted from
+    the overhead only where it is on the critical path)."""
     worker_overhead_ms: float
     """The rest: framework and worker time between the vendors' answers."""
 
@@ -89,12 +113,19 @@ def split_latency(
 ) -> LatencySplit | None:
     """Split ``turn.latency_ms`` into configured waits, VAD detection lag and worker overhead.
 
-    Critical path of configured waits: the turn commits when the VAD's silence, the
-    endpointing delay and the STT final have all passed (each counted from the caller's end
-    of speech: max(550, 500, 150) = 550 ms with the defaults); the LLM's first token adds
-    its wait unless the request went out early (preemptive, at the STT final), in which case
-    only what is left of it at the commit counts (150 + 250 - 550 < 0: nothing); then the
-    TTS's first audio (120 ms). Defaults: 550 + 0 + 120 = 670 ms.
+    The turn commits when the VAD's silence, the endpointing delay (the turn plan's wait for a
+    finished sentence) and the STT final have all passed, each counted from the caller's end of
+    speech; the VAD's own lag comes on top of its silence. The LLM's first token comes
+    ``llm_ttft_ms`` after it was asked: at the STT final when asked preemptively (then only
+    what is left of it at the commit counts), else at the commit. Then the TTS's first audio.
+
+    - before turn plans: commit max(550, 500, 150) = 550 (+ silero's ~110 ms lag), the token
+      was ready at 150 + 250 = 400, long before: configured 550 + 120 = 670 ms, and the lag
+      is on the critical path;
+    - the default plan (a finished sentence): commit max(200, 200, 150) = 200 (+ lag ~120 =
+      320), the token ready at 400: configured max(200, 400) + 120 = 520 ms, and the lag is
+      hidden behind the LLM, so none of it is subtracted; the STT final as it came (160 ms
+      on the simulator's 20 ms frames) is on the critical path instead.
     """
     latency = turn.latency_ms
     waterfall = turn.waterfall
@@ -109,16 +140,24 @@ def split_latency(
         and turn_ended is not None
         and waterfall.llm_request_ms < turn_ended
     )
-    llm_wait = max(0.0, stt_final_ms + llm_ttft_ms - commit) if preemptive else llm_ttft_ms
-    configured = commit + llm_wait + tts_ttfb_ms
     vad_lag = (
         max(0.0, waterfall.vad_end_of_speech_ms - min_silence_ms)
         if waterfall.vad_end_of_speech_ms is not None and min_silence_ms >= commit
         else None
     )
+    committed_at = commit + (vad_lag or 0.0)
+    if preemptive:
+        configured = max(commit, stt_final_ms + llm_ttft_ms) + tts_ttfb_ms
+        # the LLM is asked at the final as it came: the offline STT finalises on 20 ms frame
+        # boundaries (150 ms configured, 160 ms seen), vendor time, not the worker's
+        final_at = max(stt_final_ms, waterfall.stt_final_ms or stt_final_ms)
+        expected = max(committed_at, final_at + llm_ttft_ms) + tts_ttfb_ms
+    else:
+        configured = commit + llm_ttft_ms + tts_ttfb_ms
+        expected = committed_at + llm_ttft_ms + tts_ttfb_ms
     return LatencySplit(
         latency_ms=latency,
         configured_ms=round(configured, 1),
         vad_detection_ms=None if vad_lag is None else round(vad_lag, 1),
-        worker_overhead_ms=round(latency - configured - (vad_lag or 0.0), 1),
+        worker_overhead_ms=round(latency - expected, 1),
     )

@@ -37,6 +37,7 @@ from livekit.agents import AgentSession
 from livekit.agents.voice import io
 from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
 
+from .noise import laughter
 from .speech import CALLER_SAMPLE_RATE, HEARD_LINE_KEY, CallerLine, CallerSpeech, HeardLine
 
 _FRAME_SECONDS = 0.02
@@ -49,6 +50,8 @@ class _Speaking:
     pcm: bytes
     at: int = 0  # bytes already sent
     done: asyncio.Future[float] = field(default_factory=asyncio.Future)
+    heard: bool = True
+    """False: sound with no words (noise); its frames carry no HeardLine."""
 
 
 class CallerAudioInput(io.AudioInput):
@@ -77,6 +80,14 @@ class CallerAudioInput(io.AudioInput):
     def say(self, line: CallerLine) -> asyncio.Future[float]:
         """Queue ``line``; the future resolves with the time its last frame was delivered."""
         speaking = _Speaking(line=line, pcm=self._speech.pcm_for(line))
+        self._queue.append(speaking)
+        return speaking.done
+
+    def noise(self, seconds: float) -> asyncio.Future[float]:
+        """Queue ``seconds`` of laughter (agent/simulator/noise.py): silero takes it for
+        speech, the STT hears no words in it. Resolves as :meth:`say` does."""
+        line = CallerLine(line_id=-1, text="", seconds=seconds)
+        speaking = _Speaking(line=line, pcm=laughter(seconds), heard=False)
         self._queue.append(speaking)
         return speaking.done
 
@@ -120,7 +131,8 @@ class CallerAudioInput(io.AudioInput):
         speaking.at += size
         last = speaking.at >= len(speaking.pcm)
         frame = self._frame(chunk.ljust(size, b"\0"))
-        frame.userdata[HEARD_LINE_KEY] = HeardLine(line=speaking.line, offset=offset, last=last)
+        if speaking.heard:
+            frame.userdata[HEARD_LINE_KEY] = HeardLine(line=speaking.line, offset=offset, last=last)
         if last:
             self._queue.popleft()
             speaking.done.set_result(time.monotonic())
@@ -143,6 +155,21 @@ class PlayedSegment:
     interrupted: bool = False
     flushed: bool = False
     frames: deque[rtc.AudioFrame] = field(default_factory=deque, repr=False)
+    paused_at: list[float] = field(default_factory=list)
+    """Each time the framework paused it while it played (a possible false interruption)."""
+    cleared_at: float | None = None
+    """When it was cut (``clear_buffer``) after it began playing."""
+
+    @property
+    def quiet_at(self) -> float | None:
+        """When the caller stopped hearing it before its end: the first pause, or the cut."""
+        times = [*self.paused_at[:1], *([] if self.cleared_at is None else [self.cleared_at])]
+        return min(times) if times else None
+
+    @property
+    def heard_whole(self) -> bool:
+        """Played to its end with no pause and no cut."""
+        return self.finished_at is not None and not self.interrupted and not self.paused_at
 
 
 class PlayoutRecorder(io.AudioOutput):
@@ -230,6 +257,8 @@ class PlayoutRecorder(io.AudioOutput):
         for segment in list(self._pending):
             segment.frames.clear()
             segment.interrupted = True
+            if segment.first_frame_at is not None and segment.cleared_at is None:
+                segment.cleared_at = time.monotonic()
             if self._playing is not None and self._playing[0] is segment:
                 # 20 ms frame that started 12 ms ago: 12 ms of it were heard
                 _, started, length = self._playing
@@ -239,7 +268,17 @@ class PlayoutRecorder(io.AudioOutput):
                 self._finish(segment, interrupted=True)
 
     def pause(self) -> None:
+        if self._resumed.is_set() and (segment := self.playing) is not None:
+            segment.paused_at.append(time.monotonic())
         self._resumed.clear()
+
+    @property
+    def playing(self) -> PlayedSegment | None:
+        """The segment the caller is hearing (begun, not finished), if any."""
+        return next(
+            (s for s in self._pending if s.first_frame_at is not None and s.finished_at is None),
+            None,
+        )
 
     def resume(self) -> None:
         self._resumed.set()

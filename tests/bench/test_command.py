@@ -16,9 +16,16 @@ from typing import Any
 import pytest
 
 from agent.bench.figures import LevelFigures, Spread, carried
-from agent.bench.scenario import AGENT_REPLIES, CALLER_LINES, MAX_TURNS, bench_scenario
+from agent.bench.scenario import (
+    AGENT_REPLIES,
+    BACKCHANNEL,
+    CALLER_LINES,
+    INTERRUPTION,
+    MAX_TURNS,
+    bench_scenario,
+)
 from agent.cli import main
-from agent.simulator.script import HangupStep, SayStep
+from agent.simulator.script import HangupStep, NoiseStep, SayStep
 from tests.support.paths import REPO as REPO_ROOT
 
 REPO = REPO_ROOT
@@ -66,6 +73,12 @@ def test_one_call_prints_the_figures_as_the_last_thing_on_stdout() -> None:
     for key in ("turn_latency_ms", "vad_detection_ms", "loop_lag_ms"):
         _spread_ok(level[key])
     assert level["cpu_ms_per_call_second"] > 0
+    taking = level["turn_taking"]
+    for key in ("finished_sentence_wait_ms", "mid_phrase_wait_ms", "interruption_quiet_ms"):
+        _spread_ok(taking[key])
+    assert (taking["pauses"], taking["overlaps"]) == (1, 2)  # each probe once
+    assert isinstance(taking["premature_replies"], int)
+    assert isinstance(figures["false_interruptions"], int)
     assert level["rss_peak_mb"] >= level["rss_baseline_mb"] > 0
 
 
@@ -81,11 +94,16 @@ def test_the_benchmark_call_is_a_greeting_turns_and_a_hang_up() -> None:
         call_id="c1", turns=2, webhook_url="http://127.0.0.1:9/hook", webhook_secret="s3cret"
     )
     steps = scenario.caller_steps()
-    assert [s.text for s in steps if isinstance(s, SayStep)] == list(CALLER_LINES[:2])
-    assert not any(s.barge_in for s in steps if isinstance(s, SayStep))
+    said = [s for s in steps if isinstance(s, SayStep)]
+    # the ordinary turns first, waiting their turn, then the turn-taking probes
+    assert [s.text for s in said[:2]] == list(CALLER_LINES[:2])
+    assert not any(s.barge_in or s.more for s in said[:2])
+    assert said[2].more  # a pause inside one turn
+    assert [s.text for s in said if s.barge_in] == [BACKCHANNEL, INTERRUPTION]
+    assert [s for s in steps if isinstance(s, NoiseStep) and s.barge_in]
     assert isinstance(steps[-1], HangupStep)
     assert steps[-1].wait_for_agent
-    assert [r.say for r in scenario.llm] == list(AGENT_REPLIES[:2])
+    assert [r.say for r in scenario.llm[:2]] == list(AGENT_REPLIES[:2])
     assistant = scenario.dispatch["assistant"]
     assert assistant["first_message"]
     assert assistant["webhook_url"] == "http://127.0.0.1:9/hook"

@@ -11,7 +11,13 @@ import yaml
 
 from agent.simulator.command import register
 from agent.simulator.scenario import ScenarioError, load_scenario, parse_scenario
-from agent.simulator.script import HangupStep, SayStep, SilenceStep
+from agent.simulator.script import (
+    HangupStep,
+    NoiseStep,
+    SayStep,
+    SilenceStep,
+    parse_caller_script,
+)
 from tests.support.paths import SCENARIOS as SCENARIOS_DIR
 
 SCENARIOS = SCENARIOS_DIR
@@ -72,6 +78,45 @@ def test_short_forms_become_caller_steps() -> None:
         SilenceStep(seconds=6),
         HangupStep(wait_for_agent=False),
     ]
+
+
+def test_a_say_list_is_one_turn_with_pauses_and_noise_is_a_step() -> None:
+    scenario = parse_scenario(
+        {
+            "dispatch": {},
+            "caller": [
+                {"say": ["I'd like a table for", "two."], "pause_seconds": 1.0},
+                {"noise": 0.6, "barge_in": True, "after_seconds": 1.5},
+                {"noise": 0.4},
+            ],
+        }
+    )
+    assert scenario.caller_steps() == [
+        SayStep(text="I'd like a table for", more=("two.",), pause_seconds=1.0),
+        NoiseStep(seconds=0.6, barge_in=True, barge_in_after_seconds=1.5),
+        NoiseStep(seconds=0.4),
+    ]
+    # the script's own short form reads the same
+    assert parse_caller_script([{"say": ["a", "b"]}, {"noise": 0.4}]) == [
+        SayStep(text="a", more=("b",)),
+        NoiseStep(seconds=0.4),
+    ]
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        {"say": "Hi", "pause_seconds": 1.0},  # a pause goes between the parts of a list
+        {"say": []},
+        {"say": ["Hi", ""]},
+        {"noise": 0},
+        {"noise": 0.5, "say": "Hi"},
+    ],
+)
+def test_bad_say_lists_and_noises_are_refused(step: dict[str, object]) -> None:
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario({"dispatch": {}, "caller": [step]})
+    assert exc.value.problems[0].startswith("caller.0")
 
 
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.name)

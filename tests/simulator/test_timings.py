@@ -45,3 +45,27 @@ def test_turn_asked_at_commit_waits_for_the_whole_first_token() -> None:
 
 def test_unanswered_turn_has_no_split() -> None:
     assert split_latency(_turn(None), **DEFAULTS) is None
+
+
+def test_with_the_default_plan_the_vad_lag_hides_behind_the_llm() -> None:
+    # 0.2 s silence, 0.2 s terminal wait: committed at 322 ms (silero 122 ms late), but the
+    # LLM asked at the final (160 ms) has its first token only at 150 + 250 = 400 ms
+    plan = DEFAULTS | {"min_silence_ms": 200.0, "min_endpointing_ms": 200.0}
+    turn = _turn(
+        538.0,
+        stt_final_ms=160.0,
+        vad_end_of_speech_ms=322.0,
+        turn_committed_ms=323.0,
+        llm_request_ms=162.0,
+    )
+    split = split_latency(turn, **plan)
+    assert split is not None
+    assert split.configured_ms == pytest.approx(520.0)  # max(200, 400) + 120
+    assert split.vad_detection_ms == pytest.approx(122.0)  # reported, not on the path
+    # the final came at 160 ms (frame boundaries): the token at 410, audio at 530
+    assert split.worker_overhead_ms == pytest.approx(8.0)
+    # a VAD later than the token puts its lag back on the critical path
+    late = _turn(600.0, vad_end_of_speech_ms=450.0, turn_committed_ms=451.0, llm_request_ms=160.0)
+    later = split_latency(late, **plan)
+    assert later is not None
+    assert later.worker_overhead_ms == pytest.approx(600.0 - 450.0 - 120.0)
