@@ -278,6 +278,28 @@ async def test_a_document_that_does_not_parse_is_reported_as_config_error(
     assert CallLedger(worker.settings.outbox_dir / "ledger").open_entries() == []
 
 
+async def test_model_endpointing_is_refused_where_the_worker_does_not_load_the_model(
+    worker: RunningWorker, receiver: WatchedReceiver
+) -> None:
+    # VOICE_AGENT_TURN_MODEL is off: prewarm loaded no end-of-turn model, so the job refuses
+    # the document before the call goes live, naming the field
+    url = receiver.url("/hooks")
+    await worker.dispatch("AJ_model", document(url, turn_config={"endpointing_mode": "model"}))
+    async with asyncio.timeout(WAIT):
+        exit_code = await worker.job_closed("AJ_model")
+
+    assert exit_code == 0
+    assert sent(receiver.received) == [
+        ("status-update", "failed"),
+        ("end-of-call-report", "config_error"),
+    ]
+    assert all(r.signature_ok is True for r in receiver.received)
+    (report,) = reports(receiver.received)
+    detail = json.loads(report.body)["message"]["end_detail"]
+    assert detail.startswith("assistant.turn_config.endpointing_mode: ")
+    assert "VOICE_AGENT_TURN_MODEL" in detail
+
+
 # ---- 2. a valid document: live, ended, one report ----------------------------------------------
 
 EXIT_CODES = {"process": 0, "thread": None}
