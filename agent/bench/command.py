@@ -13,6 +13,9 @@ import sys
 FULL_LEVELS = (1, 4, 8, 12, 16, 20, 24, 32, 48, 64, 96, 128)
 """Finer steps where a 2-core machine was seen to turn (16 to 24), doubling beyond."""
 QUICK_LEVELS = (1, 4)
+FLOOR_LEVELS = (1, 32)
+"""Where the floor ratio is taken: one call, and the most calls one process carries."""
+EXECUTORS = ("process", "thread")
 BUDGET_MS = 50.0
 
 
@@ -28,6 +31,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench.add_argument("--calls", type=int, default=None, help="calls per level (default: auto)")
     bench.add_argument("--turns", type=int, default=None, help="caller turns per call (0-3)")
     bench.add_argument("--budget-ms", type=float, default=BUDGET_MS, help="p95 overhead limit")
+    bench.add_argument(
+        "--room-audio",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the room audio path's CPU at each level (default: on for the full ramp)",
+    )
+    bench.add_argument(
+        "--floor-levels",
+        default=None,
+        help="levels to run against a bare AgentSession, e.g. 1,32 (default: 1,32 for the "
+        "full ramp; '' for none)",
+    )
+    bench.add_argument(
+        "--production",
+        default=None,
+        help="executors to measure on a real AgentServer: process,thread (default: both for "
+        "the full ramp; '' for none)",
+    )
     bench.set_defaults(func=cmd_bench)
 
 
@@ -49,8 +70,40 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not levels or min(levels) < 1 or not 0 <= turns <= MAX_TURNS or (args.calls or 1) < 1:
         print(f"bench: levels >= 1, calls >= 1, turns 0..{MAX_TURNS}", file=sys.stderr)
         return 2
+    ramp = not args.quick and not args.levels  # the whole ramp measures everything
+    room_audio = ramp if args.room_audio is None else args.room_audio
+    try:
+        floor_levels = _ints(args.floor_levels, FLOOR_LEVELS if ramp else ())
+    except ValueError:
+        print(f"bench: --floor-levels must be integers, not {args.floor_levels!r}", file=sys.stderr)
+        return 2
+    production = _names(args.production, EXECUTORS if ramp else ())
+    if min(floor_levels, default=1) < 1 or not set(production) <= set(EXECUTORS):
+        print(f"bench: floor levels >= 1, executors among {', '.join(EXECUTORS)}", file=sys.stderr)
+        return 2
     figures = asyncio.run(
-        run_bench(levels, calls=args.calls, turns=turns, budget_ms=args.budget_ms, mode=mode)
+        run_bench(
+            levels,
+            calls=args.calls,
+            turns=turns,
+            budget_ms=args.budget_ms,
+            mode=mode,
+            room_audio=room_audio,
+            floor_levels=floor_levels,
+            production=production,
+        )
     )
     print(figures.model_dump_json(indent=2))
     return 0
+
+
+def _ints(text: str | None, default: tuple[int, ...]) -> list[int]:
+    if text is None:
+        return list(default)
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _names(text: str | None, default: tuple[str, ...]) -> list[str]:
+    if text is None:
+        return list(default)
+    return [part.strip() for part in text.split(",") if part.strip()]

@@ -124,6 +124,97 @@ class LevelFigures(BaseModel):
     configured_turn_ms: float = 0.0
     """Configured waits on an ordinary turn's critical path, for this worker's turn plan."""
     turn_taking: TurnTaking = Field(default_factory=TurnTaking)
+    loadavg: list[float] = Field(default_factory=list)
+    """The machine's 1/5/15-minute load averages as the level ended (the bench included)."""
+
+
+class Stall(BaseModel):
+    """One `event loop blocked` report of the framework's loop monitor."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ms: float
+    cpu_ms: float
+    gc_ms: float
+    task: str | None
+    where: str | None
+    """The innermost frame of the loop thread's stack sample, when there was one."""
+
+
+class ProductionFigures(BaseModel):
+    """One executor's figures (a field of the bench's JSON: ``production``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    executor: str
+    idle_processes: int
+    pss_mb_per_call: dict[str, float]
+    """By live calls. process: mean PSS of a live job process; thread: the worker process's
+    PSS increment over its idle baseline, per call."""
+    pss_mb_per_call_with_shared: dict[str, float]
+    """By live calls: everything the calls need divided by them. process: live + idle job
+    processes + the forkserver; thread: the worker process's whole PSS."""
+    main_pss_mb: float
+    """The worker's main process (with the calls in it, for the thread executor)."""
+    forkserver_pss_mb: float | None
+    dispatch_to_live_ms: dict[str, Spread]
+    """``warm``: a warm process was idle; ``burst``: every call of the burst at once."""
+    call_start_stalls: dict[str, list[Stall]]
+    """Loop stalls of 50 ms or more while calls started (the mock room's left out), by phase
+    (``warm``, ``burst``). Wall time includes time the loop's thread was not running (other
+    processes on the cores); ``cpu_ms`` is what the loop's thread itself ran."""
+    loadavg: list[float]
+
+
+class KindFigures(BaseModel):
+    """One kind of call (ours or the floor), pooled over the rounds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    turns: int
+    overhead_mean_ms: float | None
+    overhead_p95_ms: float | None
+    cpu_ms_per_call_second: float
+
+
+class FloorFigures(BaseModel):
+    """Ours and the floor, pooled over the rounds, and their ratios (ours / floor)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    concurrency: int
+    calls_per_phase: int
+    rounds: int
+    ours: KindFigures
+    floor: KindFigures
+    overhead_mean_ratio: float | None
+    """Our pooled mean turn overhead / the floor's."""
+    cpu_ratio: float
+    """Our CPU per call-second / the floor's."""
+    overhead_mean_ratio_by_round: list[float | None]
+    cpu_ratio_by_round: list[float]
+    overhead_mean_ms_by_round: list[dict[str, float | None]]
+    """Each round's mean overhead of each kind (in the order they ran)."""
+    loadavg_before: list[float]
+    loadavg_after: list[float]
+
+
+class RoomAudioFigures(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    calls: int
+    seconds: float
+    agent_speaks: float
+    """Share of the time the agent speaks (its audio goes out)."""
+    room_audio_cpu_ms_per_call_second: float
+    """RoomIO's input stream and resamplers, and its output path, minus the stand-in source."""
+    stand_in_source_cpu_ms_per_call_second: float
+    """The stand-in caller feeding 48 kHz frames in (not production's: its decoder does it)."""
+    in_frames_per_call_second: float
+    """24 kHz frames RoomIO's input stream delivered (100 per second when it keeps up)."""
+    out_chunks_per_call_second: float
+    loadavg_before: list[float]
+    loadavg_after: list[float]
 
 
 class BenchFigures(BaseModel):
@@ -160,6 +251,19 @@ class BenchFigures(BaseModel):
     degraded_at: int | None
     """The first level that missed it (None: none of the levels tried did)."""
     levels: list[LevelFigures]
+    room_audio: dict[str, RoomAudioFigures] = Field(default_factory=dict)
+    """By level: the room's audio path at that many calls (agent/bench/room_audio.py)."""
+    cpu_ms_per_call_second_with_room_path: dict[str, float] = Field(default_factory=dict)
+    """By level: the level's CPU per call-second plus the room audio path's."""
+    floor_ratio: dict[str, FloorFigures] = Field(default_factory=dict)
+    """By level: ours against a bare AgentSession running the same call, interleaved."""
+    production: dict[str, ProductionFigures] = Field(default_factory=dict)
+    """By executor: a real AgentServer's job processes or threads with fake jobs."""
+    pss_mb_per_call_production: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """By executor, then live calls: ``production``'s PSS per live call (process: a live job
+    process; thread: the worker's increment per call)."""
+    dispatch_to_live_ms: dict[str, dict[str, Spread]] = Field(default_factory=dict)
+    """By executor: ``production``'s job request -> call live (``warm``, ``burst``)."""
 
 
 def carried(level: LevelFigures, budget_ms: float, *, idle_vad_mean_ms: float | None) -> bool:

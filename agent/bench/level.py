@@ -35,7 +35,7 @@ from agent.delivery.target_policy import TargetPolicy
 from agent.delivery.webhook import WebhookSink
 from agent.simulator.live import ScenarioResult, run_scenario
 from agent.simulator.offline import OfflineLatencies
-from agent.simulator.timings import split_latency
+from agent.simulator.timings import LatencySplit, TurnTiming, split_latency
 from agent.worker.logs import configure_logging
 from agent.worker.settings import WorkerSettings
 
@@ -153,6 +153,31 @@ def _turn_taking(results: list[ScenarioResult]) -> TurnTaking:
     )
 
 
+BENCH_LATENCIES = OfflineLatencies(stt_final_ms=150, llm_ttft_ms=250, tts_ttfb_ms=120)
+"""The bench scenario's configured vendor waits (agent/bench/scenario.py)."""
+
+
+def bench_assistant() -> AssistantConfig:
+    """The bench call's assistant (its turn plan decides the configured waits)."""
+    scenario = bench_scenario(call_id="plan", turns=0, webhook_url=None, webhook_secret=None)
+    return AssistantConfig.model_validate(scenario.dispatch["assistant"])
+
+
+def split_turn(timing: TurnTiming, assistant: AssistantConfig) -> LatencySplit | None:
+    """A bench line's turn split into the configured waits, silero's lag and the worker's
+    overhead (None: a probe, measured by the turn-taking figures; or never answered)."""
+    if timing.caller_text not in CALLER_LINES:
+        return None
+    return split_latency(
+        timing,
+        stt_final_ms=BENCH_LATENCIES.stt_final_ms,
+        llm_ttft_ms=BENCH_LATENCIES.llm_ttft_ms,
+        tts_ttfb_ms=BENCH_LATENCIES.tts_ttfb_ms,
+        min_silence_ms=assistant.turn_config.min_silence_seconds * 1000,
+        min_endpointing_ms=configured_endpointing_ms(assistant),
+    )
+
+
 def _figures(
     concurrency: int,
     results: list[ScenarioResult],
@@ -162,10 +187,8 @@ def _figures(
     baseline_mb: float,
     sampler: _Sampler,
 ) -> LevelFigures:
-    latencies = OfflineLatencies(stt_final_ms=150, llm_ttft_ms=250, tts_ttfb_ms=120)
-    scenario = bench_scenario(call_id="plan", turns=0, webhook_url=None, webhook_secret=None)
-    assistant = AssistantConfig.model_validate(scenario.dispatch["assistant"])
-    turn = assistant.turn_config
+    latencies = BENCH_LATENCIES
+    assistant = bench_assistant()
     latency, overhead, vad_lag, greetings = [], [], [], []
     unanswered = 0
     for result in results:
@@ -177,14 +200,7 @@ def _figures(
         for timing in timings.turns:
             if timing.caller_text not in CALLER_LINES:
                 continue  # a probe: measured by _turn_taking
-            split = split_latency(
-                timing,
-                stt_final_ms=latencies.stt_final_ms,
-                llm_ttft_ms=latencies.llm_ttft_ms,
-                tts_ttfb_ms=latencies.tts_ttfb_ms,
-                min_silence_ms=turn.min_silence_seconds * 1000,
-                min_endpointing_ms=configured_endpointing_ms(assistant),
-            )
+            split = split_turn(timing, assistant)
             if split is None:
                 unanswered += 1
                 continue
@@ -213,6 +229,7 @@ def _figures(
         loop_lag_ms=Spread.of(sampler.lags_ms),
         configured_turn_ms=configured_turn_ms(assistant, latencies),
         turn_taking=_turn_taking(results),
+        loadavg=[round(x, 2) for x in os.getloadavg()],
     )
 
 

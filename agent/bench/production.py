@@ -45,9 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict
 
-from .figures import Spread
+from .figures import ProductionFigures, Spread, Stall
 
 WARN_MS = 50
 IDLE_PROCESSES = 2
@@ -55,44 +54,6 @@ SETTLE_SECONDS = 3.0
 MOCK_ROOM_TASKS = frozenset({"job_ipc_read"})
 """Where the framework builds a fake job's mock room (create_autospec of rtc.Room: 50-250 ms on
 the job's loop): a test harness cost, not production's."""
-
-
-class ProductionFigures(BaseModel):
-    """One executor's figures (a field of the bench's JSON: ``production``)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    executor: str
-    idle_processes: int
-    pss_mb_per_call: dict[str, float]
-    """By live calls. process: mean PSS of a live job process; thread: the worker process's
-    PSS increment over its idle baseline, per call."""
-    pss_mb_per_call_with_shared: dict[str, float]
-    """By live calls: everything the calls need divided by them. process: live + idle job
-    processes + the forkserver; thread: the worker process's whole PSS."""
-    main_pss_mb: float
-    """The worker's main process (with the calls in it, for the thread executor)."""
-    forkserver_pss_mb: float | None
-    dispatch_to_live_ms: dict[str, Spread]
-    """``warm``: a warm process was idle; ``burst``: every call of the burst at once."""
-    call_start_stalls: dict[str, list[Stall]]
-    """Loop stalls of 50 ms or more while calls started (the mock room's left out), by phase
-    (``warm``, ``burst``). Wall time includes time the loop's thread was not running (other
-    processes on the cores); ``cpu_ms`` is what the loop's thread itself ran."""
-    loadavg: list[float]
-
-
-class Stall(BaseModel):
-    """One `event loop blocked` report of the framework's loop monitor."""
-
-    model_config = ConfigDict(frozen=True)
-
-    ms: float
-    cpu_ms: float
-    gc_ms: float
-    task: str | None
-    where: str | None
-    """The innermost frame of the loop thread's stack sample, when there was one."""
 
 
 class _LiveReceiver:

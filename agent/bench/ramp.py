@@ -25,12 +25,26 @@ from aiohttp import web
 
 from agent.delivery.signing import sign
 
-from .figures import BenchFigures, LevelFigures, carried
+from .figures import (
+    BenchFigures,
+    FloorFigures,
+    LevelFigures,
+    ProductionFigures,
+    RoomAudioFigures,
+    carried,
+)
 
 SECRET_ENV = "VOICE_AGENT_BENCH_SECRET"  # noqa: S105 (the variable's name, not a secret)
 """How the child gets the run's webhook secret (not on its command line, which ps shows)."""
 MIN_CALLS_PER_LEVEL = 3
 """Full run: a level with fewer slots still runs this many calls (in turn), for samples."""
+ROOM_SECONDS = 10.0
+"""How long the room audio path runs at each level (twice: the stand-in source alone, then
+the whole path)."""
+FLOOR_ROUNDS = 2
+"""Interleaved pairs of phases (ours, floor; floor, ours)."""
+FLOOR_CALLS_AT_ONE = 3
+"""Calls per phase at level 1 (one after the other): 9 turns per phase."""
 
 
 class _Receiver:
@@ -63,29 +77,81 @@ class _Receiver:
 async def _run_level(
     *, concurrency: int, calls: int, turns: int, url: str, secret: str, log_dir: Path
 ) -> LevelFigures:
-    env = dict(os.environ)
-    env[SECRET_ENV] = secret
-    env.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")  # silero only, as production
-    log_path = log_dir / f"level-{concurrency}.log"
+    line = await _child(
+        "agent.bench.level",
+        "--concurrency", str(concurrency), "--calls", str(calls), "--turns", str(turns),
+        "--webhook-url", url,
+        log_path=log_dir / f"level-{concurrency}.log", env=_env(secret),
+    )  # fmt: skip
+    return LevelFigures.model_validate_json(line)
+
+
+async def _child(module: str, *args: str, log_path: Path, env: dict[str, str]) -> str:
+    """Run ``python -m module args``; its last stdout line (logs go to ``log_path``)."""
     with log_path.open("wb") as log_file:
         child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "agent.bench.level",
-            "--concurrency", str(concurrency), "--calls", str(calls), "--turns", str(turns),
-            "--webhook-url", url,
+            sys.executable, "-m", module, *args,
             stdout=asyncio.subprocess.PIPE, stderr=log_file, env=env,
         )  # fmt: skip
         stdout, _ = await child.communicate()
     lines = stdout.decode().strip().splitlines()
     if child.returncode != 0 or not lines:
-        tail = log_path.read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"level {concurrency} failed (exit {child.returncode}):\n{tail}")
-    return LevelFigures.model_validate_json(lines[-1])
+        tail = (await asyncio.to_thread(log_path.read_text, errors="replace"))[-2000:]
+        raise RuntimeError(f"{module} {' '.join(args)} failed (exit {child.returncode}):\n{tail}")
+    return lines[-1]
+
+
+def _env(secret: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env[SECRET_ENV] = secret
+    env.setdefault("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")  # silero only, as production
+    return env
+
+
+async def _room_audio(concurrency: int, *, log_dir: Path) -> RoomAudioFigures:
+    line = await _child(
+        "agent.bench.room_audio", "--calls", str(concurrency), "--seconds", str(ROOM_SECONDS),
+        log_path=log_dir / f"room-{concurrency}.log", env=dict(os.environ),
+    )  # fmt: skip
+    return RoomAudioFigures.model_validate_json(line)
+
+
+async def _floor(concurrency: int, *, url: str, secret: str, log_dir: Path) -> FloorFigures:
+    # a few sequential calls at level 1 (3 turns each), the level's own number above it
+    calls = FLOOR_CALLS_AT_ONE if concurrency == 1 else concurrency
+    line = await _child(
+        "agent.bench.floor", "--concurrency", str(concurrency), "--calls", str(calls),
+        "--rounds", str(FLOOR_ROUNDS), "--webhook-url", url,
+        log_path=log_dir / f"floor-{concurrency}.log", env=_env(secret),
+    )  # fmt: skip
+    return FloorFigures.model_validate_json(line)
+
+
+async def _production(executor: str, *, log_dir: Path) -> ProductionFigures:
+    log_path = log_dir / f"production-{executor}.log"
+    env = dict(os.environ)
+    env.pop("VOICE_AGENT_EXECUTOR", None)  # the child sets its own
+    line = await _child(
+        "agent.bench.production", "--executor", executor, "--calls", "4", "--warm-calls", "4",
+        "--log", str(log_path), log_path=log_dir / f"production-{executor}.err", env=env,
+    )  # fmt: skip
+    return ProductionFigures.model_validate_json(line)
 
 
 async def run_bench(
-    levels: list[int], *, calls: int | None, turns: int, budget_ms: float, mode: str
+    levels: list[int],
+    *,
+    calls: int | None,
+    turns: int,
+    budget_ms: float,
+    mode: str,
+    room_audio: bool = False,
+    floor_levels: list[int] | None = None,
+    production: list[str] | None = None,
 ) -> BenchFigures:
-    """Run the levels in order, stopping after the first one not carried."""
+    """Run the levels in order, stopping after the first one not carried; then, as asked, the
+    room audio path at each level run, the floor at ``floor_levels`` and the production
+    figures of each executor in ``production``."""
     secret = secrets.token_urlsafe(24)
     receiver = _Receiver(secret)
     app = web.Application()
@@ -96,6 +162,9 @@ async def run_bench(
     await site.start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     done: list[LevelFigures] = []
+    room: dict[str, RoomAudioFigures] = {}
+    floors: dict[str, FloorFigures] = {}
+    produced: dict[str, ProductionFigures] = {}
     degraded_at: int | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="voice-agent-bench-logs-") as log_dir:
@@ -113,10 +182,23 @@ async def run_bench(
                 )
                 done.append(figures)
                 print(f"bench: {_summary(figures)}", file=sys.stderr)
+                if room_audio:
+                    room[str(concurrency)] = await _room_audio(concurrency, log_dir=Path(log_dir))
+                    print(f"bench: room audio {room[str(concurrency)]}", file=sys.stderr)
                 idle_vad = done[0].vad_detection_ms.mean
                 if not carried(figures, budget_ms, idle_vad_mean_ms=idle_vad):
                     degraded_at = concurrency
                     break
+            for concurrency in floor_levels or []:
+                print(f"bench: floor at {concurrency} calls...", file=sys.stderr)
+                floors[str(concurrency)] = await _floor(
+                    concurrency, url=url, secret=secret, log_dir=Path(log_dir)
+                )
+                print(f"bench: floor {floors[str(concurrency)]}", file=sys.stderr)
+            for executor in production or []:
+                print(f"bench: production, {executor} executor...", file=sys.stderr)
+                produced[executor] = await _production(executor, log_dir=Path(log_dir))
+                print(f"bench: production {produced[executor]}", file=sys.stderr)
     finally:
         await runner.cleanup()
     if receiver.bad_signatures:
@@ -140,6 +222,20 @@ async def run_bench(
         max_concurrent_calls=max(kept, default=0),
         degraded_at=degraded_at,
         levels=done,
+        room_audio=room,
+        cpu_ms_per_call_second_with_room_path={
+            str(f.concurrency): round(
+                f.cpu_ms_per_call_second
+                + room[str(f.concurrency)].room_audio_cpu_ms_per_call_second,
+                1,
+            )
+            for f in done
+            if str(f.concurrency) in room
+        },
+        floor_ratio=floors,
+        production=produced,
+        pss_mb_per_call_production={k: p.pss_mb_per_call for k, p in produced.items()},
+        dispatch_to_live_ms={k: p.dispatch_to_live_ms for k, p in produced.items()},
     )
 
 

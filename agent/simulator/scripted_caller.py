@@ -28,13 +28,13 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from livekit.agents import llm
+from livekit.agents import AgentSession, llm
 from livekit.agents.voice import events as lk_events
 
-from agent.call.live_call import LiveCall
 from agent.contracts.assistant import FirstMessageMode
+from agent.intake.dispatch import CallSpec
 
 from .offline import OfflineLLM, OfflineSTT, OfflineTTS
 from .room import SimulatedCallRoom
@@ -68,6 +68,20 @@ LONGEST_SPEECH_SECONDS = 60.0
 _POLL_SECONDS = 0.05
 
 Say = Callable[[str], None]
+
+
+class CallUnderTest(Protocol):
+    """What the scripted caller reads of the call it plays against: a LiveCall, or the bench's
+    bare framework session running the same call (agent/bench/floor.py)."""
+
+    @property
+    def live(self) -> asyncio.Event: ...
+
+    @property
+    def spec(self) -> CallSpec: ...
+
+    @property
+    def session(self) -> AgentSession[Any]: ...
 
 
 @dataclass
@@ -108,7 +122,7 @@ class _Overlap:
 class ScriptedCaller:
     """Plays the caller's steps against the running call."""
 
-    call: LiveCall
+    call: CallUnderTest
     room: SimulatedCallRoom
     started: float
     """``time.monotonic()`` when the call started (the log's zero)."""
@@ -314,7 +328,9 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
     return event.is_set()
 
 
-def print_conversation(call: LiveCall, caller: ScriptedCaller, say: Say, started: float) -> None:
+def print_conversation(
+    call: CallUnderTest, caller: ScriptedCaller, say: Say, started: float
+) -> None:
     def at() -> str:
         return f"{time.monotonic() - started:7.2f}s"
 

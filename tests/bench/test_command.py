@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from agent.bench.figures import LevelFigures, Spread, carried
+from agent.bench.figures import FloorFigures, LevelFigures, RoomAudioFigures, Spread, carried
 from agent.bench.scenario import (
     AGENT_REPLIES,
     BACKCHANNEL,
@@ -86,6 +86,9 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--turns", str(MAX_TURNS + 1)]) == 2
     assert main(["bench", "--levels", "1,x"]) == 2
     assert main(["bench", "--levels", "0"]) == 2
+    assert main(["bench", "--levels", "1", "--floor-levels", "1,x"]) == 2
+    assert main(["bench", "--levels", "1", "--floor-levels", "0"]) == 2
+    assert main(["bench", "--levels", "1", "--production", "process,fibre"]) == 2
     assert capsys.readouterr().out == ""
 
 
@@ -153,3 +156,45 @@ def test_spread_is_p50_and_p95_of_the_samples() -> None:
     spread = Spread.of([100.0, 200.0, 300.0, 400.0])
     assert (spread.p50, spread.p95, spread.mean, spread.samples) == (250.0, 385.0, 250.0, 4)
     assert Spread.of([]) == Spread(p50=None, p95=None, mean=None, samples=0)
+
+
+def _child(*args: str) -> dict[str, Any]:
+    env = dict(os.environ, LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE="0")
+    run = subprocess.run(  # noqa: S603 - this interpreter, the bench's own modules
+        [sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    figures: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return figures
+
+
+@pytest.mark.slow
+def test_the_floor_runs_ours_and_a_bare_session_interleaved() -> None:
+    figures = FloorFigures.model_validate(
+        _child("agent.bench.floor", "--concurrency", "1", "--calls", "1", "--rounds", "2")
+    )
+    # round 1: ours then the floor; round 2: the floor then ours; 3 turns a call each time
+    assert [list(r) for r in figures.overhead_mean_ms_by_round] == [
+        ["ours", "floor"],
+        ["floor", "ours"],
+    ]
+    assert figures.ours.turns == figures.floor.turns == 6
+    assert figures.ours.cpu_ms_per_call_second > 0
+    assert figures.floor.cpu_ms_per_call_second > 0
+    assert figures.overhead_mean_ratio is not None
+    assert figures.cpu_ratio > 0
+    assert len(figures.cpu_ratio_by_round) == 2
+    assert len(figures.loadavg_before) == 3
+
+
+@pytest.mark.slow
+def test_the_room_audio_path_runs_in_real_time_without_a_server() -> None:
+    figures = RoomAudioFigures.model_validate(
+        _child("agent.bench.room_audio", "--calls", "2", "--seconds", "2")
+    )
+    # RoomIO's input stream delivered its 10 ms frames at 24 kHz in real time, and the
+    # agent's speech went out in 50 ms chunks for 40 % of the time
+    assert 80 <= figures.in_frames_per_call_second <= 110
+    assert figures.out_chunks_per_call_second > 0
+    assert figures.calls == 2

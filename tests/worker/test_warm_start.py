@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.bench.production import ProductionFigures
+from agent.bench.figures import ProductionFigures
 from tests.support.paths import REPO
 
 CPU_BUDGET_MS = 50.0
