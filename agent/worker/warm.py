@@ -46,6 +46,10 @@ CALL_PATH_MODULES = (
     "openai.pagination",
     "openai.resources",
     "openai.resources.models",
+    # the framework's own lazy imports at session start (the agent's toolsets) and in the
+    # first speaking-rate window (numpy's FFT)
+    "livekit.agents.llm.async_toolset",
+    "numpy.fft",
 )
 
 steps_ms: dict[str, float] = {}
