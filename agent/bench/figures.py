@@ -154,6 +154,11 @@ class ProductionFigures(BaseModel):
     pss_mb_per_call_with_shared: dict[str, float]
     """By live calls: everything the calls need divided by them. process: live + idle job
     processes + the forkserver; thread: the worker process's whole PSS."""
+    uss_mb_per_call: dict[str, float] = Field(default_factory=dict)
+    """By live calls: as ``pss_mb_per_call``, private pages only (USS): machine-independent."""
+    pod_mb: dict[str, float] = Field(default_factory=dict)
+    """By live calls: the whole worker's memory, every process's USS plus the pages they share
+    counted once (what the pod's cgroup is charged, approximately)."""
     main_pss_mb: float
     """The worker's main process (with the calls in it, for the thread executor)."""
     forkserver_pss_mb: float | None

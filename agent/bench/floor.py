@@ -44,6 +44,7 @@ from agent.simulator.room import simulated_room
 from agent.simulator.scenario import Scenario
 from agent.simulator.scripted_caller import CallTimings, ScriptedCaller, call_timings
 from agent.simulator.scripted_caller import print_conversation as watch_conversation
+from agent.worker import warm
 from agent.worker.logs import configure_logging
 from agent.worker.settings import WorkerSettings
 
@@ -182,7 +183,7 @@ async def measure_floor(
         }
         for name, run in kinds.items():
             await run(f"bench-floor-{name}-warmup", 0)  # what a first call loads lazily
-        gc.collect()
+        warm.freeze_image()  # as the level bench and production's processes (level.py)
         pooled: dict[str, dict[str, Any]] = {k: {"ov": [], "cpu": 0.0, "s": 0.0} for k in kinds}
         by_round: list[dict[str, tuple[float | None, float]]] = []
 

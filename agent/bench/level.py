@@ -7,9 +7,11 @@ is also what production does with its job processes (one loaded process, its cal
 All the level's calls run in this one process on one event loop (``asyncio.gather``), at most
 ``concurrency`` at a time; the first wave's starts are spread over ``STAGGER_SECONDS`` so the
 calls do not speak in lockstep (real calls arrive at random). Before measuring, one warm-up
-call (greeting, hang-up) loads what a first call loads lazily; the baseline RSS is taken
-after it. CPU is ``time.process_time()`` (user + system of every thread: silero's ONNX runs
-in threads) over the level; RSS is ``VmRSS`` from /proc/self/status, sampled every 50 ms.
+call (greeting, hang-up) loads what a first call loads lazily, and the loaded process is
+frozen out of the garbage collector's way as production's are (agent/worker/warm.py); the
+baseline RSS is taken after it. CPU is ``time.process_time()`` (user + system of every thread:
+silero's ONNX runs in threads) over the level; RSS is ``VmRSS`` from /proc/self/status, sampled
+every 50 ms.
 
 Prints one JSON line (:class:`~agent.bench.figures.LevelFigures`) on stdout; logs go to
 stderr. The webhook secret comes in ``VOICE_AGENT_BENCH_SECRET`` (not on the command line).
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import sys
@@ -36,6 +37,7 @@ from agent.delivery.webhook import WebhookSink
 from agent.simulator.live import ScenarioResult, run_scenario
 from agent.simulator.offline import OfflineLatencies
 from agent.simulator.timings import LatencySplit, TurnTiming, split_latency
+from agent.worker import warm
 from agent.worker.logs import configure_logging
 from agent.worker.settings import WorkerSettings
 
@@ -251,7 +253,11 @@ async def measure_level(
 
         try:
             await call(f"bench-c{concurrency}-warmup", 0)
-            gc.collect()
+            # As production's processes are: the loaded image frozen out of the garbage
+            # collector's way (the forkserver's _preload_freeze for job processes, the thread
+            # executor's freeze_image); a full collection of the whole image is a 100-300 ms
+            # stall that lands on some call's turn.
+            warm.freeze_image()
             baseline = rss_mb()
             sampler = _Sampler(peak_rss_mb=baseline)
             gate = asyncio.Semaphore(concurrency)

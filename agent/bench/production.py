@@ -18,7 +18,11 @@ Phases, one server:
 ``dispatch_to_live_ms``: from just before ``launch_job`` to our receiver getting the call's
 ``status-update: in-progress`` (sent once ``LiveCall`` is live). PSS comes from
 ``/proc/PID/smaps_rollup``: per live job process and for the forkserver (process executor),
-or the worker process's increment over the baseline (thread executor). Loop stalls are the
+or the worker process's increment over the baseline (thread executor). PSS splits a shared
+page among every process on the machine that maps it, so other programs using the same library
+files (on this machine, other checkouts' virtualenvs hardlink the same files from uv's cache)
+lower it; USS (a process's private pages) and ``pod_mb`` (every process's USS plus their shared
+pages once, what the pod's cgroup would be charged) do not depend on them. Loop stalls are the
 framework's own loop monitor at ``LIVEKIT_AGENTS_LOOP_BLOCK_WARN_MS=50``, read from the log
 (the mock room's own stall, absent in production, is left out: task ``job_ipc_read``).
 
@@ -101,8 +105,12 @@ def _smaps(pid: int) -> dict[str, int]:
     return out
 
 
-def _pss_mb(pid: int | None) -> float:
-    return _smaps(pid).get("Pss", 0) / 1024 if pid else 0.0
+def _memory(pid: int | None) -> dict[str, float]:
+    """MB of one process: PSS, USS (its private pages) and its shared pages."""
+    rollup = _smaps(pid) if pid else {}
+    private = rollup.get("Private_Clean", 0) + rollup.get("Private_Dirty", 0)
+    shared = rollup.get("Shared_Clean", 0) + rollup.get("Shared_Dirty", 0)
+    return {"pss": rollup.get("Pss", 0) / 1024, "uss": private / 1024, "shared": shared / 1024}
 
 
 def _document(call_id: str, webhook_url: str) -> str:
@@ -193,8 +201,12 @@ async def measure(executor: str, *, calls: int, warm_calls: int) -> dict[str, An
         for proc in list(pool.processes):
             pid = getattr(proc, "pid", None)
             if pid is not None and executor == "process":
-                jobs.append({"live": proc.running_job is not None, "pss_mb": _pss_mb(pid)})
-        return {"main": _pss_mb(os.getpid()), "forkserver": _pss_mb(forkserver_pid()), "jobs": jobs}
+                jobs.append({"live": proc.running_job is not None, **_memory(pid)})
+        return {
+            "main": _memory(os.getpid()),
+            "forkserver": _memory(forkserver_pid()) if executor == "process" else None,
+            "jobs": jobs,
+        }
 
     baseline = snapshot()
     url = f"http://127.0.0.1:{receiver.port}/hook"
@@ -297,25 +309,39 @@ def stalls(log_path: Path, phases: dict[str, tuple[float, float]]) -> dict[str, 
 def figures(executor: str, raw: dict[str, Any], found: dict[str, list[Stall]]) -> ProductionFigures:
     per_call: dict[str, float] = {}
     with_shared: dict[str, float] = {}
+    uss_per_call: dict[str, float] = {}
+    pod: dict[str, float] = {}
     base = raw["baseline"]
     for live, snap in raw["snapshots"].items():
         n = int(live)
+        processes = [snap["main"], *snap["jobs"]] + (
+            [snap["forkserver"]] if snap["forkserver"] else []
+        )
+        # the pod's memory: every process's private pages, and the pages they share once (the
+        # largest process's shared set stands for their union: job processes share the
+        # forkserver's image and the libraries; the libraries' pages mapped by processes
+        # outside the pod are counted here in full, as the pod's cgroup would)
+        pod[live] = round(sum(p["uss"] for p in processes) + max(p["shared"] for p in processes), 1)
         if executor == "process":
-            live_jobs = [j["pss_mb"] for j in snap["jobs"] if j["live"]]
-            everything = sum(j["pss_mb"] for j in snap["jobs"]) + snap["forkserver"]
-            per_call[live] = round(statistics.mean(live_jobs), 1) if live_jobs else 0.0
+            live_jobs = [j for j in snap["jobs"] if j["live"]]
+            everything = sum(j["pss"] for j in snap["jobs"]) + snap["forkserver"]["pss"]
+            per_call[live] = round(statistics.mean(j["pss"] for j in live_jobs), 1)
+            uss_per_call[live] = round(statistics.mean(j["uss"] for j in live_jobs), 1)
             with_shared[live] = round(everything / n, 1)
         else:
-            per_call[live] = round((snap["main"] - base["main"]) / n, 1)
-            with_shared[live] = round(snap["main"] / n, 1)
+            per_call[live] = round((snap["main"]["pss"] - base["main"]["pss"]) / n, 1)
+            uss_per_call[live] = round((snap["main"]["uss"] - base["main"]["uss"]) / n, 1)
+            with_shared[live] = round(snap["main"]["pss"] / n, 1)
     last = raw["snapshots"][max(raw["snapshots"], key=int)]
     return ProductionFigures(
         executor=executor,
         idle_processes=IDLE_PROCESSES,
         pss_mb_per_call=per_call,
         pss_mb_per_call_with_shared=with_shared,
-        main_pss_mb=round(last["main"], 1),
-        forkserver_pss_mb=round(last["forkserver"], 1) if executor == "process" else None,
+        uss_mb_per_call=uss_per_call,
+        pod_mb=pod,
+        main_pss_mb=round(last["main"]["pss"], 1),
+        forkserver_pss_mb=round(last["forkserver"]["pss"], 1) if last["forkserver"] else None,
         dispatch_to_live_ms={
             "warm": Spread.of(round(x, 1) for x in raw["warm_ms"]),
             "burst": Spread.of(round(x, 1) for x in raw["burst_ms"]),

@@ -131,8 +131,10 @@ async def _production(executor: str, *, log_dir: Path) -> ProductionFigures:
     log_path = log_dir / f"production-{executor}.log"
     env = dict(os.environ)
     env.pop("VOICE_AGENT_EXECUTOR", None)  # the child sets its own
+    # 8 live calls for job processes (prod's calls per pod), 16 for threads (their limit)
+    calls = "4" if executor == "process" else "8"
     line = await _child(
-        "agent.bench.production", "--executor", executor, "--calls", "4", "--warm-calls", "4",
+        "agent.bench.production", "--executor", executor, "--calls", calls, "--warm-calls", calls,
         "--log", str(log_path), log_path=log_dir / f"production-{executor}.err", env=env,
     )  # fmt: skip
     return ProductionFigures.model_validate_json(line)
