@@ -217,6 +217,10 @@ class RoomAudioFigures(BaseModel):
     """The stand-in caller feeding 48 kHz frames in (not production's: its decoder does it)."""
     in_frames_per_call_second: float
     """24 kHz frames RoomIO's input stream delivered (100 per second when it keeps up)."""
+    kept_up: bool = True
+    """The streams ran in real time (at least 95 of their 100 frames a second): else the one
+    process measuring every call's room fell behind (production runs a call's room in its own
+    job process) and the CPU figure is not a per-call cost."""
     out_chunks_per_call_second: float
     loadavg_before: list[float]
     loadavg_after: list[float]

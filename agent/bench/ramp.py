@@ -184,7 +184,7 @@ async def run_bench(
                 )
                 done.append(figures)
                 print(f"bench: {_summary(figures)}", file=sys.stderr)
-                if room_audio:
+                if room_audio and all(r.kept_up for r in room.values()):
                     room[str(concurrency)] = await _room_audio(concurrency, log_dir=Path(log_dir))
                     print(f"bench: room audio {room[str(concurrency)]}", file=sys.stderr)
                 idle_vad = done[0].vad_detection_ms.mean
@@ -232,7 +232,7 @@ async def run_bench(
                 1,
             )
             for f in done
-            if str(f.concurrency) in room
+            if str(f.concurrency) in room and room[str(f.concurrency)].kept_up
         },
         floor_ratio=floors,
         production=produced,

@@ -21,7 +21,9 @@ Per call, concurrently, in real time:
 
 CPU = ``time.process_time()`` (every thread, the FFI's native ones too) over the run, minus an
 idle stretch of the same process (scaled to the run's length) and minus a run of the stand-in
-caller's source alone (production's decoder replaces it), per call-second. Prints one JSON
+caller's source alone (production's decoder replaces it), per call-second. All the calls' rooms
+run in this one process, which falls behind beyond ~16 of them (``kept_up`` false; the ramp
+stops measuring there): production runs each call's room in its own job process. Prints one JSON
 line (:class:`RoomAudioFigures`). Every handle is closed before ``os._exit``: livekit-ffi can
 panic in interpreter teardown, which would read as a failed run.
 """
@@ -40,6 +42,8 @@ from livekit.agents import utils
 from .figures import RoomAudioFigures
 
 IDLE_SECONDS = 3.0
+REAL_TIME_FRAMES = 95.0
+"""Input frames a call-second must deliver to count as real time (10 ms frames: 100)."""
 CYCLE_SECONDS = 2.0
 """The agent speaks ``speak`` of every such cycle and is silent for the rest."""
 
@@ -129,6 +133,7 @@ async def measure(calls: int, seconds: float, speak: float) -> RoomAudioFigures:
         room_audio_cpu_ms_per_call_second=round(net * 1000 / call_seconds, 1),
         stand_in_source_cpu_ms_per_call_second=round(stand_in * 1000 / call_seconds, 1),
         in_frames_per_call_second=round(counts["in"] / call_seconds, 1),
+        kept_up=counts["in"] / call_seconds >= REAL_TIME_FRAMES,
         out_chunks_per_call_second=round(counts["out"] / call_seconds, 1),
         loadavg_before=load_before,
         loadavg_after=[round(x, 2) for x in os.getloadavg()],
