@@ -1,10 +1,11 @@
 """Our cost over the framework's: ``python -m agent.bench.floor``.
 
 The floor is the same call on a **bare livekit-agents AgentSession**: the bench scenario's
-caller lines, LLM replies, greeting and offline vendor waits, the same silero VAD and pinned
-turn handling, the same simulated room audio and scripted caller, but none of our code (no
-LiveCall, lifecycle, call record, events, tools or report). What ours adds over it is what we
-could remove; the rest is the framework's own and the floor for any agent built on it.
+caller lines (without the level bench's turn-taking probes), LLM replies, greeting and offline
+vendor waits, the same silero VAD, the same simulated room audio and scripted caller, but none
+of our code (no LiveCall, lifecycle, call record, events, tools or report; the assistant's turn
+plan is the same on both sides, its transcript detector included). What ours adds over it is
+what we could remove; the rest is the framework's own and the floor for any agent built on it.
 
 Both kinds run in this one process, in **interleaved rounds** (ours then floor, then floor then
 ours, ...), so machine noise (the machine is shared) falls on both alike. ``floor_ratio`` is the
@@ -32,8 +33,9 @@ from livekit.agents import Agent, AgentSession
 from agent.call.control.channel import ControlChannel
 from agent.call.lifecycle.call import CallLifecycle
 from agent.call.providers import vad_for_call
-from agent.call.session import MAX_TOOL_STEPS, turn_handling
+from agent.call.session import MAX_TOOL_STEPS
 from agent.call.telephony.phone_line import PhoneLine
+from agent.call.turn_handling import turn_taking
 from agent.delivery.outbox import Outbox
 from agent.delivery.target_policy import TargetPolicy
 from agent.delivery.webhook import WebhookSink
@@ -49,7 +51,7 @@ from agent.worker.logs import configure_logging
 from agent.worker.settings import WorkerSettings
 
 from .figures import FloorFigures, KindFigures
-from .level import STAGGER_SECONDS, split_turn
+from .level import STAGGER_SECONDS, bench_assistant, split_turn
 from .ramp import SECRET_ENV
 from .scenario import bench_scenario
 
@@ -82,7 +84,10 @@ class _HangUp:
     def __init__(self) -> None:
         self.ended = asyncio.Event()
 
-    def on_participant_left(self, reason: Any) -> None:
+    def on_participant_joined(self, party: Any) -> None:
+        return None
+
+    def on_participant_left(self, identity: str, reason: Any) -> None:
         self.ended.set()
 
 
@@ -120,17 +125,21 @@ async def bare_call(scenario: Scenario) -> tuple[CallTimings, float]:
         llm_engine = OfflineLLM(scenario.llm, latencies=latencies)
         tts_engine = OfflineTTS(latencies=latencies)
         turn = spec.assistant.turn_config
+        # the assistant's turn plan, as production pins it (its detector included): the same
+        # waits on both sides, so what differs is everything else we add
+        turns = turn_taking(spec.assistant)
         session: AgentSession[Any] = AgentSession(
             stt=stt_engine,
             llm=llm_engine,
             tts=tts_engine,
             vad=vad_for_call(turn),
-            turn_handling=turn_handling(turn),
+            turn_handling=turns.options,
             max_tool_steps=MAX_TOOL_STEPS,
             user_away_timeout=None,
             session_close_transcript_timeout=room.close_transcript_timeout,
             aec_warmup_duration=None,
         )
+        turns.attach(session)
         call = _BareCall(spec, session)
         hang_up = _HangUp()
         # The simulated room's seams, bare: no lifecycle, phone line or control channel.
@@ -164,8 +173,14 @@ async def measure_floor(
         sink = WebhookSink(TargetPolicy.loopback_allowed(), Outbox(Path(outbox)))
 
         def scenario(call_id: str, turns: int) -> Scenario:
+            # the ordinary turns only: the turn-taking probes are the level bench's, and they
+            # triple a call's length
             return bench_scenario(
-                call_id=call_id, turns=turns, webhook_url=webhook_url, webhook_secret=secret
+                call_id=call_id,
+                turns=turns,
+                webhook_url=webhook_url,
+                webhook_secret=secret,
+                probes=False,
             )
 
         async def ours(call_id: str, turns: int) -> tuple[CallTimings | None, float]:
@@ -196,6 +211,7 @@ async def measure_floor(
                         await asyncio.sleep(STAGGER_SECONDS * i / concurrency)
                     return await kinds[name](f"bench-floor-{name}-r{r}-{i}", 3)
 
+            assistant = bench_assistant()
             cpu0 = time.process_time()
             got = await asyncio.gather(*(one(i) for i in range(calls)))
             cpu = time.process_time() - cpu0
@@ -203,7 +219,7 @@ async def measure_floor(
                 split.worker_overhead_ms
                 for timings, _ in got
                 if timings is not None
-                for split in map(split_turn, timings.turns)
+                for split in (split_turn(turn, assistant) for turn in timings.turns)
                 if split is not None
             ]
             seconds = sum(wall for _, wall in got)

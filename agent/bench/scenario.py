@@ -58,10 +58,16 @@ replies to talk over."""
 
 
 def bench_scenario(
-    *, call_id: str, turns: int, webhook_url: str | None, webhook_secret: str | None
+    *,
+    call_id: str,
+    turns: int,
+    webhook_url: str | None,
+    webhook_secret: str | None,
+    probes: bool = True,
 ) -> Scenario:
     """One call of ``turns`` caller lines and then the probes (0: greeting then hang-up, no
-    probes), reporting to the URL."""
+    probes; ``probes=False``: the lines only, for figures of ordinary turns), reporting to the
+    URL."""
     if not 0 <= turns <= MAX_TURNS:
         raise ValueError(f"turns must be 0..{MAX_TURNS}")
     assistant: dict[str, Any] = {
@@ -80,7 +86,7 @@ def bench_scenario(
         assistant["webhook_secret"] = webhook_secret
     caller: list[dict[str, Any]] = [{"say": line} for line in CALLER_LINES[:turns]]
     replies = [{"say": reply} for reply in AGENT_REPLIES[:turns]]
-    if turns:
+    if turns and probes:
         caller += PROBES
         replies += [{"say": PROBE_REPLY}] * PROBE_REPLIES
     caller.append({"hangup": True})
