@@ -111,7 +111,9 @@ def build_server(settings: WorkerSettings, load: CallLoad) -> AgentServer:
         # on demand pays its start-up); 1 in dev. Threads: warm job threads, likewise.
         num_idle_processes=IDLE_PROCESSES[settings.mode],
         job_memory_warn_mb=700,
-        log_level=settings.log_level.upper(),
+        # livekit names it WARN and refuses WARNING, which Python's logging (and so
+        # VOICE_AGENT_LOG_LEVEL) calls it
+        log_level={"WARNING": "WARN"}.get(settings.log_level.upper(), settings.log_level.upper()),
     )
     server.rtc_session(entrypoint, agent_name=settings.name, on_session_end=session_end)
     return server
