@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from livekit.agents.llm import LLM, Tool
@@ -45,7 +46,7 @@ from agent.call.telephony.phone_line import PhoneLine
 from agent.call.telephony.sip import SipGateway
 from agent.call.tools import build_function_tools
 from agent.call.tools.end_call import end_call_tool
-from agent.clock import Clock, RealClock
+from agent.clock import REAL_TIME, Clock, RealClock, TimeBase
 from agent.contracts.events import CallEvents
 from agent.delivery.base import EventSink
 from agent.delivery.target_policy import TargetPolicy
@@ -82,6 +83,12 @@ class CallIO:
     sip: SipGateway | None = None
     """The LiveKit server API for SIP (REFER, dialling); None: a call without SIP."""
     clock: Clock = field(default_factory=RealClock)
+    """The lifecycle's, the tools' and the control channel's timers (the running loop's)."""
+    time_base: TimeBase = REAL_TIME
+    """What the record, the lifecycle's start/end and the tools' figures are stamped with: the
+    wall in production; a sped-up simulation's call clock (agent/simulator/speed.py), so its
+    report states call time. Signatures and envelope timestamps never use it: they stay on
+    the real clock, as the receiver's clock is."""
     tool_policy: TargetPolicy | None = None
     """Where ``function`` tools may POST; None: the settings' allowed targets."""
     greeting_audio: GreetingAudio | None = None
@@ -109,12 +116,15 @@ def assemble_call(spec: CallSpec, providers: CallProviders, io: CallIO) -> LiveC
         close_transcript_timeout=io.room.close_transcript_timeout,
         aec_warmup=io.room.aec_warmup,
     )
+    stamps = io.time_base
     lifecycle = CallLifecycle(
         io.clock,
         SessionActions(session, hang_up=io.room.hang_up),
         LifecycleSettings.model_validate(assistant.model_dump()),
+        wall_clock=lambda: datetime.fromtimestamp(stamps.wall(), UTC),
     )
-    record = CallRecord(call_id=spec.call_id, llm_model=assistant.llm_config.model)
+    # One time base for the record and the framework's chat item stamps it subtracts.
+    record = CallRecord(call_id=spec.call_id, llm_model=assistant.llm_config.model, now=stamps.wall)
     if spec.call.customer and spec.call.customer.number:
         record.set_numbers(caller=spec.call.customer.number)
     events = CallEvents.for_call(spec, io.sink, default_secret=default_secret(io.settings))
@@ -125,6 +135,7 @@ def assemble_call(spec: CallSpec, providers: CallProviders, io: CallIO) -> LiveC
         events=events,
         policy=io.tool_policy or TargetPolicy(io.settings.allowed_targets),
         clock=io.clock,
+        time_base=stamps,
     )
     call = LiveCall(
         spec,

@@ -5,7 +5,7 @@ Production gets four things from the room and the LiveKit server that a simulate
 get from here, or its scenario could not test the production wiring:
 
 - audio: the scripted caller's microphone, and the agent's audio and transcript played out on
-  the wall clock (:class:`~.transport.SimulatedAudio`, assigned to the session's I/O as RoomIO
+  the call's clock (:class:`~.transport.SimulatedAudio`, assigned to the session's I/O as RoomIO
   would be);
 - the caller party: a SIP participant with ``sip.phoneNumber`` / ``sip.trunkPhoneNumber``
   attributes when the scenario has ``phone``, else a web participant (``WEB_IDENTITY``); handed
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -42,10 +41,12 @@ from agent.call.room import Unbind
 from agent.call.telephony.caller import SIP_PHONE_NUMBER, SIP_TRUNK_PHONE_NUMBER, CallerParty
 from agent.call.telephony.phone_line import PhoneLine
 from agent.call.telephony.sip import SipGateway
+from agent.clock import TimeBase
 
 from .offline.sip import TRANSFER, OfflineLiveKitServer, offline_livekit
 from .scenario import Scenario
 from .script import ControlStep, DtmfStep
+from .speed import call_time_base
 from .transport import PlayedSegment, SimulatedAudio
 
 log = structlog.get_logger(__name__)
@@ -75,7 +76,10 @@ class SimulatedCallRoom:
     """Who joins when the call joins the room (None: nobody yet; a test says who, later)."""
     say: Callable[[str], None] = lambda _line: None
     """Where the room's own lines (keys, control outcomes) are printed."""
-    started: float = field(default_factory=time.monotonic)
+    time_base: TimeBase = field(default_factory=call_time_base)
+    """The call's clock (printed offsets)."""
+    started: float | None = None
+    """The call's monotonic seconds at its start (the printed offsets' zero); None: when made."""
     sip: SipGateway | None = None
     server: OfflineLiveKitServer | None = None
     aec_warmup: bool = False  # a simulated caller never hears the agent's echo
@@ -85,6 +89,10 @@ class SimulatedCallRoom:
     _lifecycle: CallLifecycle | None = None
     _phone: PhoneLine | None = None
     _control: ControlChannel | None = None
+
+    def __post_init__(self) -> None:
+        if self.started is None:
+            self.started = self.time_base.monotonic()
 
     # -- the CallRoom ---------------------------------------------------------------------------
 
@@ -154,7 +162,8 @@ class SimulatedCallRoom:
         ]
 
     def _print(self, line: str) -> None:
-        self.say(f"{time.monotonic() - self.started:7.2f}s  {line}")
+        started = self.started or 0.0
+        self.say(f"{self.time_base.monotonic() - started:7.2f}s  {line}")
 
 
 def caller_party(scenario: Scenario) -> CallerParty:
@@ -176,6 +185,7 @@ async def simulated_room(
     room_name: str,
     say: Callable[[str], None],
     started: float,
+    time_base: TimeBase,
     on_segment_started: Callable[[PlayedSegment], None] | None = None,
 ) -> AsyncIterator[SimulatedCallRoom]:
     """The scenario's room; for a SIP caller, with the offline SIP gateway running."""
@@ -188,5 +198,7 @@ async def simulated_room(
                 offline_livekit(scenario.providers.sip_transfer)
             )
             sip = SipGateway(lkapi, room_name)
-        audio = SimulatedAudio.create(on_segment_started=on_segment_started)
-        yield SimulatedCallRoom(audio, caller, say=say, started=started, sip=sip, server=server)
+        audio = SimulatedAudio.create(on_segment_started=on_segment_started, time_base=time_base)
+        yield SimulatedCallRoom(
+            audio, caller, say=say, time_base=time_base, started=started, sip=sip, server=server
+        )

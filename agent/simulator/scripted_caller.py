@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from livekit.agents import llm
 from livekit.agents.voice import events as lk_events
 
 from agent.call.live_call import LiveCall
+from agent.clock import TimeBase
 from agent.contracts.assistant import FirstMessageMode
 
 from .offline import OfflineLLM, OfflineSTT, OfflineTTS
@@ -71,7 +71,9 @@ class ScriptedCaller:
     call: LiveCall
     room: SimulatedCallRoom
     started: float
-    """``time.monotonic()`` when the call started (the log's zero)."""
+    """The call's monotonic seconds when it started (the log's zero)."""
+    time_base: TimeBase
+    """The call's clock: every wait and every time here is on it."""
     user_turns: int = 0
     segment_started: asyncio.Event = field(default_factory=asyncio.Event)
     turn_added: asyncio.Event = field(default_factory=asyncio.Event)
@@ -86,12 +88,12 @@ class ScriptedCaller:
 
     def on_user_turn(self) -> None:
         self.user_turns += 1
-        self.commits.append(time.monotonic())
+        self.commits.append(self.time_base.monotonic())
         self.turn_added.set()
 
     def on_user_state(self, ev: lk_events.UserStateChangedEvent) -> None:
         if ev.old_state == "speaking" and ev.new_state != "speaking":
-            self.vad_ends.append(time.monotonic())
+            self.vad_ends.append(self.time_base.monotonic())
 
     async def play(self, steps: list[ScenarioStep]) -> None:
         await self.call.live.wait()  # after the dial, for an outbound call
@@ -126,7 +128,7 @@ class ScriptedCaller:
 
     async def _say(self, text: str, *, barge_in: bool) -> None:
         line = CallerLine(line_id=len(self.lines), text=text, seconds=seconds_to_say(text))
-        run = _LineRun(text, barge_in, started_at=time.monotonic())
+        run = _LineRun(text, barge_in, started_at=self.time_base.monotonic())
         self.lines.append(run)
         self.log.append(LogEntry(at_ms=self.ms(run.started_at), who="caller", text=text))
         self._turns_before_last_line = self.user_turns
@@ -134,17 +136,17 @@ class ScriptedCaller:
 
     async def _agent_done(self) -> None:
         """The caller's last line has become a turn, and the agent answered and went quiet."""
-        deadline = time.monotonic() + ANSWER_TIMEOUT_SECONDS
+        deadline = self.time_base.monotonic() + ANSWER_TIMEOUT_SECONDS
         if self._turns_before_last_line is not None:
             while self.user_turns <= self._turns_before_last_line:
                 self.turn_added.clear()
-                if not await _wait(self.turn_added, deadline - time.monotonic()):
+                if not await _wait(self.turn_added, deadline - self.time_base.monotonic()):
                     break
             self._turns_before_last_line = None
-            deadline = time.monotonic() + ANSWER_TIMEOUT_SECONDS
+            deadline = self.time_base.monotonic() + ANSWER_TIMEOUT_SECONDS
         quiet_since: float | None = None
-        while time.monotonic() < deadline:
-            now = time.monotonic()
+        while self.time_base.monotonic() < deadline:
+            now = self.time_base.monotonic()
             if self.room.audio.playout.idle and self.call.session.agent_state in (
                 "listening",
                 "idle",
@@ -217,8 +219,10 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
 
 
 def print_conversation(call: LiveCall, caller: ScriptedCaller, say: Say, started: float) -> None:
+    clock = caller.time_base
+
     def at() -> str:
-        return f"{time.monotonic() - started:7.2f}s"
+        return f"{clock.monotonic() - started:7.2f}s"
 
     def on_item(ev: lk_events.ConversationItemAddedEvent) -> None:
         item = ev.item
@@ -227,9 +231,9 @@ def print_conversation(call: LiveCall, caller: ScriptedCaller, say: Say, started
         if item.role == "user":
             caller.on_user_turn()
         else:
-            # logged when it began playing (wall clock in its metrics), else when added
+            # logged when it began playing (epoch seconds in its metrics), else when added
             spoke_at = item.metrics.get("started_speaking_at")
-            played = time.monotonic() - (time.time() - spoke_at if spoke_at else 0.0)
+            played = clock.monotonic() - (clock.wall() - spoke_at if spoke_at else 0.0)
             caller.log.append(LogEntry(at_ms=caller.ms(played), who="agent",
                                        text=item.text_content or "",
                                        interrupted=item.interrupted))  # fmt: skip
@@ -241,7 +245,7 @@ def print_conversation(call: LiveCall, caller: ScriptedCaller, say: Say, started
         for fn_call, output in ev.zipped():
             result = output.output if output is not None else ""
             line = f"{fn_call.name}({fn_call.arguments}) -> {result}"
-            caller.log.append(LogEntry(at_ms=caller.ms(time.monotonic()), who="tool", text=line))
+            caller.log.append(LogEntry(at_ms=caller.ms(clock.monotonic()), who="tool", text=line))
             say(f"{at()}  {'tool':<6}  {line}")
 
     call.session.on("conversation_item_added", on_item)
