@@ -237,18 +237,27 @@ class PlayoutRecorder(io.AudioOutput):
         while True:
             segment = next((s for s in self._pending if s.frames), None)
             if segment is None:
+                self._next_deadline = 0.0  # ran dry: the next frame starts when it comes
                 self._frame_ready.clear()
                 await self._frame_ready.wait()
                 continue
-            await self._resumed.wait()
+            if not self._resumed.is_set():
+                self._next_deadline = 0.0  # paused: playback picks up at the resume
+                await self._resumed.wait()
             if not segment.frames:
                 continue  # cleared while paused
             frame = segment.frames.popleft()
             now = self._time.monotonic()
-            start = max(now, self._next_deadline)
+            # A frame already queued plays right after the one before, as from a sound card's
+            # buffer, however late this task woke. Starting it at max(now, deadline) added
+            # every late wake-up to the audio: epoll rounds its timeout up to the millisecond,
+            # so 1 ms late per 20 ms frame played the agent ~5% long at real time (a 2.53 s
+            # greeting took 2.66 s) and ~20% long at speed 8 (1 real ms = 8 call ms).
+            start = self._next_deadline or now
             if segment.first_frame_at is None:
                 segment.first_frame_at = start
-                self.on_playback_started(created_at=self._time.wall())
+                # when its first frame began, on the framework's clock (start may be past)
+                self.on_playback_started(created_at=self._time.wall() - (now - start))
                 for listener in self._segment_listeners:
                     listener(segment)
             self._playing = (segment, start, frame.duration)
