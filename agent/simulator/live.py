@@ -261,6 +261,7 @@ async def _live_call(
     caller = ScriptedCaller(call, room, call_started, stamps, segment_started=segment_started)
     print_conversation(call, caller, say, started)
     call.session.on("user_state_changed", caller.on_user_state)
+    call.session.on("tool_execution_updated", caller.on_tool_update)
 
     await call.join()  # as job.py once connected: the caller is in the room, control is on
     script = asyncio.create_task(caller.play(scenario.caller_steps()))

@@ -195,7 +195,10 @@ async def simulated_room(
         sip: SipGateway | None = None
         if caller.is_sip:
             server, lkapi = await stack.enter_async_context(
-                offline_livekit(scenario.providers.sip_transfer)
+                offline_livekit(
+                    scenario.providers.sip_transfer,
+                    transfer_seconds=scenario.providers.sip_transfer_ms / 1000,
+                )
             )
             sip = SipGateway(lkapi, room_name)
         audio = SimulatedAudio.create(on_segment_started=on_segment_started, time_base=time_base)

@@ -5,10 +5,15 @@ assembled and the simulated room (:mod:`.room`) it runs in.
 
 Pacing: the script starts once the call is live (after the dial, for an outbound call); a line
 waits until the agent has answered the previous line and gone quiet (plus
-``REPLY_GAP_SECONDS``); a barge-in waits for the agent's next speech to have played
-``after_seconds``. Every wait is capped at ``ANSWER_TIMEOUT_SECONDS``, so an agent that never
-answers cannot stall it, and ``run_scenario`` abandons the script the moment the call ends
-(silence timeout, max duration, end_call).
+``REPLY_GAP_SECONDS``). Quiet is a state, not only silence: nothing playing, the session
+listening, no speech queued, no tool running and no transfer's REFER out. A tool's or a
+transfer's wait is silent too, and a caller counting only silence hung up 0.2 s into a REFER
+that took longer (the call then ended ``transferred``, as a caller leaving during a transfer
+does), or spoke over a tool's answer; how long such work takes must not decide the script
+(nor, in a sped-up call, the machine's speed). A barge-in waits for the agent's next speech to
+have played ``after_seconds``. Every wait is capped at ``ANSWER_TIMEOUT_SECONDS``, so an
+agent that never answers cannot stall it, and ``run_scenario`` abandons the script the moment
+the call ends (silence timeout, max duration, end_call).
 
 What it measures (:func:`call_timings`, :mod:`.timings`): the greeting, and each line's turn
 from its last frame to the agent's first audio after it, with the waterfall in between; and
@@ -25,6 +30,7 @@ from typing import Any
 
 from livekit.agents import llm
 from livekit.agents.voice import events as lk_events
+from livekit.agents.voice.events import ToolCallEnded, ToolCallStarted
 
 from agent.call.live_call import LiveCall
 from agent.clock import TimeBase
@@ -81,6 +87,8 @@ class ScriptedCaller:
     commits: list[float] = field(default_factory=list)
     vad_ends: list[float] = field(default_factory=list)
     log: list[LogEntry] = field(default_factory=list)
+    tools_running: set[str] = field(default_factory=set)
+    """Tool calls the framework started and has not ended (``tool_execution_updated``)."""
     _turns_before_last_line: int | None = None
 
     def ms(self, at: float) -> float:
@@ -90,6 +98,25 @@ class ScriptedCaller:
         self.user_turns += 1
         self.commits.append(self.time_base.monotonic())
         self.turn_added.set()
+
+    def on_tool_update(self, ev: lk_events.ToolExecutionUpdatedEvent) -> None:
+        update = ev.update
+        if isinstance(update, ToolCallStarted):
+            self.tools_running.add(update.function_call.call_id)
+        elif isinstance(update, ToolCallEnded):
+            self.tools_running.discard(update.call_id)
+
+    def agent_busy(self) -> bool:
+        """The agent is speaking, about to, thinking, running a tool or transferring."""
+        session = self.call.session
+        speech = session.current_speech
+        return (
+            not self.room.audio.playout.idle
+            or session.agent_state not in ("listening", "idle")
+            or (speech is not None and not speech.done())
+            or bool(self.tools_running)
+            or self.call.lifecycle.transferring
+        )
 
     def on_user_state(self, ev: lk_events.UserStateChangedEvent) -> None:
         if ev.old_state == "speaking" and ev.new_state != "speaking":
@@ -147,10 +174,7 @@ class ScriptedCaller:
         quiet_since: float | None = None
         while self.time_base.monotonic() < deadline:
             now = self.time_base.monotonic()
-            if self.room.audio.playout.idle and self.call.session.agent_state in (
-                "listening",
-                "idle",
-            ):
+            if not self.agent_busy():
                 quiet_since = quiet_since or now
                 if now - quiet_since >= REPLY_GAP_SECONDS:
                     return

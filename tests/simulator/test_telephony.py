@@ -245,3 +245,27 @@ async def test_caller_keys_reach_the_model_as_one_turn(receiver: Receiver, tmp_p
     assert users == ["[DTMF] 12#"]
     assert "Thanks, you chose option twelve." in report.transcript
     assert report.transcript.index("[DTMF] 12#") < report.transcript.index("option twelve")
+
+
+@pytest.mark.slow
+async def test_the_caller_waits_for_a_transfer_that_takes_longer_than_a_pause(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    """The REFER takes 1.5 s (the far end rings, then refuses): the agent is quiet all that
+    time, but not done. A caller counting only silence hung up 0.2 s into the REFER, and the
+    call ended ``transferred`` (a caller leaving during a transfer); the caller waits for the
+    failure line instead, and hangs up after it."""
+    scenario = load("transfer-sip.yaml", receiver)
+    scenario["providers"] |= {"sip_transfer": "fail", "sip_transfer_ms": 1500}
+    scenario["caller"].append({"hangup": True})
+    result, _lines = await simulate(scenario, tmp_path)
+
+    assert result.end_reason == "user_hangup"
+    assert result.transfers == [TransferRequest(f"sip_{CALLER_NUMBER}", SALES)]
+    report = the_report(result, receiver)
+    assert TRANSFER_FAILED_LINE in report.transcript
+    failed_line = next(m for m in report.messages if m.message == TRANSFER_FAILED_LINE)
+    transferring = next(m for m in report.messages if m.message == "Transferring you to sales.")
+    assert failed_line.start_seconds is not None
+    assert transferring.end_seconds is not None
+    assert failed_line.start_seconds - transferring.end_seconds >= 1.5  # the REFER's ring
