@@ -25,18 +25,13 @@ from agent.simulator.scenario import parse_scenario
 from agent.worker.settings import WorkerSettings
 from tests.support.telephony import CollectingSink
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.simulated_call
 
 GREETING = "Hello, how can I help?"
 LONG_REPLY = (
     "We open at nine on Saturdays and at eleven on Sundays, and the kitchen stays open "
     "until ten in the evening every day of the week."
 )
-
-
-@pytest.fixture(autouse=True)
-def _no_local_inference_preload(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
 
 
 @dataclass

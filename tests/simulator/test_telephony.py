@@ -35,9 +35,7 @@ CALLER_NUMBER = "+31612345678"
 
 
 @pytest.fixture(autouse=True)
-def _no_local_inference_preload(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
-    monkeypatch.delenv("VOICE_AGENT_WEBHOOK_SECRET", raising=False)
+def _no_control_identities(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VOICE_AGENT_CONTROL_ALLOWED_IDENTITIES", raising=False)
 
 
@@ -129,7 +127,7 @@ def test_phone_numbers_must_be_e164() -> None:
 # -- transfer of a SIP caller -------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_sip_caller_is_transferred(receiver: Receiver, tmp_path: Path) -> None:
     result, _lines = await simulate(load("transfer-sip.yaml", receiver), tmp_path)
 
@@ -145,7 +143,7 @@ async def test_sip_caller_is_transferred(receiver: Receiver, tmp_path: Path) -> 
     assert "Transferring you to sales." in report.transcript
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_rejected_transfer_is_told_and_the_call_goes_on(
     receiver: Receiver, tmp_path: Path
 ) -> None:
@@ -164,7 +162,7 @@ async def test_rejected_transfer_is_told_and_the_call_goes_on(
     assert any("486 Busy Here" in json.dumps(m.model_dump(mode="json")) for m in report.messages)
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_web_caller_is_not_referred(receiver: Receiver, tmp_path: Path) -> None:
     """Without `phone` the caller is a web participant: the same tool call is refused."""
     scenario = load("transfer-sip.yaml", receiver)
@@ -186,7 +184,7 @@ async def test_web_caller_is_not_referred(receiver: Receiver, tmp_path: Path) ->
 # -- live control -------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_control_packet_from_the_caller_is_refused(
     receiver: Receiver, tmp_path: Path
 ) -> None:
@@ -202,7 +200,7 @@ async def test_control_packet_from_the_caller_is_refused(
     assert any("end-call from caller -> refused" in line for line in lines)
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_allowed_identity_may_end_the_call(receiver: Receiver, tmp_path: Path) -> None:
     """The same packet from an identity the operator allowed is obeyed."""
     scenario = load("control-refused.yaml", receiver)
@@ -218,7 +216,7 @@ async def test_allowed_identity_may_end_the_call(receiver: Receiver, tmp_path: P
     assert "On Sundays" not in report.transcript
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_server_say_with_end_after_hangs_up(receiver: Receiver, tmp_path: Path) -> None:
     result, _lines = await simulate(load("control-say.yaml", receiver), tmp_path)
 
@@ -232,7 +230,7 @@ async def test_server_say_with_end_after_hangs_up(receiver: Receiver, tmp_path: 
 # -- DTMF ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_caller_keys_reach_the_model_as_one_turn(receiver: Receiver, tmp_path: Path) -> None:
     scenario = load("transfer-sip.yaml", receiver)
     scenario["caller"] = [{"dtmf": "12#"}, {"hangup": True}]
@@ -247,7 +245,7 @@ async def test_caller_keys_reach_the_model_as_one_turn(receiver: Receiver, tmp_p
     assert report.transcript.index("[DTMF] 12#") < report.transcript.index("option twelve")
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_the_caller_waits_for_a_transfer_that_takes_longer_than_a_pause(
     receiver: Receiver, tmp_path: Path
 ) -> None:
