@@ -6,14 +6,16 @@ assembled and the simulated room (:mod:`.room`) it runs in.
 Pacing: the script starts once the call is live (after the dial, for an outbound call); a line
 waits until the agent has answered the previous line and gone quiet (plus
 ``REPLY_GAP_SECONDS``). Quiet is a state, not only silence: nothing playing, the session
-listening, no speech queued, no tool running and no transfer's REFER out. A tool's or a
-transfer's wait is silent too, and a caller counting only silence hung up 0.2 s into a REFER
-that took longer (the call then ended ``transferred``, as a caller leaving during a transfer
-does), or spoke over a tool's answer; how long such work takes must not decide the script
-(nor, in a sped-up call, the machine's speed). A barge-in waits for the agent's next speech to
-have played ``after_seconds``. Every wait is capped at ``ANSWER_TIMEOUT_SECONDS``, so an
-agent that never answers cannot stall it, and ``run_scenario`` abandons the script the moment
-the call ends (silence timeout, max duration, end_call).
+listening, no speech queued, no tool running and no transfer in progress (its message, the
+REFER, and after a failure the line telling the caller). A tool's or a transfer's wait is
+silent too, and a caller counting only silence hung up 0.2 s into a REFER that took longer
+(the call then ended ``transferred``, as a caller leaving during a transfer does), or before
+a failed transfer's line was queued, or spoke over a tool's answer; how long such work takes
+must not decide the script (nor, in a sped-up call, the machine's speed). A barge-in waits for
+the agent's next speech to have played ``after_seconds``. Every wait is capped at
+``ANSWER_TIMEOUT_SECONDS``, so an agent that never answers cannot stall it, and
+``run_scenario`` abandons the script the moment the call ends (silence timeout, max duration,
+end_call).
 
 What it measures (:func:`call_timings`, :mod:`.timings`): the greeting, and each line's turn
 from its last frame to the agent's first audio after it, with the waterfall in between; and
@@ -115,7 +117,7 @@ class ScriptedCaller:
             or session.agent_state not in ("listening", "idle")
             or (speech is not None and not speech.done())
             or bool(self.tools_running)
-            or self.call.lifecycle.transferring
+            or self.call.phone.transfer.in_progress
         )
 
     def on_user_state(self, ev: lk_events.UserStateChangedEvent) -> None:

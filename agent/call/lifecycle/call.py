@@ -102,11 +102,6 @@ class CallLifecycle:
     def on_tool_finished(self, call_id: str) -> None:
         self.silence.tool_finished(call_id)
 
-    @property
-    def transferring(self) -> bool:
-        """A transfer's REFER is out and has not come back."""
-        return self._transferring
-
     def on_transfer_started(self) -> None:
         self._transferring = True
         self.silence.transfer_started()
