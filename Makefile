@@ -34,7 +34,7 @@ start: setup
 ## two test processes at once (TEST_WORKERS); the real-time tier is `make test-realtime`.
 TEST_WORKERS ?= 2
 test: setup
-	$(RUN) pytest -q -n $(TEST_WORKERS) -m "not realtime"
+	$(RUN) pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not realtime"
 
 ## The tests that wait on real time: the bench, real job processes, killed processes, and
 ## sped-up calls compared with real-time ones. CI runs it after `make test`.

@@ -212,7 +212,10 @@ async def test_the_call_ends_when_the_agent_closes_the_session() -> None:
     kept = Kept()
     result, report = await simulate(
         scenario(
-            [{"say": "That's all, goodbye."}, {"say": "Hello? Are you there?"}],
+            # The pause is the caller's, before they check the line: the session's drained
+            # close must not race the caller's 0.2 s reply gap (in call time, the close's
+            # CPU counts 8x in the sped-up suite).
+            [{"say": "That's all, goodbye."}, {"silence": 2}, {"say": "Hello? Are you there?"}],
             [{"say": "Goodbye!", "tool": {"name": "close_session"}}],
         ),
         kept,
