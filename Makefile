@@ -8,7 +8,7 @@ UV     := $(TOOLS)/bin/uv
 VENV   := .venv
 RUN    := $(UV) run --locked --no-sync
 
-.PHONY: setup dev start test lint typecheck check schema bench simulate clean
+.PHONY: setup dev start test test-realtime lint typecheck check schema bench simulate clean
 
 # uv is bootstrapped into a private venv so we never touch the system Python.
 $(UV):
@@ -30,8 +30,16 @@ start: setup
 	$(RUN) python -m agent start
 
 ## The test suite: no network beyond loopback, no LiveKit server, no provider account.
+## Simulated calls run 8x faster than real time (VOICE_AGENT_TEST_SPEED; tests/conftest.py),
+## two test processes at once (TEST_WORKERS); the real-time tier is `make test-realtime`.
+TEST_WORKERS ?= 2
 test: setup
-	$(RUN) pytest -q
+	$(RUN) pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not realtime"
+
+## The tests that wait on real time: the bench, real job processes, killed processes, and
+## sped-up calls compared with real-time ones. CI runs it after `make test`.
+test-realtime: setup
+	$(RUN) pytest -q -m realtime
 
 lint: setup
 	$(RUN) ruff check .

@@ -1,4 +1,4 @@
-"""Time as the call lifecycle sees it: a monotonic ``now()`` and cancellable timers.
+"""Time as a call sees it: a monotonic ``now()`` with cancellable timers, and a time base.
 
 Silence prompts, the max-duration limit and the goodbye backstop are all timers. Written
 against this small ``Clock`` protocol instead of ``asyncio`` directly, the same logic runs
@@ -9,6 +9,12 @@ The virtual clock is deterministic: timers fire in order of due time, and timers
 the same instant fire in the order they were scheduled. ``advance`` also runs timers that
 callbacks schedule inside the advanced window, each at its own due time, so a chain such as
 "prompt at 7.5 s, next prompt 7.5 s after that" plays out exactly as it would on the loop.
+
+A ``TimeBase`` is what a call stamps and measures with: epoch seconds for the call record's
+times (on the same base as the framework's ``time.time()`` stamps on chat items, which the
+record subtracts) and monotonic seconds for durations (``tool_ms``). Production uses
+``REAL_TIME``; a simulated call sped up N times (agent/simulator/speed.py) hands the
+composition root its call clock instead, so the report states call time.
 """
 
 from __future__ import annotations
@@ -22,6 +28,29 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 TimerCallback = Callable[[], None]
+
+
+class TimeBase(Protocol):
+    """The two readings a call stamps its record with, running at one pace."""
+
+    def monotonic(self) -> float:
+        """Seconds for durations; only differences mean anything."""
+
+    def wall(self) -> float:
+        """Epoch seconds: the base of the framework's ``time.time()`` stamps."""
+
+
+class RealTime:
+    """The wall's own pace: ``time.monotonic()`` and ``time.time()``."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time()
+
+
+REAL_TIME: TimeBase = RealTime()
 
 
 class TimerHandle(Protocol):

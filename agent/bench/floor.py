@@ -46,6 +46,7 @@ from agent.simulator.room import simulated_room
 from agent.simulator.scenario import Scenario
 from agent.simulator.scripted_caller import CallTimings, ScriptedCaller, call_timings
 from agent.simulator.scripted_caller import print_conversation as watch_conversation
+from agent.simulator.speed import call_time_base
 from agent.worker import warm
 from agent.worker.logs import configure_logging
 from agent.worker.settings import WorkerSettings
@@ -110,7 +111,8 @@ class _Greeter(Agent):
 
 async def bare_call(scenario: Scenario) -> tuple[CallTimings, float]:
     """The scenario on a bare AgentSession: its timings and how long it took."""
-    started = time.monotonic()
+    stamps = call_time_base()  # the wall: the bench runs in real time
+    started = stamps.monotonic()
     spec = await parse_dispatch(scenario.dispatch, room_name="bench-floor")
     segment_started = asyncio.Event()
     async with simulated_room(
@@ -118,12 +120,13 @@ async def bare_call(scenario: Scenario) -> tuple[CallTimings, float]:
         room_name="bench-floor",
         say=lambda _line: None,
         started=started,
+        time_base=stamps,
         on_segment_started=lambda _segment: segment_started.set(),
     ) as room:
         latencies = scenario.providers
-        stt_engine = OfflineSTT(latencies=latencies)
-        llm_engine = OfflineLLM(scenario.llm, latencies=latencies)
-        tts_engine = OfflineTTS(latencies=latencies)
+        stt_engine = OfflineSTT(latencies=latencies, time_base=stamps)
+        llm_engine = OfflineLLM(scenario.llm, latencies=latencies, time_base=stamps)
+        tts_engine = OfflineTTS(latencies=latencies, time_base=stamps)
         turn = spec.assistant.turn_config
         # the assistant's turn plan, as production pins it (its detector included): the same
         # waits on both sides, so what differs is everything else we add
@@ -146,10 +149,11 @@ async def bare_call(scenario: Scenario) -> tuple[CallTimings, float]:
         await room.join(
             cast(CallLifecycle, hang_up), cast(PhoneLine, _NoPhone()), cast(ControlChannel, None)
         )
-        call_started = time.monotonic()
-        caller = ScriptedCaller(call, room, call_started, segment_started=segment_started)
+        call_started = stamps.monotonic()
+        caller = ScriptedCaller(call, room, call_started, stamps, segment_started=segment_started)
         watch_conversation(call, caller, lambda _line: None, started)
         session.on("user_state_changed", caller.on_user_state)
+        session.on("tool_execution_updated", caller.on_tool_update)
         await room.start_session(session, _Greeter(spec.assistant.first_message))
         call.live.set()
         script = asyncio.create_task(caller.play(scenario.caller_steps()))
@@ -161,7 +165,7 @@ async def bare_call(scenario: Scenario) -> tuple[CallTimings, float]:
             await session.aclose()
         await room.aclose()
     timings = call_timings(caller, call_started, stt_engine, llm_engine, tts_engine)
-    return timings, time.monotonic() - started
+    return timings, stamps.monotonic() - started
 
 
 async def measure_floor(

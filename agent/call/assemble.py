@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from livekit.agents.llm import LLM, Tool
@@ -50,7 +51,7 @@ from agent.call.tools import build_function_tools
 from agent.call.tools.end_call import end_call_tool
 from agent.call.turn_handling import turn_taking
 from agent.call.turn_record import TurnRecorder
-from agent.clock import Clock, RealClock
+from agent.clock import REAL_TIME, Clock, RealClock, TimeBase
 from agent.contracts.events import CallEvents
 from agent.delivery.base import EventSink
 from agent.delivery.target_policy import TargetPolicy
@@ -87,6 +88,12 @@ class CallIO:
     sip: SipGateway | None = None
     """The LiveKit server API for SIP (REFER, dialling); None: a call without SIP."""
     clock: Clock = field(default_factory=RealClock)
+    """The lifecycle's, the tools' and the control channel's timers (the running loop's)."""
+    time_base: TimeBase = REAL_TIME
+    """What the record, the lifecycle's start/end and the tools' figures are stamped with: the
+    wall in production; a sped-up simulation's call clock (agent/simulator/speed.py), so its
+    report states call time. Signatures and envelope timestamps never use it: they stay on
+    the real clock, as the receiver's clock is."""
     tool_policy: TargetPolicy | None = None
     """Where ``function`` tools may POST; None: the settings' allowed targets."""
     greeting_audio: GreetingAudio | None = None
@@ -116,7 +123,9 @@ def assemble_call(spec: CallSpec, providers: CallProviders, io: CallIO) -> LiveC
     spec = spec.with_warnings(provider_warnings(spec.assistant))
     spec = fill_variables(spec, caller_number=io.caller_number)
     assistant = spec.assistant
-    record = CallRecord(call_id=spec.call_id, llm_model=assistant.llm_config.model)
+    stamps = io.time_base
+    # One time base for the record and the framework's chat item stamps it subtracts.
+    record = CallRecord(call_id=spec.call_id, llm_model=assistant.llm_config.model, now=stamps.wall)
     if spec.call.customer and spec.call.customer.number:
         record.set_numbers(caller=spec.call.customer.number)
     # The turn plan: its decisions and the interruptions it saw go into the record.
@@ -141,6 +150,7 @@ def assemble_call(spec: CallSpec, providers: CallProviders, io: CallIO) -> LiveC
             assistant.model_dump() | {"join_timeout_seconds": spec.join_timeout_seconds}
         ),
         caller_rule=caller_rule(spec),
+        wall_clock=lambda: datetime.fromtimestamp(stamps.wall(), UTC),
     )
     events = CallEvents.for_call(spec, io.sink, default_secret=default_secret(io.settings))
     # `function` tools POST to backends through the SSRF policy: the worker's allowed
@@ -150,6 +160,7 @@ def assemble_call(spec: CallSpec, providers: CallProviders, io: CallIO) -> LiveC
         events=events,
         policy=io.tool_policy or TargetPolicy(io.settings.allowed_targets),
         clock=io.clock,
+        time_base=stamps,
     )
     call = LiveCall(
         spec,

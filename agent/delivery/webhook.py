@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 import structlog
 
+from agent.clock import RealClock
 from agent.delivery.attempt import (
     SIGNATURE_UNAVAILABLE,
     AttemptRecord,
@@ -121,7 +122,7 @@ class WebhookSink:
         max_queue_per_call: int = 1000,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
         wall_clock: Callable[[], float] = time.time,
         session_factory: SessionFactory = default_session,
     ) -> None:
@@ -138,7 +139,9 @@ class WebhookSink:
         self._max_queue = max_queue_per_call
         self._sleep = sleep
         self._rand = rand
-        self._clock = clock
+        # Windows on the clock the waits run on: the loop's (call time on a sped-up
+        # simulation's loop); signatures on the wall, as the receiver checks them.
+        self._clock = clock or RealClock().now
         self._wall_clock = wall_clock
         self._poster = SignedPost(policy, session_factory=session_factory, wall_clock=wall_clock)
         self._lanes: dict[str, _Lane] = {}

@@ -6,6 +6,10 @@ allowed (a local receiver is the usual target here). The conversation is printed
 happens, then what the caller heard of turn-taking (a reply in a pause of theirs, what each
 barge-in did to the agent's speech), the end reason and duration.
 
+``--speed N`` runs the call N times faster than real time (agent/simulator/speed.py): the
+report, the printed conversation and the duration state call time, as the same call at real
+time would; only the "wall" figure is the wall's. Without it the call runs in real time.
+
 Exit codes: 0 the call ran to an end (any end reason, `config_error` included), 2 the scenario
 cannot be read or is invalid (every problem printed with its path).
 """
@@ -13,7 +17,6 @@ cannot be read or is invalid (every problem printed with its path).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import tempfile
@@ -46,7 +49,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     simulate.add_argument(
         "--outbox", type=Path, default=None, help="outbox directory (default: a temporary one)"
     )
+    simulate.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="N",
+        help="run the call N times faster than real time (the report stays in call time; "
+        "8 is comfortable on 2 cores)",
+    )
     simulate.set_defaults(func=cmd_simulate)
+
+
+def _speed(text: str) -> float:
+    from .speed import MAX_SPEED
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= MAX_SPEED:
+        raise argparse.ArgumentTypeError(f"speed must be above 0 and at most {MAX_SPEED:g}")
+    return value
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -70,10 +93,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 2
     # stdout carries the conversation; logs go to stderr so the two never interleave.
     configure_logging(settings.log_format, settings.log_level, stream=sys.stderr)
+    from .speed import run_at_speed
+
     if args.outbox is not None:
-        return asyncio.run(_simulate(args, scenario, settings, args.outbox))
+        return run_at_speed(lambda: _simulate(args, scenario, settings, args.outbox), args.speed)
     with tempfile.TemporaryDirectory(prefix="voice-agent-sim-outbox-") as outbox:
-        return asyncio.run(_simulate(args, scenario, settings, Path(outbox)))
+        return run_at_speed(lambda: _simulate(args, scenario, settings, Path(outbox)), args.speed)
 
 
 async def _simulate(
@@ -100,7 +125,8 @@ async def _simulate(
     for line in _turn_taking_lines(result):
         print(line)
     print(f"end_reason: {result.end_reason}")
-    print(f"duration: {duration} (wall {result.wall_seconds:.2f} s)")
+    at_speed = f", speed {args.speed:g}x" if args.speed != 1 else ""
+    print(f"duration: {duration} (wall {result.wall_seconds:.2f} s{at_speed})")
     if args.report is not None:
         args.report.write_bytes(result.report_body)
         print(f"report: {args.report}")

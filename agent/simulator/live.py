@@ -8,6 +8,12 @@ SIP gateway). The caller joins (and observers come and go) on the scenario's sch
 caller's hang-up or lost connection reaches the lifecycle as a participant leaving, as
 ``bind_room`` reports it in a room.
 
+Time: the call runs on the running loop's clock (:func:`.speed.call_time_base`): real time on
+the default loop, call time on a :class:`~.speed.CallTimeLoop` (``simulate --speed N``, the
+test suite). The composition root gets that clock as the call's time base, and the simulated
+room, the scripted caller and the offline vendors get it too, so the report, the printed
+conversation and the timings are all in call time; only ``wall_seconds`` is the wall's.
+
 The scripted caller (its pacing, and what it measures) is :mod:`.scripted_caller`. The result
 carries the call's timings (greeting, and each caller line's turn with its waterfall,
 :mod:`.timings`) for ``python -m agent bench``, and its log (who said what, when).
@@ -31,6 +37,7 @@ from agent.call.endpoints import check_provider_endpoints
 from agent.call.live_call import LiveCall
 from agent.call.providers import build_llm, vad_for_call
 from agent.call.turn_model import check_turn_model, load_turn_model, turn_model_loaded
+from agent.clock import TimeBase
 from agent.contracts.events import FINAL_EVENT_TYPES, CallEvents, EndOfCallReport, final_outcome
 from agent.delivery.base import Delivery, EventSink
 from agent.delivery.target_policy import TargetPolicy
@@ -46,6 +53,7 @@ from .offline import OfflineLLM, OfflineSTT, OfflineTTS
 from .room import SimulatedCallRoom, TransferRequest, simulated_room
 from .scenario import Scenario
 from .scripted_caller import CallTimings, Say, ScriptedCaller, call_timings, print_conversation
+from .speed import call_time_base
 from .timings import LogEntry
 
 log = structlog.get_logger(__name__)
@@ -63,6 +71,7 @@ class ScenarioResult:
     end_reason: str
     duration_seconds: float | None
     wall_seconds: float
+    """Real seconds the run took, whatever its speed (the report states call time)."""
     timings: CallTimings | None = None
     """None when the call never started (config_error)."""
     published_transcripts: list[str] = field(default_factory=list)
@@ -146,7 +155,9 @@ async def run_scenario(
     is read as a job reads it (``parse_options(settings)``: the operator's saved assistants,
     defaults, unknown-field policy and trunks); ``saved`` replaces the settings' stores."""
     capture = ReportCapture(sink)
-    started = time.monotonic()
+    stamps = call_time_base()
+    started = stamps.monotonic()
+    wall_started = time.perf_counter()  # the wall, whatever the speed
     try:
         spec = await parse_dispatch(
             scenario.dispatch, room_name=ROOM_NAME, options=parse_options(settings, saved=saved)
@@ -164,14 +175,14 @@ async def run_scenario(
         await report_config_error(
             scenario.dispatch, exc, room_name=ROOM_NAME, settings=settings, sink=capture
         )
-        return _result(capture, None, time.monotonic() - started)
+        return _result(capture, None, time.perf_counter() - wall_started)
     except SavedAssistantUnavailable as exc:
         say(f"error: {exc.stage}: {exc}")
         await report_startup_error(
             scenario.dispatch, exc, stage=exc.stage, room_name=ROOM_NAME, settings=settings,
             sink=capture,
         )  # fmt: skip
-        return _result(capture, None, time.monotonic() - started)
+        return _result(capture, None, time.perf_counter() - wall_started)
 
     segment_started = asyncio.Event()
     async with simulated_room(
@@ -180,6 +191,7 @@ async def run_scenario(
         say=say,
         started=started,
         spec=spec,
+        time_base=stamps,
         on_segment_started=lambda _segment: segment_started.set(),
     ) as room:
         return await _live_call(
@@ -194,6 +206,8 @@ async def run_scenario(
             extra_tools=extra_tools,
             beside_call=beside_call,
             started=started,
+            wall_started=wall_started,
+            stamps=stamps,
         )
 
 
@@ -210,6 +224,8 @@ async def _live_call(
     extra_tools: Sequence[llm.Tool],
     beside_call: Callable[[LiveCall], Awaitable[None]] | None,
     started: float,
+    wall_started: float,
+    stamps: TimeBase,
 ) -> ScenarioResult:
     """The call itself, once its dispatch document parsed and its room is up."""
     # As production's warm image does: the speaking-rate replacement (the same values, less
@@ -220,11 +236,12 @@ async def _live_call(
     llm_engine: Any = (
         build_llm(spec.assistant.llm_config, settings)
         if real_llm
-        else OfflineLLM(scenario.llm, latencies=latencies)
+        else OfflineLLM(scenario.llm, latencies=latencies, time_base=stamps)
     )
     # As job.py: the call's identity on every line, its gdpr_mode on livekit's own records.
     bind_call(call_id=spec.call_id, room=ROOM_NAME, gdpr=spec.assistant.gdpr_mode)
-    stt_engine, tts_engine = OfflineSTT(latencies=latencies), OfflineTTS(latencies=latencies)
+    stt_engine = OfflineSTT(latencies=latencies, time_base=stamps)
+    tts_engine = OfflineTTS(latencies=latencies, time_base=stamps)
     call = assemble_call(
         spec,
         CallProviders(
@@ -239,6 +256,7 @@ async def _live_call(
             sink=capture,
             settings=settings,
             sip=room.sip,
+            time_base=stamps,  # the report in call time, however fast the call runs
             tool_policy=TargetPolicy.loopback_allowed(),  # tool servers run on this machine
             extra_tools=extra_tools,
             # As the job's room tells it: the SIP caller's number ({{customer.number}}).
@@ -249,10 +267,18 @@ async def _live_call(
     )
     for warning in call.spec.warnings:
         say(f"warning: {warning}")
-    call_started = time.monotonic()
-    caller = ScriptedCaller(call, room, call_started, segment_started=segment_started)
+    call_started = stamps.monotonic()
+    caller = ScriptedCaller(
+        call,
+        room,
+        call_started,
+        stamps,
+        transferring=lambda: call.phone.transfer.in_progress,
+        segment_started=segment_started,
+    )
     print_conversation(call, caller, say, started)
     call.session.on("user_state_changed", caller.on_user_state)
+    call.session.on("tool_execution_updated", caller.on_tool_update)
 
     await call.join()  # as job.py once connected: the room's schedule starts, control is on
     script = asyncio.create_task(caller.play(scenario.caller_steps()))
@@ -270,7 +296,7 @@ async def _live_call(
     timings = call_timings(caller, call_started, stt_engine, llm_engine, tts_engine)
     published = [segment.text for segment in room.audio.transcript.segments]
     result = _result(
-        capture, report, time.monotonic() - started, timings, published, events=call.events
+        capture, report, time.perf_counter() - wall_started, timings, published, events=call.events
     )
     result.transfers = room.transfers()
     result.dtmf_sent = list(room.dtmf_sent)

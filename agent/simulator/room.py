@@ -5,7 +5,7 @@ Production gets four things from the room and the LiveKit server that a simulate
 get from here, or its scenario could not test the production wiring:
 
 - audio: the scripted caller's microphone, and the agent's audio and transcript played out on
-  the wall clock (:class:`~.transport.SimulatedAudio`, assigned to the session's I/O as RoomIO
+  the call's clock (:class:`~.transport.SimulatedAudio`, assigned to the session's I/O as RoomIO
   would be);
 - the participants: the caller (a SIP participant with ``sip.phoneNumber`` /
   ``sip.trunkPhoneNumber`` attributes when the scenario has ``phone``, else a web participant,
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -48,11 +47,13 @@ from agent.call.telephony.caller import SIP_PHONE_NUMBER, SIP_TRUNK_PHONE_NUMBER
 from agent.call.telephony.outbound import callee_identity
 from agent.call.telephony.phone_line import PhoneLine
 from agent.call.telephony.sip import SipGateway
+from agent.clock import TimeBase
 from agent.intake.dispatch import CallSpec, CallType
 
 from .offline.sip import TRANSFER, OfflineLiveKitServer, offline_livekit
 from .scenario import CallerJoin, Observer, Scenario
 from .script import ControlStep, DtmfStep
+from .speed import call_time_base
 from .transport import PlayedSegment, SimulatedAudio
 
 log = structlog.get_logger(__name__)
@@ -82,7 +83,10 @@ class SimulatedCallRoom:
     """Who the caller is (None: nobody; a test says who, later)."""
     say: Callable[[str], None] = lambda _line: None
     """Where the room's own lines (keys, control outcomes, comings and goings) are printed."""
-    started: float = field(default_factory=time.monotonic)
+    time_base: TimeBase = field(default_factory=call_time_base)
+    """The call's clock (printed offsets)."""
+    started: float | None = None
+    """The call's monotonic seconds at its start (the printed offsets' zero); None: when made."""
     sip: SipGateway | None = None
     server: OfflineLiveKitServer | None = None
     arrival: CallerJoin | None = None
@@ -94,15 +98,19 @@ class SimulatedCallRoom:
     dtmf_sent: list[str] = field(default_factory=list)
     """Keys the agent pressed with ``send_dtmf``, in order."""
     caller_joined_at: float | None = None
-    """``time.monotonic()`` when the caller's participant joined."""
+    """The call clock's monotonic seconds when the caller's participant joined."""
     caller_audio_at: float | None = None
-    """``time.monotonic()`` when the caller's audio came up (both ways)."""
+    """The call clock's monotonic seconds when the caller's audio came up (both ways)."""
     _lifecycle: CallLifecycle | None = None
     _phone: PhoneLine | None = None
     _control: ControlChannel | None = None
     _audio_up: asyncio.Event = field(default_factory=asyncio.Event)
     _timers: list[asyncio.TimerHandle] = field(default_factory=list)
     _caller_left: bool = False
+
+    def __post_init__(self) -> None:
+        if self.started is None:
+            self.started = self.time_base.monotonic()
 
     # -- the CallRoom ---------------------------------------------------------------------------
 
@@ -161,7 +169,7 @@ class SimulatedCallRoom:
     def _caller_joins(self) -> None:
         assert self.caller is not None
         assert self._lifecycle is not None
-        self.caller_joined_at = time.monotonic()
+        self.caller_joined_at = self.time_base.monotonic()
         self._print(f"{'room':<6}  the caller joined")
         kind: PartyKind = "sip" if self.caller.is_sip else "standard"
         self._lifecycle.on_participant_joined(
@@ -171,7 +179,7 @@ class SimulatedCallRoom:
     def _caller_audio_up(self) -> None:
         if self._caller_left:
             return
-        self.caller_audio_at = time.monotonic()
+        self.caller_audio_at = self.time_base.monotonic()
         self.audio.caller_audio_up()
         self._audio_up.set()
 
@@ -238,7 +246,8 @@ class SimulatedCallRoom:
         ]
 
     def _print(self, line: str) -> None:
-        self.say(f"{time.monotonic() - self.started:7.2f}s  {line}")
+        started = self.started or 0.0
+        self.say(f"{self.time_base.monotonic() - started:7.2f}s  {line}")
 
 
 def caller_party(scenario: Scenario, spec: CallSpec | None = None) -> CallerParty:
@@ -271,6 +280,7 @@ async def simulated_room(
     say: Callable[[str], None],
     started: float,
     spec: CallSpec | None = None,
+    time_base: TimeBase,
     on_segment_started: Callable[[PlayedSegment], None] | None = None,
 ) -> AsyncIterator[SimulatedCallRoom]:
     """The scenario's room; for a SIP caller, with the offline SIP gateway running."""
@@ -280,14 +290,18 @@ async def simulated_room(
         sip: SipGateway | None = None
         if caller.is_sip:
             server, lkapi = await stack.enter_async_context(
-                offline_livekit(scenario.providers.sip_transfer)
+                offline_livekit(
+                    scenario.providers.sip_transfer,
+                    transfer_seconds=scenario.providers.sip_transfer_ms / 1000,
+                )
             )
             sip = SipGateway(lkapi, room_name)
-        audio = SimulatedAudio.create(on_segment_started=on_segment_started)
+        audio = SimulatedAudio.create(on_segment_started=on_segment_started, time_base=time_base)
         yield SimulatedCallRoom(
             audio,
             caller,
             say=say,
+            time_base=time_base,
             started=started,
             sip=sip,
             server=server,

@@ -4,14 +4,23 @@
 assembled and the simulated room (:mod:`.room`) it runs in.
 
 Pacing: the script starts once the call is live (the caller answered; after the dial, for an
-outbound call); a line
-waits until the agent has answered the previous line and gone quiet (plus
+outbound call); a line waits until the agent has answered the previous line and gone quiet (plus
 ``REPLY_GAP_SECONDS``); the parts of a `say` list follow each other after ``pause_seconds``
 of silence, whatever the agent does; a barge-in (a line or a noise) waits for the agent's next
 speech to have played ``after_seconds``. A barge-in may be a backchannel or a noise, which
 never becomes a turn: the agent finishing the speech it talked over, uninterrupted, counts as
-its answer. Every wait is capped at ``ANSWER_TIMEOUT_SECONDS`` (speech already playing or
-paused, at ``LONGEST_SPEECH_SECONDS``), so an agent that never answers cannot stall it, and
+its answer.
+
+Quiet is a state, not only silence: nothing playing, the session listening, no speech queued,
+no tool running and no transfer in progress (its message, the REFER, and after a failure the
+line telling the caller). A tool's or a transfer's wait is silent too, and a caller counting
+only silence hung up 0.2 s into a REFER that took longer (the call then ended ``transferred``,
+as a caller leaving during a transfer does), or before a failed transfer's line was queued, or
+spoke over a tool's answer; how long such work takes must not decide the script (nor, in a
+sped-up call, the machine's speed).
+
+Every wait is capped at ``ANSWER_TIMEOUT_SECONDS`` (speech already playing or paused, at
+``LONGEST_SPEECH_SECONDS``), so an agent that never answers cannot stall it, and
 ``run_scenario`` abandons the script the moment the call ends (silence timeout, max duration,
 end_call).
 
@@ -25,14 +34,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from livekit.agents import AgentSession, llm
 from livekit.agents.voice import events as lk_events
+from livekit.agents.voice.events import ToolCallEnded, ToolCallStarted
 
+from agent.clock import TimeBase
 from agent.contracts.assistant import FirstMessageMode
 from agent.intake.dispatch import CallSpec
 
@@ -125,7 +135,11 @@ class ScriptedCaller:
     call: CallUnderTest
     room: SimulatedCallRoom
     started: float
-    """``time.monotonic()`` when the call started (the log's zero)."""
+    """The call's monotonic seconds when it started (the log's zero)."""
+    time_base: TimeBase
+    """The call's clock: every wait and every time here is on it."""
+    transferring: Callable[[], bool] = lambda: False
+    """Whether a transfer is in progress (a LiveCall's ``phone.transfer.in_progress``)."""
     user_turns: int = 0
     segment_started: asyncio.Event = field(default_factory=asyncio.Event)
     turn_added: asyncio.Event = field(default_factory=asyncio.Event)
@@ -134,6 +148,8 @@ class ScriptedCaller:
     vad_ends: list[float] = field(default_factory=list)
     log: list[LogEntry] = field(default_factory=list)
     overlaps: list[_Overlap] = field(default_factory=list)
+    tools_running: set[str] = field(default_factory=set)
+    """Tool calls the framework started and has not ended (``tool_execution_updated``)."""
     _turns_before_last_line: int | None = None
     _talked_over: PlayedSegment | None = None
     """The agent's speech the last barge-in line began over: if it plays to its end, the line
@@ -144,12 +160,31 @@ class ScriptedCaller:
 
     def on_user_turn(self) -> None:
         self.user_turns += 1
-        self.commits.append(time.monotonic())
+        self.commits.append(self.time_base.monotonic())
         self.turn_added.set()
+
+    def on_tool_update(self, ev: lk_events.ToolExecutionUpdatedEvent) -> None:
+        update = ev.update
+        if isinstance(update, ToolCallStarted):
+            self.tools_running.add(update.function_call.call_id)
+        elif isinstance(update, ToolCallEnded):
+            self.tools_running.discard(update.call_id)
+
+    def agent_busy(self) -> bool:
+        """The agent is speaking, about to, thinking, running a tool or transferring."""
+        session = self.call.session
+        speech = session.current_speech
+        return (
+            not self.room.audio.playout.idle
+            or session.agent_state not in ("listening", "idle")
+            or (speech is not None and not speech.done())
+            or bool(self.tools_running)
+            or self.transferring()
+        )
 
     def on_user_state(self, ev: lk_events.UserStateChangedEvent) -> None:
         if ev.old_state == "speaking" and ev.new_state != "speaking":
-            self.vad_ends.append(time.monotonic())
+            self.vad_ends.append(self.time_base.monotonic())
 
     async def play(self, steps: list[ScenarioStep]) -> None:
         await self.call.live.wait()  # after the dial, for an outbound call
@@ -195,7 +230,7 @@ class ScriptedCaller:
 
     async def _say(self, text: str, *, barge_in: bool, continues: bool = False) -> None:
         line = CallerLine(line_id=len(self.lines), text=text, seconds=seconds_to_say(text))
-        run = _LineRun(text, barge_in, started_at=time.monotonic(), continues=continues)
+        run = _LineRun(text, barge_in, started_at=self.time_base.monotonic(), continues=continues)
         self.lines.append(run)
         self.log.append(LogEntry(at_ms=self.ms(run.started_at), who="caller", text=text))
         self._turns_before_last_line = self.user_turns
@@ -203,7 +238,7 @@ class ScriptedCaller:
         run.ended_at = await self.room.audio.caller.say(line)
 
     async def _noise(self, seconds: float, *, barge_in: bool) -> None:
-        at = time.monotonic()
+        at = self.time_base.monotonic()
         self.log.append(LogEntry(at_ms=self.ms(at), who="caller", text=f"({seconds:g} s noise)"))
         if barge_in:
             self._over_agent("noise", "", at)
@@ -216,26 +251,29 @@ class ScriptedCaller:
 
     async def _agent_done(self) -> None:
         """The caller's last line has become a turn, and the agent answered and went quiet."""
-        deadline = time.monotonic() + ANSWER_TIMEOUT_SECONDS
+        deadline = self.time_base.monotonic() + ANSWER_TIMEOUT_SECONDS
         if self._turns_before_last_line is not None:
             while self.user_turns <= self._turns_before_last_line:
                 over = self._talked_over
                 if over is not None and over.finished_at is not None and not over.interrupted:
                     break  # a backchannel: the agent finished what it was saying
                 self.turn_added.clear()
-                left = deadline - time.monotonic()
+                left = deadline - self.time_base.monotonic()
                 if over is not None:
                     left = min(left, _POLL_SECONDS)  # also watch the speech it talked over
-                if not await _wait(self.turn_added, left) and time.monotonic() >= deadline:
+                if (
+                    not await _wait(self.turn_added, left)
+                    and self.time_base.monotonic() >= deadline
+                ):
                     break
             self._turns_before_last_line = self._talked_over = None
-            deadline = time.monotonic() + ANSWER_TIMEOUT_SECONDS
+            deadline = self.time_base.monotonic() + ANSWER_TIMEOUT_SECONDS
         quiet_since: float | None = None
-        longest = time.monotonic() + LONGEST_SPEECH_SECONDS
-        while time.monotonic() < deadline:
-            now = time.monotonic()
+        longest = self.time_base.monotonic() + LONGEST_SPEECH_SECONDS
+        while self.time_base.monotonic() < deadline:
+            now = self.time_base.monotonic()
             playout = self.room.audio.playout
-            if playout.idle and self.call.session.agent_state in ("listening", "idle"):
+            if not self.agent_busy():
                 quiet_since = quiet_since or now
                 if now - quiet_since >= REPLY_GAP_SECONDS:
                     return
@@ -331,8 +369,10 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
 def print_conversation(
     call: CallUnderTest, caller: ScriptedCaller, say: Say, started: float
 ) -> None:
+    clock = caller.time_base
+
     def at() -> str:
-        return f"{time.monotonic() - started:7.2f}s"
+        return f"{clock.monotonic() - started:7.2f}s"
 
     def on_item(ev: lk_events.ConversationItemAddedEvent) -> None:
         item = ev.item
@@ -341,9 +381,9 @@ def print_conversation(
         if item.role == "user":
             caller.on_user_turn()
         else:
-            # logged when it began playing (wall clock in its metrics), else when added
+            # logged when it began playing (epoch seconds in its metrics), else when added
             spoke_at = item.metrics.get("started_speaking_at")
-            played = time.monotonic() - (time.time() - spoke_at if spoke_at else 0.0)
+            played = clock.monotonic() - (clock.wall() - spoke_at if spoke_at else 0.0)
             caller.log.append(LogEntry(at_ms=caller.ms(played), who="agent",
                                        text=item.text_content or "",
                                        interrupted=item.interrupted))  # fmt: skip
@@ -355,7 +395,7 @@ def print_conversation(
         for fn_call, output in ev.zipped():
             result = output.output if output is not None else ""
             line = f"{fn_call.name}({fn_call.arguments}) -> {result}"
-            caller.log.append(LogEntry(at_ms=caller.ms(time.monotonic()), who="tool", text=line))
+            caller.log.append(LogEntry(at_ms=caller.ms(clock.monotonic()), who="tool", text=line))
             say(f"{at()}  {'tool':<6}  {line}")
 
     call.session.on("conversation_item_added", on_item)

@@ -1,4 +1,4 @@
-"""The simulated room's audio: caller audio in, agent audio and transcript out, in real time.
+"""The simulated room's audio: caller audio in, agent audio and transcript out, at the call's pace.
 
 (:class:`~agent.simulator.room.SimulatedCallRoom` is the room itself: this audio, the caller
 party and the room's events.)
@@ -8,25 +8,26 @@ It stands where RoomIO stands in production, and is wired the same way: the sess
 :class:`PlayoutRecorder` (audio) and :class:`TranscriptRecorder` (text), so the agent's
 transcript is published in step with its audio and cut where its audio was cut.
 
-- :class:`CallerAudioInput` hands out 20 ms frames at the pace of the wall clock (frame *n*
+- :class:`CallerAudioInput` hands out 20 ms frames at the pace of the call's clock (frame *n*
   is delivered when it has "happened": at start + (n + 1) x 20 ms), silence unless the
   caller is saying a line. Line frames carry a :class:`~agent.simulator.speech.HeardLine`.
   Before the caller's audio is up (``SimulatedAudio.caller_absent`` until
   ``caller_audio_up``) it hands out nothing, as RoomIO's input has no track to read.
-- :class:`PlayoutRecorder` plays captured frames on the wall clock: a 20 ms frame occupies
+- :class:`PlayoutRecorder` plays captured frames on the call's clock: a 20 ms frame occupies
   20 ms, a pause stops the clock, ``clear_buffer()`` cuts at once and reports how far it got.
   It records when the first frame of each segment played (greeting and turn latency). Like
   RoomIO's output (``capture_frame`` waits for a subscriber), it holds the agent's audio until
   the caller is there to hear it.
 - :class:`TranscriptRecorder` keeps each published agent transcript segment.
 
-Times are ``time.monotonic()`` seconds.
+Times are the call's monotonic seconds (its :class:`~agent.clock.TimeBase`): ``time.monotonic()``
+at real time, N times faster in a sped-up call (agent/simulator/speed.py); the pacing is the
+same in both, as the loop the pieces sleep on runs on the same clock.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,8 +38,11 @@ from livekit.agents import AgentSession
 from livekit.agents.voice import io
 from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
 
+from agent.clock import TimeBase
+
 from .noise import laughter
 from .speech import CALLER_SAMPLE_RATE, HEARD_LINE_KEY, CallerLine, CallerSpeech, HeardLine
+from .speed import call_time_base
 
 _FRAME_SECONDS = 0.02
 _SAMPLES_PER_FRAME = int(CALLER_SAMPLE_RATE * _FRAME_SECONDS)
@@ -55,10 +59,13 @@ class _Speaking:
 
 
 class CallerAudioInput(io.AudioInput):
-    """The caller's microphone: real-time 16 kHz frames, speech when a line is said."""
+    """The caller's microphone: 16 kHz frames at the call's pace, speech when a line is said."""
 
-    def __init__(self, speech: CallerSpeech | None = None) -> None:
+    def __init__(
+        self, speech: CallerSpeech | None = None, *, time_base: TimeBase | None = None
+    ) -> None:
         super().__init__(label="SimulatedCaller")
+        self._time = time_base or call_time_base()
         self._speech = speech or CallerSpeech()
         self._queue: deque[_Speaking] = deque()
         self._next_deadline: float | None = None
@@ -101,7 +108,7 @@ class CallerAudioInput(io.AudioInput):
         self._connected.set()  # wake a reader waiting for the caller: the stream is over
         for speaking in self._queue:
             if not speaking.done.done():
-                speaking.done.set_result(time.monotonic())
+                speaking.done.set_result(self._time.monotonic())
         self._queue.clear()
 
     async def __anext__(self) -> rtc.AudioFrame:
@@ -111,7 +118,7 @@ class CallerAudioInput(io.AudioInput):
             await self._connected.wait()
             if self._closed.is_set():
                 raise StopAsyncIteration
-        now = time.monotonic()
+        now = self._time.monotonic()
         # deadlines, not sleeps per frame: a late wake-up is caught up, never accumulated
         deadline = (self._next_deadline or now) + _FRAME_SECONDS
         self._next_deadline = deadline
@@ -135,7 +142,7 @@ class CallerAudioInput(io.AudioInput):
             frame.userdata[HEARD_LINE_KEY] = HeardLine(line=speaking.line, offset=offset, last=last)
         if last:
             self._queue.popleft()
-            speaking.done.set_result(time.monotonic())
+            speaking.done.set_result(self._time.monotonic())
         return frame
 
     @staticmethod
@@ -181,12 +188,18 @@ class PlayoutRecorder(io.AudioOutput):
     was flushed finishes on that flush, so the framework's capture/flush pairs stay counted.
     """
 
-    def __init__(self, *, on_segment_started: Callable[[PlayedSegment], None] | None = None):
+    def __init__(
+        self,
+        *,
+        on_segment_started: Callable[[PlayedSegment], None] | None = None,
+        time_base: TimeBase | None = None,
+    ):
         super().__init__(
             label="SimulatedPlayout",
             capabilities=io.AudioOutputCapabilities(pause=True),
             sample_rate=None,
         )
+        self._time = time_base or call_time_base()
         self.segments: list[PlayedSegment] = []
         self._segment_listeners: list[Callable[[PlayedSegment], None]] = []
         if on_segment_started is not None:
@@ -211,7 +224,7 @@ class PlayoutRecorder(io.AudioOutput):
     def subscribe(self) -> None:
         """The caller hears the agent from now: held audio starts playing."""
         if not self._subscribed.is_set():
-            self.subscribed_at = time.monotonic()
+            self.subscribed_at = self._time.monotonic()
             self._subscribed.set()
 
     def add_segment_listener(self, listener: Callable[[PlayedSegment], None]) -> None:
@@ -258,18 +271,18 @@ class PlayoutRecorder(io.AudioOutput):
             segment.frames.clear()
             segment.interrupted = True
             if segment.first_frame_at is not None and segment.cleared_at is None:
-                segment.cleared_at = time.monotonic()
+                segment.cleared_at = self._time.monotonic()
             if self._playing is not None and self._playing[0] is segment:
                 # 20 ms frame that started 12 ms ago: 12 ms of it were heard
                 _, started, length = self._playing
-                segment.played_seconds += min(max(time.monotonic() - started, 0.0), length)
+                segment.played_seconds += min(max(self._time.monotonic() - started, 0.0), length)
                 self._playing = None
             if segment.flushed:
                 self._finish(segment, interrupted=True)
 
     def pause(self) -> None:
         if self._resumed.is_set() and (segment := self.playing) is not None:
-            segment.paused_at.append(time.monotonic())
+            segment.paused_at.append(self._time.monotonic())
         self._resumed.clear()
 
     @property
@@ -291,7 +304,7 @@ class PlayoutRecorder(io.AudioOutput):
     def _finish(self, segment: PlayedSegment, *, interrupted: bool) -> None:
         if segment.finished_at is not None:
             return
-        segment.finished_at = time.monotonic()
+        segment.finished_at = self._time.monotonic()
         if segment in self._pending:
             self._pending.remove(segment)
         position = segment.played_seconds if interrupted else segment.captured_seconds
@@ -301,18 +314,27 @@ class PlayoutRecorder(io.AudioOutput):
         while True:
             segment = next((s for s in self._pending if s.frames), None)
             if segment is None:
+                self._next_deadline = 0.0  # ran dry: the next frame starts when it comes
                 self._frame_ready.clear()
                 await self._frame_ready.wait()
                 continue
-            await self._resumed.wait()
+            if not self._resumed.is_set():
+                self._next_deadline = 0.0  # paused: playback picks up at the resume
+                await self._resumed.wait()
             if not segment.frames:
                 continue  # cleared while paused
             frame = segment.frames.popleft()
-            now = time.monotonic()
-            start = max(now, self._next_deadline)
+            now = self._time.monotonic()
+            # A frame already queued plays right after the one before, as from a sound card's
+            # buffer, however late this task woke. Starting it at max(now, deadline) added
+            # every late wake-up to the audio: epoll rounds its timeout up to the millisecond,
+            # so 1 ms late per 20 ms frame played the agent ~5% long at real time (a 2.53 s
+            # greeting took 2.66 s) and ~20% long at speed 8 (1 real ms = 8 call ms).
+            start = self._next_deadline or now
             if segment.first_frame_at is None:
                 segment.first_frame_at = start
-                self.on_playback_started(created_at=time.time())
+                # when its first frame began, on the framework's clock (start may be past)
+                self.on_playback_started(created_at=self._time.wall() - (now - start))
                 for listener in self._segment_listeners:
                     listener(segment)
             self._playing = (segment, start, frame.duration)
@@ -338,20 +360,21 @@ class PublishedTranscript:
 class TranscriptRecorder(io.TextOutput):
     """Agent transcript sink: what RoomIO would publish on ``lk.transcription``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, time_base: TimeBase | None = None) -> None:
         super().__init__(label="SimulatedTranscript", next_in_chain=None)
+        self._time = time_base or call_time_base()
         self.segments: list[PublishedTranscript] = []
         self._current: PublishedTranscript | None = None
 
     async def capture_text(self, text: str) -> None:
         if self._current is None:
-            self._current = PublishedTranscript(first_text_at=time.monotonic())
+            self._current = PublishedTranscript(first_text_at=self._time.monotonic())
             self.segments.append(self._current)
         self._current.text += text
 
     def flush(self) -> None:
         if self._current is not None:
-            self._current.flushed_at = time.monotonic()
+            self._current.flushed_at = self._time.monotonic()
             self._current = None
 
 
@@ -370,14 +393,16 @@ class SimulatedAudio:
         *,
         speech: CallerSpeech | None = None,
         on_segment_started: Callable[[PlayedSegment], None] | None = None,
+        time_base: TimeBase | None = None,
     ) -> SimulatedAudio:
-        playout = PlayoutRecorder(on_segment_started=on_segment_started)
-        transcript = TranscriptRecorder()
+        stamps = time_base or call_time_base()
+        playout = PlayoutRecorder(on_segment_started=on_segment_started, time_base=stamps)
+        transcript = TranscriptRecorder(time_base=stamps)
         synchronizer = TranscriptSynchronizer(
             next_in_chain_audio=playout, next_in_chain_text=transcript
         )
         return cls(
-            caller=CallerAudioInput(speech),
+            caller=CallerAudioInput(speech, time_base=stamps),
             playout=playout,
             transcript=transcript,
             synchronizer=synchronizer,

@@ -38,7 +38,7 @@ def _spread_ok(value: Any) -> None:
         assert value[key] is None or isinstance(value[key], float | int)
 
 
-@pytest.mark.slow
+@pytest.mark.realtime
 def test_one_call_prints_the_figures_as_the_last_thing_on_stdout() -> None:
     env = dict(os.environ, LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE="0")
     env.pop("VOICE_AGENT_WEBHOOK_SECRET", None)

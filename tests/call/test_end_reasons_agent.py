@@ -8,16 +8,12 @@ import pytest
 
 from tests.support.end_reasons import (
     Receiver,
-    _quiet_env,
     agent_lines,
-    receiver,
     scenario_file,
     simulate,
 )
 
-__all__ = ["_quiet_env", "receiver"]
-
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.simulated_call
 
 
 async def test_end_call_tool_speaks_end_call_message(receiver: Receiver, tmp_path: Path) -> None:

@@ -13,19 +13,15 @@ import pytest
 from agent.contracts.assistant import AssistantConfig
 from tests.support.end_reasons import (
     Receiver,
-    _quiet_env,
     agent_lines,
     exact_duration,
-    receiver,
     scenario_file,
     simulate,
 )
 
 DEFAULT_ERROR_MESSAGE = AssistantConfig.model_fields["error_message"].default
 
-__all__ = ["_quiet_env", "receiver"]
-
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.simulated_call
 
 
 async def test_llm_down_apologises_and_ends_in_error(receiver: Receiver, tmp_path: Path) -> None:

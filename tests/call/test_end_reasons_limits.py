@@ -14,17 +14,13 @@ from livekit.agents import llm
 
 from tests.support.end_reasons import (
     Receiver,
-    _quiet_env,
     agent_lines,
     exact_duration,
-    receiver,
     scenario_file,
     simulate,
 )
 
-__all__ = ["_quiet_env", "receiver"]
-
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.simulated_call
 
 GOODBYE = "We've reached the time limit for this call. Goodbye!"
 

@@ -14,11 +14,9 @@ import pytest
 
 from agent.call.lifecycle.call import WORKER_SHUTDOWN
 from agent.call.live_call import LiveCall
-from tests.support.end_reasons import Receiver, _quiet_env, receiver, scenario_file, simulate
+from tests.support.end_reasons import Receiver, scenario_file, simulate
 
-__all__ = ["_quiet_env", "receiver"]
-
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.simulated_call
 
 
 async def _until(condition: object, poll: float = 0.02) -> None:

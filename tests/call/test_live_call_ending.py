@@ -10,18 +10,11 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from agent.delivery.logsink import LogSink
 from tests.support.offline_call import offline_call
 from tests.support.tool_server import ToolServer, call_spec, server, tool_config
 
 __all__ = ["server"]  # the fixture, used by name
-
-
-@pytest.fixture(autouse=True)
-def _no_local_inference_preload(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
 
 
 async def test_a_tool_request_in_flight_is_abandoned_when_the_caller_hangs_up(

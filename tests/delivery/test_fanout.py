@@ -4,10 +4,7 @@ receiver on 127.0.0.1; the jsonl sink (which keeps no outcomes) sits between the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from agent.delivery.base import FanOutSink
 from agent.delivery.jsonl import JsonlSink
@@ -16,14 +13,6 @@ from agent.delivery.target_policy import TargetPolicy
 from agent.delivery.webhook import WebhookSink
 from agent.worker import metrics
 from tests.support.receiver import Receiver, Reply, make_delivery
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 def webhook(tmp_path: Path, name: str) -> WebhookSink:

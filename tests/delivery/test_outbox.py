@@ -7,7 +7,6 @@ import fcntl
 import json
 import os
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,6 @@ from agent.delivery.outbox import Outbox, OutboxBusy
 from agent.delivery.target_policy import TargetPolicy
 from agent.delivery.webhook import WebhookSink
 from tests.support.receiver import SECRET, Receiver, Reply, VirtualClock, make_delivery
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 def test_park_round_trips_the_exact_body_and_keeps_the_file_private(tmp_path: Path) -> None:

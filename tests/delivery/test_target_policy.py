@@ -7,7 +7,6 @@ except ``localhost``, which the system resolver answers locally.
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -35,14 +34,6 @@ async def table_resolve(host: str, port: int) -> list[str]:
         return TABLE[host]
     except KeyError:
         raise socket.gaierror(socket.EAI_NONAME, "not in the test table") from None
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 @pytest.mark.parametrize(

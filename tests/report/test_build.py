@@ -337,6 +337,7 @@ def test_gdpr_mode_redacts_the_whole_report_but_not_the_metadata() -> None:
     assert [p["identity"] for p in report["participants"]] == ["sip_[PHONE]", "supervisor-7"]
 
 
+@pytest.mark.realtime  # times a thread against the loop: alone, not beside a parallel test
 async def test_gdpr_report_of_a_long_call_is_redacted_off_the_loop() -> None:
     """A long call's whole report (~250 KB of text with numbers in every line) is redacted in a
     worker thread: a task on the loop keeps getting turns while it runs."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,6 @@ from agent.report.send import build_sink, report_config_error
 from agent.worker.ledger import report_delivery_id
 from agent.worker.settings import WorkerSettings
 from tests.support.receiver import SECRET, Receiver
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 def test_default_is_the_webhook_sink_alone() -> None:

@@ -10,7 +10,6 @@ caller is cut at the same place. Only outcomes are asserted, never timings.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +25,12 @@ from agent.simulator.scenario import parse_scenario
 from agent.worker.settings import WorkerSettings
 from tests.support.receiver import SECRET, Receiver
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.simulated_call
 
 # ~5 s of speech at 15 characters a second: long enough to cut one second in, short enough
 # to play out whole within the runner's 8 s answer wait (the caller hangs up after that)
 LONG_REPLY = "We open at nine on Saturdays and at eleven on Sundays, until ten in the evening."
 BARGE_IN = "Sorry, just Sunday?"
-
-
-@pytest.fixture(autouse=True)
-def _no_local_inference_preload(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
-    monkeypatch.delenv("VOICE_AGENT_WEBHOOK_SECRET", raising=False)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rx = Receiver()
-    await rx.start()
-    yield rx
-    await rx.stop()
 
 
 def barge_in_scenario(url: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from agent.worker.settings import WorkerSettings
 from tests.support.paths import EXAMPLES
 from tests.support.receiver import SECRET, Received, Receiver
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.simulated_call
 
 EXAMPLE = EXAMPLES / "callmissed-session.json"
 

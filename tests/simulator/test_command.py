@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -147,3 +149,40 @@ def test_config_error_call_exits_0_and_writes_the_report(
     assert message["type"] == "end-of-call-report"
     assert message["end_reason"] == "config_error"
     assert "voice_id" in json.dumps(message)
+
+
+@pytest.mark.parametrize("speed", ["0", "-2", "1000", "fast"])
+def test_a_speed_out_of_range_is_a_usage_error(
+    speed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run_cli(str(SCENARIOS / "end-phrase.yaml"), "--speed", speed)
+    assert exited.value.code == 2
+    assert "--speed" in capsys.readouterr().err
+
+
+def test_speed_runs_the_call_faster_and_its_report_states_call_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
+    report = tmp_path / "report.json"
+    argv = ["--speed", "8", "--report", str(report), "--outbox", str(tmp_path / "ob")]
+    assert run_cli(str(SCENARIOS / "end-phrase.yaml"), *argv) == 0
+    out = capsys.readouterr().out
+    found = re.search(r"\(wall ([\d.]+) s, speed 8x\)", out)
+    assert found, out
+    wall = float(found.group(1))
+    message = json.loads(report.read_bytes())["message"]
+    assert (message["end_reason"], message["end_detail"]) == ("agent_hangup", "end_call_phrase")
+    # A ~6.5 s call: at real time the wall is as long as the call, at 8x a fraction of it.
+    call_seconds = message["duration_ms"] / 1000
+    assert call_seconds > 5.0
+    assert call_seconds > 2 * wall
+    # the report's own clock is the call's: its start and end are a call duration apart
+    span = datetime.fromisoformat(message["ended_at"]) - datetime.fromisoformat(
+        message["started_at"]
+    )
+    assert abs(span.total_seconds() - call_seconds) < 0.01
+    # the printed conversation is in call time too: the last agent line after 5 call s
+    last_agent = [line for line in out.splitlines() if "  agent   " in line][-1]
+    assert float(last_agent.split("s", 1)[0]) > 5.0

@@ -44,16 +44,11 @@ from agent.worker.settings import WorkerSettings
 from tests.support.paths import EXAMPLES, REPO
 from tests.support.receiver import SECRET, Receiver
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.simulated_call
 
 SAVED = EXAMPLES / "assistants"
 DISPATCH_EXAMPLES = sorted(p.name for p in EXAMPLES.glob("*.json"))
 TRUNK = "ST_operator_default"
-
-
-@pytest.fixture(autouse=True)
-def _no_local_inference_preload(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
 
 
 class ToReceiver:

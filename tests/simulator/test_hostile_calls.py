@@ -28,7 +28,7 @@ from tests.support.receiver import SECRET, Receiver
 from tests.support.tool_server import SECRET as TOOL_SECRET
 from tests.support.tool_server import ToolServer, tool_config
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.simulated_call
 
 FAILED_LINE = "Sorry, the booking system is down."
 WORKER_SECRETS = {
@@ -40,8 +40,6 @@ WORKER_SECRETS = {
 
 @pytest.fixture(autouse=True)
 def _worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
-    monkeypatch.delenv("VOICE_AGENT_WEBHOOK_SECRET", raising=False)
     for name, value in WORKER_SECRETS.items():
         monkeypatch.setenv(name, value)
 

@@ -30,7 +30,7 @@ from agent.simulator.scenario import parse_scenario
 from agent.worker.settings import WorkerSettings
 from tests.support.receiver import SECRET, Receiver, Reply
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.simulated_call
 
 SENTINELS = {
     "LIVEKIT_API_SECRET": "lk-SENTINEL-hostile-doc-5b1e",

@@ -35,9 +35,7 @@ CALLER_NUMBER = "+31612345678"
 
 
 @pytest.fixture(autouse=True)
-def _no_local_inference_preload(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
-    monkeypatch.delenv("VOICE_AGENT_WEBHOOK_SECRET", raising=False)
+def _no_control_identities(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VOICE_AGENT_CONTROL_ALLOWED_IDENTITIES", raising=False)
 
 
@@ -129,7 +127,7 @@ def test_phone_numbers_must_be_e164() -> None:
 # -- transfer of a SIP caller -------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_sip_caller_is_transferred(receiver: Receiver, tmp_path: Path) -> None:
     result, _lines = await simulate(load("transfer-sip.yaml", receiver), tmp_path)
 
@@ -145,7 +143,7 @@ async def test_sip_caller_is_transferred(receiver: Receiver, tmp_path: Path) -> 
     assert "Transferring you to sales." in report.transcript
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_rejected_transfer_is_told_and_the_call_goes_on(
     receiver: Receiver, tmp_path: Path
 ) -> None:
@@ -164,7 +162,7 @@ async def test_rejected_transfer_is_told_and_the_call_goes_on(
     assert any("486 Busy Here" in json.dumps(m.model_dump(mode="json")) for m in report.messages)
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_web_caller_is_not_referred(receiver: Receiver, tmp_path: Path) -> None:
     """Without `phone` the caller is a web participant: the same tool call is refused. (A web
     call: on an inbound phone call only a SIP participant is ever the caller.)"""
@@ -188,7 +186,7 @@ async def test_web_caller_is_not_referred(receiver: Receiver, tmp_path: Path) ->
 # -- live control -------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_control_packet_from_the_caller_is_refused(
     receiver: Receiver, tmp_path: Path
 ) -> None:
@@ -204,7 +202,7 @@ async def test_control_packet_from_the_caller_is_refused(
     assert any("end-call from caller -> refused" in line for line in lines)
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_allowed_identity_may_end_the_call(receiver: Receiver, tmp_path: Path) -> None:
     """The same packet from an identity the operator allowed is obeyed."""
     scenario = load("control-refused.yaml", receiver)
@@ -220,7 +218,7 @@ async def test_allowed_identity_may_end_the_call(receiver: Receiver, tmp_path: P
     assert "On Sundays" not in report.transcript
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_server_say_with_end_after_hangs_up(receiver: Receiver, tmp_path: Path) -> None:
     result, _lines = await simulate(load("control-say.yaml", receiver), tmp_path)
 
@@ -234,7 +232,7 @@ async def test_server_say_with_end_after_hangs_up(receiver: Receiver, tmp_path: 
 # -- DTMF ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_caller_keys_reach_the_model_as_one_turn(receiver: Receiver, tmp_path: Path) -> None:
     scenario = load("transfer-sip.yaml", receiver)
     scenario["caller"] = [{"dtmf": "12#"}, {"hangup": True}]
@@ -247,3 +245,27 @@ async def test_caller_keys_reach_the_model_as_one_turn(receiver: Receiver, tmp_p
     assert users == ["[DTMF] 12#"]
     assert "Thanks, you chose option twelve." in report.transcript
     assert report.transcript.index("[DTMF] 12#") < report.transcript.index("option twelve")
+
+
+@pytest.mark.simulated_call
+async def test_the_caller_waits_for_a_transfer_that_takes_longer_than_a_pause(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    """The REFER takes 1.5 s (the far end rings, then refuses): the agent is quiet all that
+    time, but not done. A caller counting only silence hung up 0.2 s into the REFER, and the
+    call ended ``transferred`` (a caller leaving during a transfer); the caller waits for the
+    failure line instead, and hangs up after it."""
+    scenario = load("transfer-sip.yaml", receiver)
+    scenario["providers"] |= {"sip_transfer": "fail", "sip_transfer_ms": 1500}
+    scenario["caller"].append({"hangup": True})
+    result, _lines = await simulate(scenario, tmp_path)
+
+    assert result.end_reason == "user_hangup"
+    assert result.transfers == [TransferRequest(f"sip_{CALLER_NUMBER}", SALES)]
+    report = the_report(result, receiver)
+    assert TRANSFER_FAILED_LINE in report.transcript
+    failed_line = next(m for m in report.messages if m.message == TRANSFER_FAILED_LINE)
+    transferring = next(m for m in report.messages if m.message == "Transferring you to sales.")
+    assert failed_line.start_seconds is not None
+    assert transferring.end_seconds is not None
+    assert failed_line.start_seconds - transferring.end_seconds >= 1.5  # the REFER's ring

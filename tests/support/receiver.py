@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -79,6 +80,21 @@ class Receiver:
 
     def at(self, path: str) -> list[Received]:
         return [r for r in self.received if r.path == path]
+
+    def messages(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        """The ``message`` of every JSON body received (of ``event_type`` when given)."""
+        found = [json.loads(r.body)["message"] for r in self.received]
+        return [m for m in found if event_type is None or m.get("type") == event_type]
+
+    def reports(self) -> list[dict[str, Any]]:
+        return self.messages("end-of-call-report")
+
+    def only_report(self) -> dict[str, Any]:
+        """The one end-of-call report: fails on none, on two, or on a bad signature."""
+        reports = self.reports()
+        assert len(reports) == 1, f"{len(reports)} end-of-call reports"
+        assert all(r.signature_ok for r in self.received), "a delivery failed the seed verifier"
+        return reports[0]
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         payload = await request.text()

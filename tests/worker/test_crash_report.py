@@ -18,7 +18,6 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -178,17 +177,10 @@ def reports(received: list[Received]) -> list[Received]:
     return [r for r in received if r.headers.get("X-Webhook-Event") == "end-of-call-report"]
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
-
-
 # ---- (a) killed -> exactly one report; (b) reported -> none --------------------------------------
 
 
+@pytest.mark.realtime  # a real child process, SIGKILLed
 async def test_killed_job_process_gets_exactly_one_crash_report(
     tmp_path: Path, receiver: Receiver
 ) -> None:
@@ -219,6 +211,7 @@ async def test_killed_job_process_gets_exactly_one_crash_report(
     assert Outbox(settings.outbox_dir).pending() == []
 
 
+@pytest.mark.realtime  # a real child process, SIGKILLed
 async def test_a_killed_process_holding_two_calls_gets_one_report_for_each(
     tmp_path: Path, receiver: Receiver
 ) -> None:
@@ -254,6 +247,7 @@ async def test_a_killed_process_holding_two_calls_gets_one_report_for_each(
     assert ledger.open_entries() == []
 
 
+@pytest.mark.realtime  # a real child process, SIGKILLed
 async def test_a_job_that_reported_gets_no_crash_report(tmp_path: Path, receiver: Receiver) -> None:
     settings = settings_for(tmp_path)
     ledger = CallLedger(settings.outbox_dir / "ledger")
@@ -291,6 +285,7 @@ class DedupingReceiver(Receiver):
         return response
 
 
+@pytest.mark.realtime  # a real child process, SIGKILLed
 async def test_job_and_guard_both_reporting_carry_one_webhook_id(tmp_path: Path) -> None:
     receiver = DedupingReceiver()
     await receiver.start()
@@ -445,6 +440,7 @@ async def entrypoint_that_hangs(ctx: JobContext) -> None:
     await asyncio.Event().wait()
 
 
+@pytest.mark.realtime  # a real child process, SIGKILLed
 async def test_real_agent_server_job_process_killed_gets_one_report(
     tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -51,6 +51,8 @@ from agent.worker.main import build_server
 from agent.worker.settings import WorkerSettings
 from tests.support.receiver import SECRET, Received, Receiver
 
+pytestmark = pytest.mark.realtime  # real job processes (forkserver), real time
+
 CALL_ID = "call-job-path"
 ROOM = "room-job-path"
 WAIT = 90.0

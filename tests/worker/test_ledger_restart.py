@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,14 +17,6 @@ from agent.worker.ledger import CallLedger, report_delivery_id
 from agent.worker.recovery import report_stale_calls
 from agent.worker.settings import WorkerSettings
 from tests.support.receiver import SECRET, Receiver
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 def _document(url: str) -> str:

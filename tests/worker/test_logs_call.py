@@ -25,7 +25,7 @@ from agent.simulator.live import run_scenario
 from agent.simulator.scenario import parse_scenario
 from agent.worker.settings import WorkerSettings
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.simulated_call
 
 SECRETS = {
     "LIVEKIT_API_SECRET": "lk-secret-LEAKCHECK-71c2",

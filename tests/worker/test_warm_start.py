@@ -24,7 +24,7 @@ from tests.support.paths import REPO
 CPU_BUDGET_MS = 50.0
 
 
-@pytest.mark.slow
+@pytest.mark.realtime  # a real worker and job processes, real loop stalls
 @pytest.mark.parametrize("executor", ["process", "thread"])
 def test_a_call_on_a_warm_process_starts_without_a_loop_stall(
     executor: str, tmp_path: Path

@@ -60,6 +60,12 @@ class CallTransfer:
         self.caller: CallerParty | None = None
         self._running: asyncio.Task[TransferOutcome] | None = None
 
+    @property
+    def in_progress(self) -> bool:
+        """A transfer started here has not finished: its message, the REFER, and after a
+        failure the line telling the caller (queued before it finishes)."""
+        return self._running is not None and not self._running.done()
+
     def refusal(self) -> str | None:
         """Why a transfer cannot even start now (None: it can)."""
         if self._call.is_ending:

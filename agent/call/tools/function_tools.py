@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Any
 
 from livekit.agents import llm
@@ -41,7 +40,7 @@ from livekit.agents.voice import RunContext, SpeechHandle
 
 from agent.call.tools.http_function import HttpFunction, ToolOutcome
 from agent.call.tools.tool_server import ToolServerClient
-from agent.clock import Clock
+from agent.clock import REAL_TIME, Clock, TimeBase
 from agent.contracts.assistant import FunctionTool
 from agent.contracts.events import CallEvents
 from agent.delivery.http_post import SessionFactory, default_session
@@ -165,7 +164,7 @@ async def _interruption(handle: SpeechHandle) -> None:
 
 
 def _cancelled(fn: HttpFunction, call_id: str, arguments: dict[str, Any] | str) -> ToolOutcome:
-    now = time.time()
+    now = fn.time_base.wall()
     return ToolOutcome(
         call_id=call_id,
         name=fn.name,
@@ -188,6 +187,7 @@ def build_function_tools(
     policy: TargetPolicy,
     session_factory: SessionFactory = default_session,
     clock: Clock | None = None,
+    time_base: TimeBase = REAL_TIME,
 ) -> FunctionTools:
     """The assistant's `function` tools for one call. ``policy`` is the SSRF policy of the
     worker (``TargetPolicy(settings.allowed_targets)``; the simulator allows loopback).
@@ -202,6 +202,7 @@ def build_function_tools(
             client=client,
             webhook_url=webhook_url,
             clock=clock,
+            time_base=time_base,
             log_arguments=not assistant.gdpr_mode,
         )
         for tool in function_tool_configs(spec)

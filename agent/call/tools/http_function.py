@@ -16,8 +16,9 @@ What happens when the model calls it (the caller is on the line the whole time):
 A result carrying ``error`` is the backend's own answer ("no table free on Friday"): the model
 is told and words it for the caller; nothing canned is spoken. Both timers run on the injected
 :class:`agent.clock.Clock`, so tests drive them on a virtual clock. ``tool_ms`` is measured on
-the real clock, from the arguments check to the outcome, and ``server_ms`` (the POST alone)
-next to it, so the worker's own overhead is the difference.
+the call's :class:`~agent.clock.TimeBase` (the real clock in production, call time in a sped-up
+simulation), from the arguments check to the outcome, and ``server_ms`` (the POST alone) next
+to it, so the worker's own overhead is the difference.
 
 This module knows no livekit types: the session glue is :mod:`agent.call.tools.function_tools`.
 """
@@ -27,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,7 +36,7 @@ import structlog
 
 from agent.call.tools.schema_check import argument_problems
 from agent.call.tools.tool_server import ToolServerClient, ToolServerError
-from agent.clock import Clock, RealClock
+from agent.clock import REAL_TIME, Clock, RealClock, TimeBase
 from agent.contracts.assistant import FunctionTool
 from agent.contracts.encodable import clean_data, clean_text
 from agent.contracts.events import (
@@ -112,6 +112,7 @@ class HttpFunction:
         client: ToolServerClient,
         webhook_url: str | None,
         clock: Clock | None = None,
+        time_base: TimeBase = REAL_TIME,
         log_arguments: bool = True,
     ) -> None:
         self.tool = tool
@@ -130,6 +131,8 @@ class HttpFunction:
         )
         self._timeout = server.timeout_seconds if server is not None else 20.0
         self._clock = clock or RealClock()
+        self.time_base = time_base
+        """What the outcome's times and ``tool_ms`` are read on (the call record's base)."""
         self._log_arguments = log_arguments
 
     @property
@@ -154,7 +157,8 @@ class HttpFunction:
         the call ended) abandons the request at once; cancelling this coroutine does the same
         and re-raises. ``stops`` are only watched, never cancelled (they may be shared).
         Never raises for the server's or the network's failures."""
-        called_at, started = time.time(), time.perf_counter()
+        stamps = self.time_base
+        called_at, started = stamps.wall(), stamps.monotonic()
         # The model's arguments are vendor text: a lone surrogate becomes U+FFFD before they
         # are checked, sent or recorded (agent/contracts/encodable.py).
         arguments = clean_data(arguments) if isinstance(arguments, dict) else clean_text(arguments)
@@ -169,8 +173,8 @@ class HttpFunction:
                 arguments=arguments,
                 status=status,
                 called_at=called_at,
-                finished_at=time.time(),
-                tool_ms=round((time.perf_counter() - started) * 1000, 2),
+                finished_at=stamps.wall(),
+                tool_ms=round((stamps.monotonic() - started) * 1000, 2),
                 **fields,
             )
 
@@ -193,13 +197,13 @@ class HttpFunction:
             if messages.request_delayed
             else None
         )
-        server_started = time.perf_counter()
+        server_started = stamps.monotonic()
         try:
             status, result, error, http_status = await self._exchange(call_id, arguments, stops)
         except _Stopped as stopped:
             result_outcome = outcome(stopped.status, error=stopped.error)
         else:
-            server_ms = round((time.perf_counter() - server_started) * 1000, 2)
+            server_ms = round((stamps.monotonic() - server_started) * 1000, 2)
             result_outcome = outcome(
                 status, result=result, error=error, server_ms=server_ms, http_status=http_status
             )

@@ -43,6 +43,8 @@ class OfflineProviders(OfflineLatencies):
     """Seconds between retries after the first (which the framework makes after 0.1 s)."""
     sip_transfer: Literal["ok", "fail"] = "ok"
     """How the offline SIP gateway answers a transfer (REFER): done, or rejected (486 Busy)."""
+    sip_transfer_ms: float = Field(default=0.0, ge=0)
+    """How long the REFER takes to come back (the far end ringing, then answering or not)."""
 
     @property
     def injects_failure(self) -> bool:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,6 +38,9 @@ from livekit.agents.types import (
 )
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agent.clock import TimeBase
+
+from ..speed import call_time_base
 from .failures import OfflineProviders
 from .latencies import OfflineLatencies
 
@@ -82,7 +84,7 @@ class LLMRequestRecord(BaseModel):
     step: int
     """Index of the conversation step; equal for a request asked again."""
     requested_at: float
-    """``time.monotonic()`` when the session asked."""
+    """When the session asked (the call's monotonic seconds)."""
     first_delta_at: float | None = None
 
 
@@ -118,8 +120,10 @@ class OfflineLLM(llm.LLM[None]):
         replies: Sequence[ScriptedReply | Mapping[str, Any]] = (),
         *,
         latencies: OfflineLatencies | None = None,
+        time_base: TimeBase | None = None,
     ) -> None:
         super().__init__()
+        self._time = time_base or call_time_base()
         self._replies = [ScriptedReply.model_validate(reply) for reply in replies]
         self._latencies = latencies or OfflineLatencies()
         self._steps: dict[tuple[int, int, int], int] = {}
@@ -159,7 +163,7 @@ class OfflineLLM(llm.LLM[None]):
             tool_names=[tool.id for tool in tools or []],
             reply=reply,
             step=step,
-            requested_at=time.monotonic(),
+            requested_at=self._time.monotonic(),
         )
         self.requests.append(record)
         if isinstance(self._latencies, OfflineProviders):
@@ -182,6 +186,7 @@ class OfflineLLMStream(llm.LLMStream):
         super().__init__(offline, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
         self._record = record
         self._latencies = offline._latencies
+        self._time = offline._time
 
     async def _run(self) -> None:
         request_id = utils.shortuuid("offline_")
@@ -194,7 +199,7 @@ class OfflineLLMStream(llm.LLMStream):
         await asyncio.sleep(latencies.llm_ttft_ms / 1000)
         if isinstance(latencies, OfflineProviders) and latencies.llm_fail:
             raise APIStatusError("offline LLM unavailable (injected)", status_code=503)
-        self._record.first_delta_at = time.monotonic()
+        self._record.first_delta_at = self._time.monotonic()
 
         completion_chars = 0
         if reply.say:

@@ -10,12 +10,14 @@ the production code.
 
 A scenario picks the transfer's fate with ``providers.sip_transfer``: ``ok`` answers
 ``STS_TRANSFER_SUCCESSFUL``; ``fail`` answers the Twirp error LiveKit returns when the far end
-rejects the REFER (SIP 486 Busy Here). Tests use the same server for the other server API
+rejects the REFER (SIP 486 Busy Here); ``providers.sip_transfer_ms`` is how long the answer
+takes (a real REFER rings the far end first). Tests use the same server for the other server API
 calls (``CreateSIPParticipant``, ``RoomService.SendData``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -70,6 +72,8 @@ class OfflineLiveKitServer:
     seen: list[Seen] = field(default_factory=list)
     answers: dict[str, Message | tuple[int, dict[str, Any]]] = field(default_factory=dict)
     """``Service/Method`` -> protobuf reply, or (HTTP status, Twirp error JSON)."""
+    delays: dict[str, float] = field(default_factory=dict)
+    """``Service/Method`` -> seconds before it answers (the loop's: call time when sped up)."""
     _runner: web.AppRunner | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -77,6 +81,8 @@ class OfflineLiveKitServer:
         body = await request.read()
         decoded = _REQUESTS[method].FromString(body) if method in _REQUESTS else body
         self.seen.append(Seen(request.path, decoded, request.headers.get("Authorization", "")))
+        if self.delays.get(method):
+            await asyncio.sleep(self.delays[method])
         answer = self.answers.get(method)
         if isinstance(answer, tuple):
             status, error = answer
@@ -122,10 +128,13 @@ class OfflineLiveKitServer:
 @asynccontextmanager
 async def offline_livekit(
     transfer: SipTransferOutcome = "ok",
+    transfer_seconds: float = 0.0,
 ) -> AsyncIterator[tuple[OfflineLiveKitServer, api.LiveKitAPI]]:
-    """A running offline server whose REFERs end ``transfer``, and a client talking to it."""
+    """A running offline server whose REFERs end ``transfer`` after ``transfer_seconds``, and a
+    client talking to it."""
     server = OfflineLiveKitServer()
     server.answer_transfers(transfer)
+    server.delays[TRANSFER] = transfer_seconds
     await server.start()
     try:
         lkapi = server.api()

@@ -22,7 +22,6 @@ closes mid-sentence still gets its transcript.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from livekit import rtc
@@ -35,7 +34,10 @@ from livekit.agents.types import (
     NotGivenOr,
 )
 
+from agent.clock import TimeBase
+
 from ..speech import HEARD_LINE_KEY, HeardLine
+from ..speed import call_time_base
 from .latencies import OfflineLatencies
 
 _LANGUAGE = LanguageCode("en")
@@ -59,7 +61,7 @@ def words_heard(text: str, share: float) -> str:
 
 @dataclass
 class TranscriptRecord:
-    """One final transcript as emitted, for timing reports (``time.monotonic()``)."""
+    """One final transcript as emitted, for timing reports (the call's monotonic seconds)."""
 
     text: str
     emitted_at: float
@@ -74,12 +76,14 @@ class OfflineSTT(stt.STT[None]):
         latencies: OfflineLatencies | None = None,
         interim_interval: float = 0.3,
         usage_interval: float = 5.0,
+        time_base: TimeBase | None = None,
     ) -> None:
         super().__init__(
             capabilities=stt.STTCapabilities(
                 streaming=True, interim_results=True, offline_recognize=False
             )
         )
+        self._time = time_base or call_time_base()
         self._final_delay = (latencies or OfflineLatencies()).stt_final_ms / 1000
         self._interim_interval = interim_interval
         self._usage_interval = usage_interval
@@ -185,7 +189,9 @@ class OfflineRecognizeStream(stt.RecognizeStream):
         if line is None:
             return
         final = self._send_transcript(stt.SpeechEventType.FINAL_TRANSCRIPT, line)
-        self._offline.finals.append(TranscriptRecord(text=final, emitted_at=time.monotonic()))
+        self._offline.finals.append(
+            TranscriptRecord(text=final, emitted_at=self._offline._time.monotonic())
+        )
         self._send(stt.SpeechEventType.END_OF_SPEECH, line=line)
         self._report_usage()
 

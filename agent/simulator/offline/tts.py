@@ -23,14 +23,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
-import time
 from array import array
 from dataclasses import dataclass
 
 from livekit.agents import APIConnectionError, tts, utils
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
+from agent.clock import TimeBase
+
 from ..speech import CHARS_PER_SECOND
+from ..speed import call_time_base
 from .failures import OfflineProviders
 from .latencies import OfflineLatencies
 
@@ -41,7 +43,7 @@ _FRAME_MS = 20
 
 @dataclass
 class SynthesisRecord:
-    """One synthesis, for timing reports (``time.monotonic()``)."""
+    """One synthesis, for timing reports (the call's monotonic seconds)."""
 
     text: str = ""
     first_text_at: float | None = None
@@ -87,12 +89,14 @@ class OfflineTTS(tts.TTS[None]):
         latencies: OfflineLatencies | None = None,
         sample_rate: int = 24_000,
         streaming: bool = True,
+        time_base: TimeBase | None = None,
     ) -> None:
         super().__init__(
             capabilities=tts.TTSCapabilities(streaming=streaming),
             sample_rate=sample_rate,
             num_channels=1,
         )
+        self._time = time_base or call_time_base()
         self._latencies = latencies or OfflineLatencies()
         self._first_audio_delay = self._latencies.tts_ttfb_ms / 1000
         self.syntheses: list[SynthesisRecord] = []
@@ -150,7 +154,7 @@ class OfflineChunkedStream(tts.ChunkedStream):
     async def _run(self, output_emitter: tts.AudioEmitter) -> None:
         offline = self._offline
         offline.check_reachable()
-        record = SynthesisRecord(text=self._input_text, first_text_at=time.monotonic())
+        record = SynthesisRecord(text=self._input_text, first_text_at=offline._time.monotonic())
         offline.syntheses.append(record)
         output_emitter.initialize(
             request_id=utils.shortuuid("offline_"),
@@ -161,7 +165,7 @@ class OfflineChunkedStream(tts.ChunkedStream):
         )
         await asyncio.sleep(offline._first_audio_delay)
         samples = offline.samples_for(len(self._input_text))
-        record.first_audio_at = time.monotonic()
+        record.first_audio_at = offline._time.monotonic()
         record.audio_seconds = samples / offline.sample_rate
         output_emitter.push(_Hum(offline.sample_rate).take(samples))
 
@@ -193,13 +197,13 @@ class OfflineSynthesizeStream(tts.SynthesizeStream):
 
             if record is None:
                 offline.check_reachable()
-                record = SynthesisRecord(first_text_at=time.monotonic())
+                record = SynthesisRecord(first_text_at=offline._time.monotonic())
                 offline.syntheses.append(record)
                 samples_sent = 0
                 output_emitter.start_segment(segment_id=utils.shortuuid("segment_"))
                 self._mark_started()
                 await asyncio.sleep(offline._first_audio_delay)
-                record.first_audio_at = time.monotonic()
+                record.first_audio_at = offline._time.monotonic()
 
             # audio for all text so far, minus what was sent: rounding never accumulates
             record.text += item

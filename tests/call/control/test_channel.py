@@ -258,7 +258,7 @@ async def test_a_flood_of_refused_packets_is_counted_not_kept() -> None:
 # --- effects in a live simulated call ------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_end_call_hangs_up_after_a_refused_caller_packet() -> None:
     sim = await start_sim_call(DISPATCH)
     try:
@@ -282,7 +282,7 @@ async def test_end_call_hangs_up_after_a_refused_caller_packet() -> None:
     ]
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_say_then_end() -> None:
     sim = await start_sim_call(DISPATCH)
     try:
@@ -301,7 +301,7 @@ async def test_say_then_end() -> None:
     assert said == ["Your order has shipped."]
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_inject_context_with_trigger_reaches_the_llm() -> None:
     sim = await start_sim_call(DISPATCH, llm_replies=[{"say": "Welcome back, John."}])
     try:
@@ -320,7 +320,7 @@ async def test_inject_context_with_trigger_reaches_the_llm() -> None:
     assert "Customer verified: John" in sent
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_transfer_command_refers_a_sip_caller(livekit_server: FakeLiveKit) -> None:
     livekit_server.answers["livekit.SIP/TransferSIPParticipant"] = (
         api.TransferSIPParticipantResponse(status="STS_TRANSFER_SUCCESSFUL")
@@ -348,7 +348,7 @@ async def test_transfer_command_refers_a_sip_caller(livekit_server: FakeLiveKit)
     assert report.end_reason == "transferred"
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_transfer_command_on_a_web_call_is_refused_aloud() -> None:
     sim = await start_sim_call(DISPATCH, caller=CallerParty("browser", is_sip=False))
     try:

@@ -61,7 +61,7 @@ async def test_send_dtmf_publishes_each_key_spaced() -> None:
         await tool(raw_arguments={"digits": "12x"})
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_caller_keys_reach_the_llm_as_a_user_turn() -> None:
     dispatch = {
         "call": {"id": "dtmf", "type": "inbound_phone_call"},

@@ -103,7 +103,7 @@ async def test_dial_error_is_an_error_not_no_answer(livekit_server: FakeLiveKit)
     assert report.call.status == "failed"
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_voicemail_message_is_left_then_the_call_ends(livekit_server: FakeLiveKit) -> None:
     detection = {"enabled": True, "voicemail_message": VOICEMAIL_MESSAGE}
     async with livekit_server.api() as lkapi:
@@ -117,7 +117,7 @@ async def test_voicemail_message_is_left_then_the_call_ends(livekit_server: Fake
     assert said == [VOICEMAIL_MESSAGE]
 
 
-@pytest.mark.slow
+@pytest.mark.simulated_call
 async def test_voicemail_without_message_just_ends(livekit_server: FakeLiveKit) -> None:
     async with livekit_server.api() as lkapi:
         sim, report = await dial_out(

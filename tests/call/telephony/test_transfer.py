@@ -23,7 +23,7 @@ from tests.support.telephony import (
 
 __all__ = ["livekit_server"]
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.simulated_call
 
 TRANSFER = "livekit.SIP/TransferSIPParticipant"
 TOOLS = [

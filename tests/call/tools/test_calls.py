@@ -33,7 +33,7 @@ from agent.worker.settings import WorkerSettings
 from tests.support.paths import SCENARIOS as SCENARIOS_DIR
 from tests.support.receiver import verify_webhook_signature
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.simulated_call
 
 SECRET = "whsec_tool_calls_secret"
 SCENARIOS = SCENARIOS_DIR
@@ -78,12 +78,6 @@ class Backend:
 
     def of_type(self, event_type: str) -> list[dict[str, Any]]:
         return [h["message"] for h in self.hooks if h["message"]["type"] == event_type]
-
-
-@pytest.fixture(autouse=True)
-def _no_local_inference_preload(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
-    monkeypatch.delenv("VOICE_AGENT_WEBHOOK_SECRET", raising=False)
 
 
 @pytest.fixture
