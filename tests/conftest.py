@@ -6,7 +6,7 @@ Tiers (markers, registered in pyproject.toml):
   silero VAD, webhooks over 127.0.0.1). Its event loop is a
   :class:`~agent.simulator.speed.CallTimeLoop`: the call runs ``VOICE_AGENT_TEST_SPEED`` times
   faster than real time (default 8; 1 runs it at real time) and states its times in call
-  time, so the assertions are the ones a real-time call must pass. ``slow`` is its old name.
+  time, so the assertions are the ones a real-time call must pass.
 - ``realtime``: the test measures or waits on real time (the bench, real job processes, a
   SIGKILLed process, sped-up calls checked against real-time ones). ``make test`` leaves
   these out; ``make test-realtime`` runs them (CI runs both).
@@ -50,7 +50,7 @@ __all__ = ["livekit_server", "receiver", "server"]
 
 SPEED_ENV = "VOICE_AGENT_TEST_SPEED"
 DEFAULT_SPEED = 8.0
-SIMULATED_CALL_MARKERS = ("simulated_call", "slow")
+SIMULATED_CALL_MARKERS = ("simulated_call",)
 
 
 @pytest.fixture(autouse=True)

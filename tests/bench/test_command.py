@@ -169,7 +169,7 @@ def _child(*args: str) -> dict[str, Any]:
     return figures
 
 
-@pytest.mark.slow
+@pytest.mark.realtime
 def test_the_floor_runs_ours_and_a_bare_session_interleaved() -> None:
     figures = FloorFigures.model_validate(
         _child("agent.bench.floor", "--concurrency", "1", "--calls", "1", "--rounds", "2")
@@ -188,7 +188,7 @@ def test_the_floor_runs_ours_and_a_bare_session_interleaved() -> None:
     assert len(figures.loadavg_before) == 3
 
 
-@pytest.mark.slow
+@pytest.mark.realtime
 def test_the_room_audio_path_runs_in_real_time_without_a_server() -> None:
     figures = RoomAudioFigures.model_validate(
         _child("agent.bench.room_audio", "--calls", "2", "--seconds", "2")

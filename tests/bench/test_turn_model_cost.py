@@ -12,7 +12,7 @@ import pytest
 from tests.support.paths import REPO
 
 
-@pytest.mark.slow
+@pytest.mark.realtime
 def test_it_prints_the_per_process_and_per_turn_cost() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "agent.bench.turn_model_cost", "--predictions", "2",

@@ -26,7 +26,7 @@ from agent.worker.settings import WorkerSettings
 from tests.support.paths import SCENARIOS
 from tests.support.receiver import SECRET, Receiver
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.simulated_call
 
 
 @pytest.fixture(autouse=True)
