@@ -56,7 +56,9 @@ from agent.contracts.events import (
     reduced_event,
 )
 from agent.errors import ConfigError, ConfigProblem
-from agent.intake.dispatch import CallSpec, CallType, ReportTarget
+from agent.intake.dispatch import CallSpec
+from agent.intake.document import CallType
+from agent.intake.report_target import ReportTarget
 from agent.report.record import (
     CallRecord,
     InterruptionEntry,

@@ -36,7 +36,7 @@ from agent.delivery.base import Delivery, EventSink, FanOutSink, SinkContext, lo
 from agent.delivery.outbox import Outbox
 from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError
-from agent.intake.dispatch import ReportTarget, salvage_report_target
+from agent.intake.report_target import ReportTarget, salvage_report_target
 from agent.intake.secrets import SecretResolver
 from agent.report.build import config_error_report, crash_report
 from agent.worker import metrics

@@ -13,7 +13,8 @@ from agent.call.lifecycle.ending import CallEnd
 from agent.contracts.end_reason import EndReason
 from agent.contracts.events import Envelope, parse_envelope, serialise
 from agent.errors import ConfigError
-from agent.intake.dispatch import CallSpec, parse_dispatch, salvage_report_target
+from agent.intake.dispatch import CallSpec, parse_dispatch
+from agent.intake.report_target import salvage_report_target
 from agent.report.build import build_report, config_error_report, crash_report
 from agent.report.record import CallRecord
 

@@ -22,14 +22,9 @@ from agent.contracts.events import (
     to_delivery,
 )
 from agent.errors import ConfigError, ConfigProblem
-from agent.intake.dispatch import (
-    CallInfo,
-    CallSpec,
-    CallType,
-    ReportTarget,
-    parse_dispatch,
-    salvage_report_target,
-)
+from agent.intake.dispatch import CallSpec, parse_dispatch
+from agent.intake.document import CallInfo, CallType
+from agent.intake.report_target import ReportTarget, salvage_report_target
 from agent.report.build import (
     build_call_report,
     build_report,
