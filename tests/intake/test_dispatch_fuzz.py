@@ -139,7 +139,7 @@ def reports_always_serialise(raw: str | bytes) -> None:
     except ConfigError as exc:
         assert exc.problems  # noqa: PT017 - any ConfigError passes, but it must say something
         target = salvage_report_target(raw, room_name="r")
-        strictly_serialises(config_error_report(target, exc, started_at=START))
+        strictly_serialises(config_error_report(target, exc))
         return
     record = CallRecord(call_id=spec.call_id)
     strictly_serialises(build_report(record, hung_up(), spec))
