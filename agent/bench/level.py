@@ -30,7 +30,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.contracts.assistant import AssistantConfig, EndpointingMode
+from agent.contracts.assistant import AssistantConfig
+from agent.contracts.turn_plan import EndpointingMode
 from agent.delivery.outbox import Outbox
 from agent.delivery.target_policy import TargetPolicy
 from agent.delivery.webhook import WebhookSink

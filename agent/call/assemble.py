@@ -55,7 +55,8 @@ from agent.clock import REAL_TIME, Clock, RealClock, TimeBase
 from agent.contracts.events import CallEvents
 from agent.delivery.base import EventSink
 from agent.delivery.target_policy import TargetPolicy
-from agent.intake.dispatch import CallSpec, CallType
+from agent.intake.dispatch import CallSpec
+from agent.intake.document import CallType
 from agent.intake.variables import fill_variables
 from agent.report.record import CallRecord
 from agent.report.send import default_secret

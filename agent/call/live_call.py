@@ -63,7 +63,8 @@ from agent.contracts.events import (
     final_status,
 )
 from agent.delivery.base import EventSink
-from agent.intake.dispatch import CallSpec, CallType
+from agent.intake.dispatch import CallSpec
+from agent.intake.document import CallType
 from agent.report.analysis import analyse_call
 from agent.report.build import build_call_report
 from agent.report.record import CallRecord

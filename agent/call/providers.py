@@ -34,12 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from agent.contracts.assistant import (
+from agent.contracts.assistant import AssistantConfig
+from agent.contracts.provider_configs import (
     LLM_PRESET_PROVIDERS,
-    AssistantConfig,
     DeepgramSTTConfig,
     ElevenLabsTTSConfig,
-    EndpointingMode,
     LLMConfig,
     OpenAISTTConfig,
     OpenAITTSConfig,
@@ -48,8 +47,8 @@ from agent.contracts.assistant import (
     SarvamTTSConfig,
     STTConfig,
     TTSConfig,
-    TurnConfig,
 )
+from agent.contracts.turn_plan import EndpointingMode, TurnConfig
 from agent.errors import ConfigError
 from agent.worker.settings import WorkerSettings
 

@@ -30,7 +30,8 @@ from livekit.agents.voice.agent_session import SessionConnectOptions
 
 from agent.call.backchannel import BackchannelFilter, BackchannelIgnored
 from agent.call.turn_handling import TurnTaking, call_words
-from agent.contracts.assistant import AssistantConfig, FirstMessageMode, LLMMessage
+from agent.contracts.assistant import AssistantConfig, FirstMessageMode
+from agent.contracts.provider_configs import LLMMessage
 from agent.intake.dispatch import CallSpec
 
 MAX_TOOL_STEPS = 5

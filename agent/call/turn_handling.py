@@ -30,7 +30,8 @@ from livekit.agents.voice.turn import TurnDetectionMode, TurnHandlingOptions
 from agent.call.endpointing import EndpointingDecision, TranscriptEndpointing, TranscriptWaits
 from agent.call.turn_model import RecordedTurnDetector
 from agent.call.turn_words import TurnWords, turn_words
-from agent.contracts.assistant import AssistantConfig, EndpointingMode
+from agent.contracts.assistant import AssistantConfig
+from agent.contracts.turn_plan import EndpointingMode
 from agent.report.record import TurnEnd
 
 

@@ -30,7 +30,8 @@ from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 from livekit.agents.voice.turn import TurnDetectionEvent
 
 from agent.call.endpointing import EndpointingDecision
-from agent.contracts.assistant import AssistantConfig, EndpointingMode
+from agent.contracts.assistant import AssistantConfig
+from agent.contracts.turn_plan import EndpointingMode
 from agent.errors import ConfigError
 
 FIELD = "assistant.turn_config.endpointing_mode"

@@ -1,4 +1,4 @@
-"""The base of every dispatch-document model (one definition for assistant.py and turn_plan.py)."""
+"""The base of every dispatch-document model: one definition of how strict they all are."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from agent.contracts.events import callmissed_schema, events_schema
-from agent.intake.dispatch import DispatchDocument, FlatSessionConfig
+from agent.intake.document import DispatchDocument, FlatSessionConfig
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "config"
 DISPATCH_SCHEMA_FILE = "dispatch.schema.json"

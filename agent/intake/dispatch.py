@@ -1,9 +1,11 @@
-"""The dispatch document (input contract, version 1) and its parsing into a `CallSpec`.
+"""Parsing a dispatch document into a `CallSpec`: the one entry point, its options, its result.
 
 A platform backend puts one JSON document in the agent dispatch metadata (or, less safely, the
-room metadata). This module is the single entry point that turns those bytes into a validated
-`CallSpec` or a `ConfigError` listing every problem with its field path. Nothing here raises
-anything else, whatever the input (a property-based test holds it to that).
+room metadata). `parse_dispatch` is the single entry point that turns those bytes into a
+validated `CallSpec` or a `ConfigError` listing every problem with its field path. Nothing here
+raises anything else, whatever the input (a property-based test holds it to that). The document's
+models are in agent/intake/document.py; reading the bytes, the literal-secret walk, the error
+paths and the outbound route each have a module of their own, called from here in this order.
 
 Configuration modes, as in the platform documentation:
 - transient: `assistant` holds the whole config (`stt_config`, `llm_config`, `tts_config` required);
@@ -20,36 +22,18 @@ before it ships. Invalid values of known fields are always a `config_error`.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from itertools import pairwise
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
-from agent.contracts.assistant import (
-    DEFAULT_MAX_DURATION,
-    MAX_METADATA_BYTES,
-    MAX_METADATA_DEPTH,
-    NEEDS_OWN_KEY,
-    WEB_CALL_MAX_DURATION,
-    AssistantConfig,
-    ContractModel,
-    FunctionTool,
-)
+from agent.contracts.assistant import DEFAULT_MAX_DURATION, WEB_CALL_MAX_DURATION, AssistantConfig
+from agent.contracts.tool_definitions import FunctionTool
 from agent.contracts.turn_plan import EndpointingMode
-from agent.contracts.untrusted_json import Duplicates, JsonRefused, bounds_problem, read_json
 from agent.contracts.wire import WireFormat, WireFormatSetting, choose_wire_format
 from agent.errors import ConfigError, ConfigProblem
 from agent.intake.dialects import (
-    CALLMISSED_ONLY,
-    FLAT_DURATION_MAX,
-    FLAT_DURATION_MIN,
-    FLAT_PROMPT_MAX,
-    HMS_MARKERS,
     Dialect,
     deep_merge,
     dialect_of,
@@ -60,108 +44,24 @@ from agent.intake.dialects import (
     normalise,
     saved_base,
 )
+from agent.intake.document import (
+    DEFAULT_JOIN_TIMEOUT_SECONDS,
+    CallInfo,
+    CallType,
+    DispatchDocument,
+)
+from agent.intake.literal_secrets import room_metadata_warnings
 from agent.intake.operator_defaults import OperatorDefaults
+from agent.intake.outbound_route import outbound_route
+from agent.intake.reading import load_json
 from agent.intake.saved import NoSavedAssistants, SavedAssistants
 from agent.intake.secret_fields import CONTEXT_KEY
-from agent.intake.secrets import ResolvesSecrets, SecretNotFound, SecretResolver, is_reference
+from agent.intake.secrets import ResolvesSecrets, SecretResolver
+from agent.intake.validation_problems import drop_at, loc_path, sent_path, validation_problems
 from agent.worker.settings import NumberRoute
-
-MAX_DOCUMENT_BYTES = 256 * 1024
-"""A dispatch document is a config, not a payload; anything bigger is refused before parsing."""
-MAX_DOCUMENT_DEPTH = 64
-"""The document's own structure is about 6 deep; metadata and schemas inside it have their own
-limit of 32 (agent/contracts/assistant.py), so 64 is reached only by something hostile."""
-
-E164 = r"^\+[1-9]\d{6,14}$"
-DEFAULT_JOIN_TIMEOUT_SECONDS = 60.0
-"""The seed's "room auto-deleted if nobody joins: 60 seconds"."""
-SECRET_KEYS = frozenset({"api_key", "webhook_secret", "secret"})
 
 ConfigOrigin = Literal["dispatch", "room", "file", "assistant-request"]
 UnknownFields = Literal["refuse", "warn"]
-
-
-class CallType(StrEnum):
-    WEB = "web_call"
-    INBOUND_PHONE = "inbound_phone_call"
-    OUTBOUND_PHONE = "outbound_phone_call"
-
-
-class Customer(ContractModel):
-    number: str | None = Field(None, pattern=E164)
-    name: str | None = Field(None, max_length=200)
-
-
-class CallInfo(ContractModel):
-    """Facts about the call itself (not about the assistant)."""
-
-    id: str | None = Field(None, min_length=1, max_length=200)
-    """The backend's call id; falls back to the room name."""
-    type: CallType = CallType.WEB
-    customer: Customer | None = None
-    destination: str | None = Field(None, pattern=r"^(\+[1-9]\d{6,14}|sips?:\S+)$")
-    """Outbound calls: the number (E.164) or SIP URI to dial."""
-    sip_trunk_id: str | None = Field(None, min_length=1, max_length=200)
-    """Outbound calls: the LiveKit outbound SIP trunk to dial through. Default: the trunk of
-    `number_id` in the operator's number table, else the operator's default outbound trunk."""
-    number_id: str | None = Field(None, min_length=1, max_length=200)
-    """Outbound calls: the platform's number to call from (seed 002 `number_id`), mapped to a
-    trunk and caller id by the operator's `VOICE_AGENT_SIP_NUMBER_TRUNKS`."""
-    answer_timeout_seconds: float = Field(30.0, ge=5.0, le=120.0)
-    """Outbound calls: ring this long before ending with `no_answer`."""
-    caller_identity: str | None = Field(None, min_length=1, max_length=256)
-    """The caller's LiveKit participant identity (the one in the token the backend issued).
-    Given, only that participant is the caller; absent, the first SIP participant (phone calls)
-    or the first standard/SIP/connector participant (web calls)."""
-    join_timeout_seconds: float | None = Field(None, ge=5.0, le=600.0)
-    """How long the agent waits in the room for the caller (their participant and audio)
-    before ending with `no_answer` / `caller_did_not_join`. Absent: the worker's default
-    (`VOICE_AGENT_JOIN_TIMEOUT_SECONDS`, 60 s), which is also the most a call may ask for."""
-
-
-class DispatchDocument(ContractModel):
-    """The document a backend sends (nested dialect), as validated."""
-
-    version: Literal[1] = 1
-    call: CallInfo = Field(default_factory=CallInfo)
-    assistant: AssistantConfig | None = None
-    """Transient mode: the whole assistant inline."""
-    assistant_id: str | None = Field(None, min_length=1, max_length=200)
-    """Reference/hybrid mode: a saved assistant, resolved by the worker's config source."""
-    assistant_override: dict[str, Any] | None = None
-    """Hybrid mode: partial AssistantConfig deep-merged onto the saved one."""
-
-
-_FLAT_MARKS: dict[str, Any] = {
-    # What marks a document as flat: a key only the flat dialect uses, or `system_prompt`
-    # without any field only an HMS assistant has (agent/intake/dialects.py).
-    "anyOf": [
-        *({"required": [key]} for key in sorted(CALLMISSED_ONLY)),
-        {
-            "required": ["system_prompt"],
-            "not": {"anyOf": [{"required": [key]} for key in sorted(HMS_MARKERS)]},
-        },
-    ],
-    "not": {"anyOf": [{"required": ["assistant"]}, {"required": ["assistant_id"]}]},
-}
-
-
-class FlatSessionConfig(ContractModel):
-    """The flat (CallMissed-style) session config, accepted as the whole document or as
-    `assistant`. Other AssistantConfig fields may be mixed in."""
-
-    model_config = ContractModel.model_config | {"extra": "allow", "json_schema_extra": _FLAT_MARKS}
-
-    system_prompt: str | None = Field(None, max_length=FLAT_PROMPT_MAX)
-    voice: str | None = None
-    language: str | None = None
-    llm_model: str | None = None
-    tts_provider: Literal["sarvam", "elevenlabs", "openai"] | None = None
-    max_duration_seconds: int | None = Field(None, ge=FLAT_DURATION_MIN, le=FLAT_DURATION_MAX)
-    """Default 300."""
-    webhook_url: str | None = None
-    metadata: dict[str, Any] | None = None
-    bot_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,34 +125,6 @@ class ParseOptions:
     (a longer one is clamped to it, with a warning)."""
 
 
-def load_json(
-    raw: str | bytes | Mapping[str, Any] | None, *, duplicates: Duplicates = "refuse"
-) -> dict[str, Any]:
-    """Bytes or text to a JSON object, or a ConfigError saying why not.
-
-    Read by the strict reader every outside document goes through (size, depth, duplicate
-    keys, lone surrogates: agent/contracts/untrusted_json.py). A mapping handed over already
-    parsed (a config-source plugin, a scenario file) is written out as JSON and read back the
-    same way, so it gets the same limits and nothing that is not JSON gets through.
-    """
-    if raw is None or (isinstance(raw, str | bytes) and not raw.strip()):
-        raise ConfigError("no dispatch document: the dispatch and room metadata are both empty")
-    if isinstance(raw, Mapping):
-        try:
-            raw = json.dumps(raw, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise ConfigError(f"the document is not plain JSON ({type(exc).__name__})") from None
-    try:
-        data = read_json(
-            raw, max_bytes=MAX_DOCUMENT_BYTES, max_depth=MAX_DOCUMENT_DEPTH, duplicates=duplicates
-        )
-    except JsonRefused as exc:
-        raise ConfigError(f"document refused: {exc.reason}", path=exc.path) from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"the document must be a JSON object, not {type(data).__name__}")
-    return data
-
-
 async def parse_dispatch(
     raw: str | bytes | Mapping[str, Any] | None,
     *,
@@ -306,15 +178,7 @@ async def _parse(
     assistant_id = doc.get("assistant_id")
     warnings: list[str] = []
     if origin == "room":
-        warnings += [
-            f"literal secret at {path} in room metadata, which every participant can read; "
-            + (
-                "use a secret:NAME reference"
-                if _takes_reference(path)
-                else "send the document as agent dispatch metadata (only the agent reads it)"
-            )
-            for path in literal_secret_paths(doc)
-        ]
+        warnings += room_metadata_warnings(doc)
     if doc.get("assistant_id") is not None:
         doc = await _resolve_saved(doc, options.saved, options.defaults)
     else:
@@ -330,12 +194,12 @@ async def _parse(
             errors = exc.errors(include_url=False, include_input=False)
             unknown = [e for e in errors if e["type"] == "extra_forbidden"]
             if options.unknown_fields == "refuse" or not unknown:
-                found = _problems(exc, doc, flat=flat)
+                found = validation_problems(exc, doc, flat=flat)
                 said = {p.path for p in problems}
                 raise ConfigError(problems + [p for p in found if p.path not in said]) from None
             for err in unknown:
-                path = _sent_path(_path(err["loc"], doc), flat=flat)
-                _drop(doc, err["loc"])
+                path = sent_path(loc_path(err["loc"], doc), flat=flat)
+                drop_at(doc, err["loc"])
                 warnings.append(f"unknown field {path} ignored")
     if parsed is None:
         raise ConfigError(problems or "document could not be validated")
@@ -361,7 +225,13 @@ async def _parse(
             "mid_phrase_seconds on every turn (leave endpointing_mode unset for `vad`)"
         )
     call = parsed.call if parsed.call.id else parsed.call.model_copy(update={"id": room_name})
-    call, agent_number = _outbound_route(call, options, warnings, transient="assistant" in sent)
+    call, agent_number = outbound_route(
+        call,
+        number_trunks=options.number_trunks,
+        default_trunk_id=options.outbound_trunk_id,
+        warnings=warnings,
+        transient="assistant" in sent,
+    )
     warnings += _few_shot_warnings(assistant)
     join_cap = options.join_timeout_seconds
     asked = call.join_timeout_seconds
@@ -416,44 +286,6 @@ def _default_max_duration(doc: dict[str, Any], *, flat: bool) -> None:
     web = call_type in (None, CallType.WEB.value)
     short = flat or web
     assistant["max_duration_seconds"] = WEB_CALL_MAX_DURATION if short else DEFAULT_MAX_DURATION
-
-
-def _outbound_route(
-    call: CallInfo, options: ParseOptions, warnings: list[str], *, transient: bool
-) -> tuple[CallInfo, str | None]:
-    """The trunk an outbound call dials through, and the caller id it shows.
-
-    An explicit `call.sip_trunk_id` wins; else `number_id` through the operator's number table
-    (with no table, `number_id` is taken as the trunk id itself, as before the table existed);
-    else the operator's default outbound trunk.
-    """
-    if call.type is not CallType.OUTBOUND_PHONE:
-        return call, None
-    if not call.destination:
-        raise ConfigError("an outbound_phone_call needs `destination`", path="call.destination")
-    route: NumberRoute | None = None
-    trunk = call.sip_trunk_id
-    if call.number_id is not None and options.number_trunks:
-        route = options.number_trunks.get(call.number_id)
-        if route is None and trunk is None:
-            raise ConfigError(
-                "not in the worker's number table (VOICE_AGENT_SIP_NUMBER_TRUNKS)",
-                path="number_id",
-            )
-    if trunk is None:
-        trunk = route.trunk_id if route else call.number_id or options.outbound_trunk_id
-    if trunk is None:
-        raise ConfigError(
-            "an outbound_phone_call needs `number_id`, `call.sip_trunk_id` or the worker's "
-            "VOICE_AGENT_SIP_OUTBOUND_TRUNK_ID",
-            path="call.sip_trunk_id",
-        )
-    if transient and call.number_id is None and call.sip_trunk_id is None:
-        warnings.append(
-            "number_id is missing (the platform requires it with a transient assistant); "
-            "dialling through the worker's default outbound trunk"
-        )
-    return call.model_copy(update={"sip_trunk_id": trunk}), route.number if route else None
 
 
 def _few_shot_warnings(assistant: AssistantConfig) -> list[str]:
@@ -524,218 +356,3 @@ async def _resolve_saved(
     return {k: v for k, v in doc.items() if k not in {"assistant_id", "assistant_override"}} | {
         "assistant": merged
     }
-
-
-def literal_secret_paths(doc: Any, prefix: str = "") -> list[str]:
-    """Paths of secrets given as literals, anywhere in the document: the secret fields
-    (``api_key``, ``webhook_secret``, ``secret``) not written as `secret:NAME` references, and
-    any value under a key that names a credential (``Authorization``, ``X-API-Key``,
-    ``access_token``, ``password``: a tool server's ``headers``, the ``metadata``), or that is
-    one (``Bearer ...``)."""
-    found: list[str] = []
-    if isinstance(doc, Mapping):
-        for key, value in doc.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if isinstance(value, str):
-                if value and not is_reference(value) and _names_credential(str(key), value):
-                    found.append(path)
-            else:
-                found += literal_secret_paths(value, path)
-    elif isinstance(doc, list):
-        for i, item in enumerate(doc):
-            found += literal_secret_paths(item, f"{prefix}.{i}")
-    return found
-
-
-_CREDENTIAL_WORDS = frozenset(
-    {"secret", "token", "password", "passwd", "authorization", "cookie", "credential",
-     "credentials", "apikey", "bearer"}
-)  # fmt: skip
-_CREDENTIAL_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key")})
-_AUTH_SCHEME = re.compile(r"^(?:Bearer|Basic|Token|Digest)\s+\S", re.IGNORECASE)
-_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
-
-
-def _names_credential(key: str, value: str) -> bool:
-    if key in SECRET_KEYS or _AUTH_SCHEME.match(value):
-        return True
-    words = [word.lower() for word in _WORD.findall(key)]
-    return any(word in _CREDENTIAL_WORDS for word in words) or any(
-        pair in _CREDENTIAL_PAIRS for pair in pairwise(words)
-    )
-
-
-def _takes_reference(path: str) -> bool:
-    """Whether the field at ``path`` resolves `secret:NAME`: a secret field of the contract, or a
-    tool server's header value (metadata is passed through as written)."""
-    parts = path.split(".")
-    if "metadata" in parts:
-        return False
-    return (len(parts) >= 2 and parts[-2] == "headers") or (
-        parts[-1] in SECRET_KEYS and "headers" not in parts
-    )
-
-
-# Where a flat-dialect field ends up after normalisation, so errors name what was sent.
-_FLAT_PATHS = {
-    "assistant.llm_config.model": "llm_model",
-    "assistant.llm_config.messages.0.content": "system_prompt",
-    "assistant.tts_config.voice": "voice",
-    "assistant.tts_config.voice_id": "voice",
-    "assistant.tts_config.provider": "tts_provider",
-    "assistant.tts_config": "tts_provider",
-    "assistant.tts_config.language": "language",
-    "assistant.stt_config.language": "language",
-}
-
-
-def _sent_path(path: str, *, flat: bool) -> str:
-    """A path of the normalised document as the backend wrote it."""
-    return _FLAT_PATHS.get(path, path.removeprefix("assistant.")) if flat else path
-
-
-def _drop(doc: Any, loc: Sequence[int | str]) -> None:
-    """Delete the key at pydantic's `loc` from `doc`, walking it as `_path` does."""
-    current: Any = doc
-    keys = _walk(loc, doc)
-    for item in keys[:-1]:
-        if isinstance(current, Mapping):
-            current = current.get(item)
-        elif isinstance(current, list) and isinstance(item, int) and 0 <= item < len(current):
-            current = current[item]
-        else:
-            return
-    if isinstance(current, dict) and keys:
-        current.pop(keys[-1], None)
-
-
-def _problems(exc: ValidationError, doc: Mapping[str, Any], *, flat: bool) -> list[ConfigProblem]:
-    problems: list[ConfigProblem] = []
-    for err in exc.errors(include_url=False, include_input=False):
-        path = _sent_path(_path(err["loc"], doc), flat=flat)
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == NEEDS_OWN_KEY:
-            path = f"{path}.api_key"  # raised by the provider config as a whole
-        if err["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif err["type"] == "missing":
-            message = "required field is missing"
-        elif err["type"] == "union_tag_invalid":
-            ctx = err.get("ctx", {})
-            message = (
-                f"unknown {ctx.get('discriminator', 'kind').strip(chr(39))} "
-                f"{ctx.get('tag')!r}; expected one of: {ctx.get('expected_tags')}"
-            )
-        elif err["type"] == "union_tag_not_found":
-            ctx = err.get("ctx", {})
-            message = f"missing {ctx.get('discriminator', 'tag')} (which kind of config this is)"
-        problems.append(ConfigProblem(path, message))
-    return problems
-
-
-def _path(loc: Sequence[int | str], doc: Any) -> str:
-    """A dotted path of the sent document, dropping the union tags pydantic puts in `loc`."""
-    return ".".join(str(item) for item in _walk(loc, doc))
-
-
-def _walk(loc: Sequence[int | str], doc: Any) -> list[int | str]:
-    """The keys of `loc` that are keys of `doc` (union tags and validator steps left out)."""
-    parts: list[int | str] = []
-    current: Any = doc
-    for i, item in enumerate(loc):
-        if isinstance(current, Mapping) and isinstance(item, str):
-            after = loc[i + 1] if i + 1 < len(loc) else None
-            if item in (current.get("provider"), current.get("type")) and (
-                # a discriminated-union tag, not a key of the document; a `function` tool's
-                # tag is also its key, so it is a tag when what follows is a key beside it
-                item not in current or (after is not None and after in current)
-            ):
-                continue
-            if item not in current and item.startswith("function-"):
-                continue  # pydantic's name for a validator step
-        parts.append(item)
-        if isinstance(current, Mapping):
-            current = current.get(item)
-        elif isinstance(current, list) and isinstance(item, int) and 0 <= item < len(current):
-            current = current[item]
-        else:
-            current = None
-    return parts
-
-
-@dataclass(frozen=True)
-class ReportTarget:
-    """What a failed parse can still tell: where to send the `config_error` report."""
-
-    call_id: str
-    call_type: str
-    webhook_url: str | None
-    webhook_secret: str | None
-    """The document's own secret, resolved; None when it gave none or it did not resolve."""
-    assistant_name: str | None
-    metadata: dict[str, Any]
-    signature_requested: bool = False
-    """The document gave a `webhook_secret` (resolved or not): its deliveries must be signed."""
-    webhook_format: WireFormat = "hms"
-    """The format its backend verifies, chosen as for a document that parsed."""
-    metadata_sent: bool = False
-    """The document had `metadata` (CallMissed sends null when it had none)."""
-    bot_id: str | None = None
-
-
-def salvage_report_target(
-    raw: str | bytes | Mapping[str, Any] | None,
-    *,
-    room_name: str,
-    resolver: ResolvesSecrets | None = None,
-    webhook_format: WireFormatSetting = "auto",
-) -> ReportTarget:
-    """Best effort, never raising: read what is needed to report a config error.
-
-    Held to what the parser would accept, so the report built from it serialises: the same
-    strict reader (a key given twice is left out, never guessed), a call id and a name within
-    their limits, metadata within its bounds (else none)."""
-    try:
-        sent = load_json(raw, duplicates="drop")
-        dialect = dialect_of(sent)
-        doc = normalise(sent)
-    except (ConfigError, RecursionError, TypeError, ValueError):
-        doc, dialect = {}, "hms"
-    assistant = doc.get("assistant") or doc.get("assistant_override") or {}
-    call = doc.get("call") if isinstance(doc.get("call"), Mapping) else {}
-    assert isinstance(call, Mapping)
-    if not isinstance(assistant, Mapping):
-        assistant = {}
-
-    def text(value: object, limit: int = 2048) -> str | None:
-        return value if isinstance(value, str) and value and len(value) <= limit else None
-
-    requested = assistant.get("webhook_secret") is not None
-    secret = text(assistant.get("webhook_secret"))
-    if secret is not None:
-        try:
-            secret = (resolver or SecretResolver()).resolve(secret)
-        except SecretNotFound:  # refused names included: never a worker setting's value
-            secret = None
-    call_type = text(call.get("type"))
-    metadata = assistant.get("metadata")
-    metadata_sent = isinstance(metadata, Mapping)
-    if not isinstance(metadata, Mapping) or bounds_problem(
-        metadata, max_depth=MAX_METADATA_DEPTH, max_bytes=MAX_METADATA_BYTES
-    ):
-        metadata = {}
-    chosen = assistant.get("webhook_format")
-    return ReportTarget(
-        call_id=text(call.get("id"), 200) or room_name,
-        call_type=call_type if call_type in set(CallType) else CallType.WEB.value,
-        webhook_url=text(assistant.get("webhook_url")),
-        webhook_secret=secret,
-        signature_requested=requested,
-        assistant_name=text(assistant.get("name"), 200),
-        metadata=dict(metadata),
-        webhook_format=choose_wire_format(
-            dialect, chosen if chosen in ("hms", "callmissed") else None, operator=webhook_format
-        ),
-        metadata_sent=metadata_sent,
-        bot_id=text(doc.get("assistant_id"), 200),
-    )

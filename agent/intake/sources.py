@@ -38,7 +38,8 @@ from agent.delivery.target_policy import TargetPolicy
 from agent.entry_points import plugin_group
 from agent.errors import ConfigError
 from agent.intake.dialects import is_assistant_body, is_flat
-from agent.intake.dispatch import MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, ConfigOrigin
+from agent.intake.dispatch import ConfigOrigin
+from agent.intake.reading import MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH
 from agent.report.redaction import mask_numbers
 from agent.worker.settings import WorkerSettings
 

@@ -5,7 +5,8 @@ It names vendors, models and limits, never prompts, numbers or secrets.
 
 from __future__ import annotations
 
-from agent.contracts.assistant import AssistantConfig, FunctionTool
+from agent.contracts.assistant import AssistantConfig
+from agent.contracts.tool_definitions import FunctionTool
 from agent.intake.dispatch import CallSpec
 
 

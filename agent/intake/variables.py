@@ -38,8 +38,10 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agent.contracts.assistant import AssistantConfig, FunctionTool, TransferCallTool
-from agent.intake.dispatch import CallSpec, CallType
+from agent.contracts.assistant import AssistantConfig
+from agent.contracts.tool_definitions import FunctionTool, TransferCallTool
+from agent.intake.dispatch import CallSpec
+from agent.intake.document import CallType
 
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
 """`{{name}}`, spaces inside the braces allowed."""

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import structlog
 from livekit.agents import llm
 
-from agent.contracts.assistant import AnalysisPlan, StructuredDataPlan, SuccessEvaluationPlan
+from agent.contracts.analysis_plan import AnalysisPlan, StructuredDataPlan, SuccessEvaluationPlan
 from agent.contracts.events import Analysis, AnalysisPart, AnalysisParts
 from agent.contracts.json_schema import validation_errors
 

@@ -56,7 +56,9 @@ from agent.contracts.events import (
     reduced_event,
 )
 from agent.errors import ConfigError, ConfigProblem
-from agent.intake.dispatch import CallSpec, CallType, ReportTarget
+from agent.intake.dispatch import CallSpec
+from agent.intake.document import CallType
+from agent.intake.report_target import ReportTarget
 from agent.report.record import (
     CallRecord,
     InterruptionEntry,
@@ -260,30 +262,26 @@ def crash_report(
 
 
 def config_error_report(
-    target: ReportTarget,
-    problems: ConfigError | Iterable[ConfigProblem],
-    *,
-    started_at: datetime | None = None,
+    target: ReportTarget, problems: ConfigError | Iterable[ConfigProblem]
 ) -> EndOfCallReport:
     """``end_reason: config_error`` (``call.status: failed``, the call never went live);
-    ``end_detail`` is every problem as ``path: message``."""
+    ``end_detail`` is every problem as ``path: message``. A call that never went live was
+    never answered: ``started_at`` is null and the duration 0 (``ended_at`` is when it was
+    refused)."""
     listed = problems.problems if isinstance(problems, ConfigError) else tuple(problems)
     detail = "; ".join(str(p) for p in listed) or "invalid configuration"
     if len(detail) > MAX_CONFIG_ERROR_DETAIL:  # every problem of a huge broken document
         detail = detail[: MAX_CONFIG_ERROR_DETAIL - 40] + f"… ({len(listed)} problems in all)"
-    now = datetime.now(UTC)
-    started_at = started_at or now
-    duration = max((now - started_at).total_seconds(), 0.0)
     call, assistant = _refs(target, "failed")
     return EndOfCallReport(
         call=call,
         assistant=assistant,
         end_reason=EndReason.CONFIG_ERROR,
         end_detail=detail,
-        started_at=started_at,
-        ended_at=now,
-        duration_seconds=round(duration),
-        duration_ms=round(duration * 1000),
+        started_at=None,
+        ended_at=datetime.now(UTC),
+        duration_seconds=0,
+        duration_ms=0,
         assistant_name=target.assistant_name,
         error=detail,
     )

@@ -36,7 +36,7 @@ from agent.delivery.base import Delivery, EventSink, FanOutSink, SinkContext, lo
 from agent.delivery.outbox import Outbox
 from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError
-from agent.intake.dispatch import ReportTarget, salvage_report_target
+from agent.intake.report_target import ReportTarget, salvage_report_target
 from agent.intake.secrets import SecretResolver
 from agent.report.build import config_error_report, crash_report
 from agent.worker import metrics
@@ -113,15 +113,17 @@ async def report_config_error(
     room_name: str,
     settings: WorkerSettings,
     sink: EventSink,
-    started_at: datetime | None = None,
+    taken_at: datetime | None = None,
 ) -> None:
-    """Send the `config_error` report of a call whose document did not parse."""
+    """Send the `config_error` report of a call whose document did not parse. ``taken_at``:
+    when the worker took the call (the CallMissed session's `created_at`); the report's
+    `started_at` stays null, since the call never went live."""
     target = _target(raw, room_name, settings)
     # The problems name fields, never values, so they are safe to log.
     log.error("config_error", call_id=target.call_id, problems=[str(p) for p in error.problems])
     metrics.config_error()
-    report = config_error_report(target, error, started_at=started_at)
-    await _report_unstarted(target, report, sink, settings, started_at)
+    report = config_error_report(target, error)
+    await _report_unstarted(target, report, sink, settings, taken_at)
 
 
 async def report_startup_error(
@@ -132,17 +134,18 @@ async def report_startup_error(
     room_name: str,
     settings: WorkerSettings,
     sink: EventSink,
-    started_at: datetime | None = None,
+    taken_at: datetime | None = None,
 ) -> None:
     """Send the `error` report of a call that failed before it went live (a config source
-    that did not answer, a provider that would not build, a room that would not connect)."""
+    that did not answer, a provider that would not build, a room that would not connect).
+    ``taken_at`` as for :func:`report_config_error`: `started_at` stays null."""
     target = _target(raw, room_name, settings)
     detail = f"{stage}: {type(error).__name__}: {error}"[:300]
     log.error(
         "call_start_failed", call_id=target.call_id, stage=stage, error_type=type(error).__name__
     )
-    report = crash_report(target, started_at=started_at, detail=detail)
-    await _report_unstarted(target, report, sink, settings, started_at)
+    report = crash_report(target, started_at=None, detail=detail)
+    await _report_unstarted(target, report, sink, settings, taken_at)
 
 
 def _target(
@@ -161,11 +164,11 @@ async def _report_unstarted(
     report: EndOfCallReport,
     sink: EventSink,
     settings: WorkerSettings,
-    started_at: datetime | None,
+    taken_at: datetime | None,
 ) -> None:
     """A call that never went live: `status-update: failed` (seed 002), then its report with
     `call.status: failed`; in CallMissed's format `voice_session.failed` alone (the session
     never started)."""
-    events = events_for_target(target, sink, settings, created_at=started_at)
+    events = events_for_target(target, sink, settings, created_at=taken_at)
     events.emit(events.status_update("failed"))
     await send_report(events, report, sink=sink, flush_seconds=UNSTARTED_FLUSH_SECONDS)

@@ -48,7 +48,8 @@ from agent.call.telephony.outbound import callee_identity
 from agent.call.telephony.phone_line import PhoneLine
 from agent.call.telephony.sip import SipGateway
 from agent.clock import TimeBase
-from agent.intake.dispatch import CallSpec, CallType
+from agent.intake.dispatch import CallSpec
+from agent.intake.document import CallType
 
 from .offline.sip import TRANSFER, OfflineLiveKitServer, offline_livekit
 from .scenario import CallerJoin, Observer, Scenario

@@ -107,7 +107,7 @@ async def run_job(ctx: JobContext) -> None:
         await call.join()
     except ConfigError as exc:
         await report_config_error(
-            raw, exc, room_name=room_name, settings=settings, sink=sink, started_at=started_at
+            raw, exc, room_name=room_name, settings=settings, sink=sink, taken_at=started_at
         )
         await _give_up(ctx, room, sink, reason="config_error")
         return
@@ -119,7 +119,7 @@ async def run_job(ctx: JobContext) -> None:
             stage = exc.stage
         await report_startup_error(
             raw, exc, stage=stage, room_name=room_name, settings=settings, sink=sink,
-            started_at=started_at,
+            taken_at=started_at,
         )  # fmt: skip
         await _give_up(ctx, room, sink, reason="start_failed")
         return

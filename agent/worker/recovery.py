@@ -29,7 +29,7 @@ import structlog
 from agent.delivery.base import EventSink
 from agent.delivery.outbox import Outbox, OutboxBusy
 from agent.delivery.target_policy import TargetPolicy
-from agent.intake.dispatch import ReportTarget, salvage_report_target
+from agent.intake.report_target import ReportTarget, salvage_report_target
 from agent.intake.secrets import SecretResolver
 from agent.report.build import crash_report
 from agent.report.send import (

@@ -17,7 +17,8 @@ import pytest
 from aiohttp import web
 
 from agent.call.providers import build_llm, build_stt, build_tts
-from agent.contracts.assistant import AssistantConfig, LLMConfig
+from agent.contracts.assistant import AssistantConfig
+from agent.contracts.provider_configs import LLMConfig
 from agent.errors import ConfigError
 from agent.intake.dispatch import parse_dispatch
 from agent.worker.settings import WorkerSettings

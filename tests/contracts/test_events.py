@@ -18,21 +18,21 @@ from agent.contracts.events import (
     EndOfCallReport,
     Envelope,
     EventMessage,
-    InvalidToolAnswer,
     ReportMessage,
     ToolCall,
     UnsendableEvent,
     events_schema,
     parse_envelope,
-    parse_tool_response,
     serialise,
     to_delivery,
 )
+from agent.contracts.tool_answer import InvalidToolAnswer, parse_tool_response
 from agent.delivery.jsonl import JsonlSink
 from agent.delivery.outbox import Outbox
 from agent.delivery.target_policy import TargetPolicy
 from agent.delivery.webhook import WebhookSink
-from agent.intake.dispatch import CallInfo, CallSpec, CallType
+from agent.intake.dispatch import CallSpec
+from agent.intake.document import CallInfo, CallType
 from tests.support.receiver import SECRET, Receiver
 
 METADATA: dict[str, Any] = {

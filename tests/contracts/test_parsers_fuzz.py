@@ -11,13 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.contracts.control import InvalidCommand, parse_command
-from agent.contracts.events import (
-    EndOfCallReport,
-    Envelope,
-    InvalidToolAnswer,
-    parse_tool_response,
-    serialise,
-)
+from agent.contracts.events import EndOfCallReport, Envelope, serialise
+from agent.contracts.tool_answer import InvalidToolAnswer, parse_tool_response
 from agent.report.build import report_messages
 from agent.report.record import CallRecord
 from tests.support.hostile_json import as_text, deep_texts, hostile_raw, json_values, texts

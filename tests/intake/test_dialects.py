@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from agent.contracts.assistant import FirstMessageMode, OpenAITTSConfig, SarvamTTSConfig
+from agent.contracts.assistant import FirstMessageMode
+from agent.contracts.provider_configs import OpenAITTSConfig, SarvamTTSConfig
 from agent.errors import ConfigError
 from agent.intake.dispatch import CallSpec, ParseOptions, parse_dispatch
 from agent.intake.operator_defaults import OperatorDefaults

@@ -8,15 +8,13 @@ from typing import Any
 
 import pytest
 
-from agent.contracts.assistant import FirstMessageMode, FunctionTool, SarvamTTSConfig
+from agent.contracts.assistant import FirstMessageMode
+from agent.contracts.provider_configs import SarvamTTSConfig
+from agent.contracts.tool_definitions import FunctionTool
 from agent.errors import ConfigError
-from agent.intake.dispatch import (
-    CallSpec,
-    CallType,
-    ParseOptions,
-    parse_dispatch,
-    salvage_report_target,
-)
+from agent.intake.dispatch import CallSpec, ParseOptions, parse_dispatch
+from agent.intake.document import CallType
+from agent.intake.report_target import salvage_report_target
 from agent.intake.saved import DirectoryAssistants
 from agent.intake.secrets import SecretResolver
 from tests.support.paths import EXAMPLES as EXAMPLES_DIR

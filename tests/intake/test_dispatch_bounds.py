@@ -13,7 +13,8 @@ from agent.call.lifecycle.ending import CallEnd
 from agent.contracts.end_reason import EndReason
 from agent.contracts.events import Envelope, parse_envelope, serialise
 from agent.errors import ConfigError
-from agent.intake.dispatch import CallSpec, parse_dispatch, salvage_report_target
+from agent.intake.dispatch import CallSpec, parse_dispatch
+from agent.intake.report_target import salvage_report_target
 from agent.report.build import build_report, config_error_report, crash_report
 from agent.report.record import CallRecord
 
@@ -190,7 +191,7 @@ async def test_the_config_error_path_is_held_to_the_same_bounds() -> None:
     target = salvage_report_target(raw, room_name="room-b")
     assert (target.call_id, target.assistant_name, target.metadata) == ("c-\ufffd", None, {})
     assert target.webhook_url == "https://hooks.example/calls"
-    body = strict_body(config_error_report(target, refused.value, started_at=START))
+    body = strict_body(config_error_report(target, refused.value))
     assert "assistant.metadata: nested 41 levels deep" in body["end_detail"]
 
     # A key given twice is never guessed: the ambiguous webhook_url is not used at all.
@@ -207,6 +208,6 @@ def test_a_config_error_listing_thousands_of_problems_stays_bounded() -> None:
     target = salvage_report_target("{}", room_name="room-b")
     error = ConfigError([*(ConfigError(f"problem {i}", path=f"f{i}").problems[0]
                            for i in range(2000))])  # fmt: skip
-    body = strict_body(config_error_report(target, error, started_at=START))
+    body = strict_body(config_error_report(target, error))
     assert len(body["end_detail"]) <= 4000
     assert body["end_detail"].endswith("(2000 problems in all)")

@@ -17,7 +17,8 @@ from agent.call.lifecycle.ending import CallEnd
 from agent.contracts.end_reason import EndReason
 from agent.contracts.events import Envelope, parse_envelope, serialise
 from agent.errors import ConfigError
-from agent.intake.dispatch import CallSpec, parse_dispatch, salvage_report_target
+from agent.intake.dispatch import CallSpec, parse_dispatch
+from agent.intake.report_target import salvage_report_target
 from agent.report.build import build_report, config_error_report, crash_report
 from agent.report.record import CallRecord
 from tests.support.hostile_json import as_text, deep_texts, hostile_raw, json_values, texts
@@ -138,7 +139,7 @@ def reports_always_serialise(raw: str | bytes) -> None:
     except ConfigError as exc:
         assert exc.problems  # noqa: PT017 - any ConfigError passes, but it must say something
         target = salvage_report_target(raw, room_name="r")
-        strictly_serialises(config_error_report(target, exc, started_at=START))
+        strictly_serialises(config_error_report(target, exc))
         return
     record = CallRecord(call_id=spec.call_id)
     strictly_serialises(build_report(record, hung_up(), spec))

@@ -17,7 +17,8 @@ from aiohttp import web
 from agent.delivery.target_policy import TargetPolicy
 from agent.entry_points import plugin_group
 from agent.errors import ConfigError
-from agent.intake.dispatch import CallType, parse_dispatch
+from agent.intake.dispatch import parse_dispatch
+from agent.intake.document import CallType
 from agent.intake.sources import (
     AssistantRequestSource,
     CallFacts,

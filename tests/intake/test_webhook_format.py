@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from agent.contracts.wire import WireFormatSetting
-from agent.intake.dispatch import ParseOptions, parse_dispatch, salvage_report_target
+from agent.intake.dispatch import ParseOptions, parse_dispatch
+from agent.intake.report_target import salvage_report_target
 from agent.worker.settings import WorkerSettings
 from tests.support.paths import EXAMPLES
 

@@ -15,7 +15,7 @@ from livekit.agents.types import (
     NotGivenOr,
 )
 
-from agent.contracts.assistant import AnalysisPlan
+from agent.contracts.analysis_plan import AnalysisPlan
 from agent.report.analysis import REPAIR_PROMPT, SUMMARY_PROMPT, analyse_call
 
 HANG = object()

@@ -22,14 +22,9 @@ from agent.contracts.events import (
     to_delivery,
 )
 from agent.errors import ConfigError, ConfigProblem
-from agent.intake.dispatch import (
-    CallInfo,
-    CallSpec,
-    CallType,
-    ReportTarget,
-    parse_dispatch,
-    salvage_report_target,
-)
+from agent.intake.dispatch import CallSpec, parse_dispatch
+from agent.intake.document import CallInfo, CallType
+from agent.intake.report_target import ReportTarget, salvage_report_target
 from agent.report.build import (
     build_call_report,
     build_report,
@@ -475,7 +470,7 @@ async def test_config_error_report_names_every_bad_field() -> None:
         await parse_dispatch(raw, room_name="room-5")
     target = salvage_report_target(raw, room_name="room-5")
 
-    report = body_of(config_error_report(target, caught.value, started_at=START))
+    report = body_of(config_error_report(target, caught.value))
     assert report["end_reason"] == "config_error"
     assert "assistant.tts_config" in report["end_detail"]
     assert "assistant.max_duration_second: unknown field" in report["end_detail"]
@@ -490,7 +485,9 @@ def test_config_error_report_from_a_list_of_problems() -> None:
     assert report["end_detail"] == (
         "assistant.llm_config.model: required field is missing; <document>: no dispatch document"
     )
-    assert report["started_at"] == report["ended_at"]
+    # The call never went live: no start, no duration (issue 13: `started_at` is the answer).
+    assert (report["started_at"], report["duration_seconds"], report["duration_ms"]) == (None, 0, 0)
+    assert report["ended_at"] is not None
 
 
 def test_a_report_that_cannot_be_built_goes_out_reduced_rather_than_not_at_all() -> None:

@@ -11,7 +11,7 @@ seed's own code; CallMissed documents carry no secret, so the operator's default
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from agent.contracts.events import parse_envelope, parse_session
+from agent.contracts.events import EndOfCallReport, parse_envelope, parse_session
+from agent.delivery.base import EventSink
 from agent.errors import ConfigError
 from agent.intake.dispatch import parse_dispatch
 from agent.report.send import build_sink, report_config_error, report_startup_error
@@ -171,3 +172,69 @@ async def test_crash_report_status_follows_whether_the_call_went_live(
     assert crash.signature_ok is True
     report = parse_envelope(crash.body).message
     assert (report.type, report.call.status) == ("end-of-call-report", status)
+
+
+TAKEN = datetime(2026, 4, 19, 12, 0, tzinfo=UTC)
+"""When the job took the call, as job.py passes it: minutes before the report is sent."""
+
+
+async def refused(raw: str, settings: WorkerSettings, sink: EventSink) -> None:
+    with pytest.raises(ConfigError) as caught:
+        await parse_dispatch(raw, room_name="room-9")
+    await report_config_error(
+        raw, caught.value, room_name="room-9", settings=settings, sink=sink, taken_at=TAKEN
+    )
+
+
+async def failed_to_start(raw: str, settings: WorkerSettings, sink: EventSink) -> None:
+    await report_startup_error(
+        raw, ConnectionError("room unreachable"), stage="room", room_name="room-9",
+        settings=settings, sink=sink, taken_at=TAKEN,
+    )  # fmt: skip
+
+
+def broken_hms(url: str) -> str:
+    document = json.loads(hms(url))
+    document["assistant"]["tts_config"] = {"provider": "polly"}
+    return json.dumps(document)
+
+
+@pytest.mark.parametrize(
+    ("send", "document"),
+    [(refused, broken_hms), (failed_to_start, hms)],
+    ids=["config_error", "startup_error"],
+)
+async def test_a_call_that_never_went_live_has_no_start_and_no_duration(
+    receiver: Receiver,
+    tmp_path: Path,
+    send: Callable[[str, WorkerSettings, EventSink], Awaitable[None]],
+    document: Callable[[str], str],
+) -> None:
+    # Issue 13: `started_at` is when the call was answered. The job's own start (when it took
+    # the call) is not that: it must not become the report's start, nor count as its duration.
+    settings = settings_for(tmp_path)
+    sink = build_sink(settings)
+    await send(document(receiver.url("/hms")), settings, sink)
+    await sink.aclose()
+    report = parse_envelope(receiver.received[-1].body).message
+    assert isinstance(report, EndOfCallReport)
+    assert report.call.status == "failed"
+    assert (report.started_at, report.duration_seconds, report.duration_ms) == (None, 0, 0)
+    assert report.ended_at is not None
+    assert report.ended_at > TAKEN
+
+
+@pytest.mark.parametrize("send", [refused, failed_to_start], ids=["config_error", "startup_error"])
+async def test_a_callmissed_session_that_never_went_live_was_created_when_taken(
+    receiver: Receiver,
+    tmp_path: Path,
+    send: Callable[[str, WorkerSettings, EventSink], Awaitable[None]],
+) -> None:
+    settings = settings_for(tmp_path)
+    sink = build_sink(settings)
+    await send(callmissed(receiver.url("/cm"), tts_provider="polly"), settings, sink)
+    await sink.aclose()
+    session = parse_session(receiver.received[-1].body)
+    assert session.status == "failed"
+    assert (session.created_at, session.started_at) == (TAKEN, None)
+    assert session.duration_seconds in (None, 0)

@@ -34,7 +34,8 @@ from agent.contracts.events import AssistantRef, CallEvents, CallRef
 from agent.delivery.outbox import Outbox
 from agent.delivery.target_policy import TargetPolicy
 from agent.delivery.webhook import WebhookSink
-from agent.intake.dispatch import CallType, ReportTarget
+from agent.intake.document import CallType
+from agent.intake.report_target import ReportTarget
 from agent.report.build import crash_report
 from agent.report.send import build_sink
 from agent.worker.ledger import CallLedger, OrphanedCall, report_delivery_id

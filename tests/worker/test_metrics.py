@@ -26,7 +26,7 @@ from agent.contracts.events import (
     TurnMetrics,
 )
 from agent.delivery.webhook import DeliveryOutcome
-from agent.intake.dispatch import CallType
+from agent.intake.document import CallType
 from agent.worker import metrics
 from tests.support.paths import REPO
 

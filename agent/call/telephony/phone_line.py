@@ -23,7 +23,7 @@ from agent.call.telephony.dtmf import DtmfCollector, Publish, bind_dtmf, dtmf_to
 from agent.call.telephony.sip import SipGateway
 from agent.call.telephony.transfer import CallTransfer, transfer_call_tool
 from agent.clock import Clock
-from agent.contracts.assistant import DtmfTool, TransferCallTool
+from agent.contracts.tool_definitions import DtmfTool, TransferCallTool
 from agent.intake.dispatch import CallSpec
 
 

@@ -31,7 +31,7 @@ from agent.call.handle import CallHandle
 from agent.call.lifecycle.actions import SpokenLine
 from agent.call.telephony.caller import CallerParty
 from agent.call.telephony.sip import SipGateway, TransferFailed
-from agent.contracts.assistant import TransferCallTool, TransferDestination
+from agent.contracts.tool_definitions import TransferCallTool, TransferDestination
 from agent.report.redaction import mask_numbers
 from agent.worker.logs import gdpr_active
 

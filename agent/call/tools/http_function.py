@@ -37,15 +37,10 @@ import structlog
 from agent.call.tools.schema_check import argument_problems
 from agent.call.tools.tool_server import ToolServerClient, ToolServerError
 from agent.clock import REAL_TIME, Clock, RealClock, TimeBase
-from agent.contracts.assistant import FunctionTool
 from agent.contracts.encodable import clean_data, clean_text
-from agent.contracts.events import (
-    CallEvents,
-    InvalidToolAnswer,
-    ToolCall,
-    UnsendableEvent,
-    parse_tool_response,
-)
+from agent.contracts.events import CallEvents, ToolCall, UnsendableEvent
+from agent.contracts.tool_answer import InvalidToolAnswer, parse_tool_response
+from agent.contracts.tool_definitions import FunctionTool
 
 log = structlog.get_logger(__name__)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agent.contracts.assistant import MAX_SCHEMA_DEPTH
+from agent.contracts.field_bounds import MAX_SCHEMA_DEPTH
 from agent.contracts.json_schema import validation_errors
 from agent.contracts.untrusted_json import depth_of
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from agent.contracts.events import MAX_TOOL_ANSWER_BYTES
+from agent.contracts.tool_answer import MAX_TOOL_ANSWER_BYTES
 from agent.delivery.attempt import url_host
 from agent.delivery.base import Delivery
 from agent.delivery.http_post import (

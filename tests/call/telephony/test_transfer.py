@@ -11,7 +11,7 @@ from livekit import api
 from agent.call.telephony.caller import CallerParty
 from agent.call.telephony.sip import SipGateway
 from agent.call.telephony.transfer import TRANSFER_FAILED_LINE, destination_labels
-from agent.contracts.assistant import TransferCallTool
+from agent.contracts.tool_definitions import TransferCallTool
 from agent.report.record import MessageEntry
 from tests.support.telephony import (
     FakeLiveKit,
