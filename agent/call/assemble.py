@@ -52,8 +52,8 @@ from agent.call.tools.end_call import end_call_tool
 from agent.call.turn_handling import turn_taking
 from agent.call.turn_record import TurnRecorder
 from agent.clock import REAL_TIME, Clock, RealClock, TimeBase
-from agent.contracts.events import CallEvents
 from agent.delivery.base import EventSink
+from agent.delivery.call_events import CallEvents
 from agent.delivery.target_policy import TargetPolicy
 from agent.intake.dispatch import CallSpec
 from agent.intake.document import CallType

@@ -58,11 +58,11 @@ from agent.contracts.events import (
     Analysis,
     AnalysisPart,
     AnalysisParts,
-    CallEvents,
     EndOfCallReport,
     final_status,
 )
 from agent.delivery.base import EventSink
+from agent.delivery.call_events import CallEvents
 from agent.intake.dispatch import CallSpec
 from agent.intake.document import CallType
 from agent.report.analysis import analyse_call

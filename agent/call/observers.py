@@ -23,7 +23,7 @@ from agent.call.lifecycle.call import CallLifecycle
 from agent.call.tools import FunctionTools
 from agent.contracts.assistant import AssistantConfig
 from agent.contracts.end_reason import EndReason
-from agent.contracts.events import CallEvents
+from agent.delivery.call_events import CallEvents
 from agent.report.record import CallRecord, seconds_since
 from agent.worker import metrics
 

@@ -3,7 +3,7 @@
 A backend lists the moments of a call it wants to hear about; it may write HMS's names
 (`status-update`, ...) or CallMissed's (`voice_session.*`), and a name of one format selects
 its counterpart in the other. The list is part of the assistant's contract; the emitter
-(agent/contracts/events.py `CallEvents`) filters by it.
+(agent/delivery/call_events.py `CallEvents`) filters by it.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """What an event sink is, and how the configured ones are found.
 
-The events module turns a call's happenings into signed-ready JSON bytes (:class:`Delivery`);
-sinks take it from there. A sink's ``submit`` only enqueues, so nothing on the audio path
-waits for a receiver; ``flush`` is where the end of a call waits for its report to be out.
-Besides the built-in sinks, operators plug their own in through the ``voice_agent.sinks``
-entry-point group (see docs/delivery.md).
+agent/contracts/event_body.py turns a call's events into signed-ready JSON bytes
+(:class:`Delivery`); sinks take it from there. A sink's ``submit`` only enqueues, so nothing on
+the audio path waits for a receiver; ``flush`` is where the end of a call waits for its report
+to be out. Besides the built-in sinks, operators plug their own in through the
+``voice_agent.sinks`` entry-point group (see docs/delivery.md).
 """
 
 from __future__ import annotations

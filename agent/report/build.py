@@ -10,7 +10,7 @@ Three ways a call's report comes to be, one function each:
 
 A report always goes out: if building the full report fails (a bug, or a value no check
 foresaw), ``build_report`` falls back to the reduced report (ids, end reason and detail,
-timing) rather than none, and :func:`agent.contracts.events.to_delivery` does the same for a
+timing) rather than none, and :func:`agent.contracts.event_body.to_delivery` does the same for a
 report that cannot be serialised.
 
 Under ``gdpr_mode`` the conversation, transcript, summary, analysis and phone numbers are
@@ -36,6 +36,7 @@ from agent.call.lifecycle.ending import CallEnd
 from agent.contracts.callmissed import CallMissedTurn, turn_created_at
 from agent.contracts.encodable import clean_text
 from agent.contracts.end_reason import EndReason
+from agent.contracts.event_body import reduced_event
 from agent.contracts.events import (
     Analysis,
     AssistantRef,
@@ -53,7 +54,6 @@ from agent.contracts.events import (
     TurnMetrics,
     UsageEntry,
     final_status,
-    reduced_event,
 )
 from agent.errors import ConfigError, ConfigProblem
 from agent.intake.dispatch import CallSpec

@@ -31,8 +31,9 @@ from typing import Any
 
 import structlog
 
-from agent.contracts.events import CallEvents, EndOfCallReport
+from agent.contracts.events import EndOfCallReport
 from agent.delivery.base import Delivery, EventSink, FanOutSink, SinkContext, load_sinks
+from agent.delivery.call_events import CallEvents
 from agent.delivery.outbox import Outbox
 from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError

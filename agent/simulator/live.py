@@ -38,8 +38,9 @@ from agent.call.live_call import LiveCall
 from agent.call.providers import build_llm, vad_for_call
 from agent.call.turn_model import check_turn_model, load_turn_model, turn_model_loaded
 from agent.clock import TimeBase
-from agent.contracts.events import FINAL_EVENT_TYPES, CallEvents, EndOfCallReport, final_outcome
+from agent.contracts.events import FINAL_EVENT_TYPES, EndOfCallReport, final_outcome
 from agent.delivery.base import Delivery, EventSink
+from agent.delivery.call_events import CallEvents
 from agent.delivery.target_policy import TargetPolicy
 from agent.errors import ConfigError
 from agent.intake.dispatch import CallSpec, parse_dispatch

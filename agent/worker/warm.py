@@ -143,7 +143,7 @@ def _schemas() -> None:
     from livekit.agents import llm
 
     from agent.call.lifecycle.settings import LifecycleSettings
-    from agent.contracts.events import CallEvents
+    from agent.delivery.call_events import CallEvents
     from agent.delivery.logsink import LogSink
     from agent.intake.dispatch import parse_dispatch
     from agent.intake.options import parse_options

@@ -12,7 +12,7 @@ from livekit.agents import llm
 
 from agent.call.session import few_shot_context
 from agent.contracts.assistant import AssistantConfig
-from agent.contracts.events import CallEvents
+from agent.delivery.call_events import CallEvents
 from agent.errors import ConfigError
 from agent.intake.dispatch import CallSpec, parse_dispatch
 from tests.contracts.test_events import Collected, every_event, make_spec

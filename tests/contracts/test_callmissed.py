@@ -13,7 +13,8 @@ import pytest
 from agent.call.lifecycle.ending import CallEnd
 from agent.contracts.callmissed import VoiceSession, session_end
 from agent.contracts.end_reason import EndReason
-from agent.contracts.events import CallEvents, EndOfCallReport, final_outcome, parse_session
+from agent.contracts.events import EndOfCallReport, final_outcome, parse_session
+from agent.delivery.call_events import CallEvents
 from agent.delivery.jsonl import JsonlSink
 from agent.intake.dispatch import CallSpec, parse_dispatch
 from agent.report.build import build_report

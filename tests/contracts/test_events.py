@@ -13,20 +13,18 @@ import pytest
 
 from agent.contracts.assistant import AssistantConfig
 from agent.contracts.end_reason import EndReason
+from agent.contracts.event_body import UnsendableEvent, serialise, to_delivery
 from agent.contracts.events import (
-    CallEvents,
     EndOfCallReport,
     Envelope,
     EventMessage,
     ReportMessage,
     ToolCall,
-    UnsendableEvent,
     events_schema,
     parse_envelope,
-    serialise,
-    to_delivery,
 )
 from agent.contracts.tool_answer import InvalidToolAnswer, parse_tool_response
+from agent.delivery.call_events import CallEvents
 from agent.delivery.jsonl import JsonlSink
 from agent.delivery.outbox import Outbox
 from agent.delivery.target_policy import TargetPolicy

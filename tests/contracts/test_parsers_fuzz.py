@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.contracts.control import InvalidCommand, parse_command
-from agent.contracts.events import EndOfCallReport, Envelope, serialise
+from agent.contracts.event_body import serialise
+from agent.contracts.events import EndOfCallReport, Envelope
 from agent.contracts.tool_answer import InvalidToolAnswer, parse_tool_response
 from agent.report.build import report_messages
 from agent.report.record import CallRecord

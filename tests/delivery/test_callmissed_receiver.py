@@ -19,7 +19,8 @@ import pytest
 
 from agent.call.lifecycle.ending import CallEnd
 from agent.contracts.end_reason import EndReason
-from agent.contracts.events import CallEvents, EndOfCallReport, parse_session
+from agent.contracts.events import EndOfCallReport, parse_session
+from agent.delivery.call_events import CallEvents
 from agent.delivery.outbox import Outbox, OutboxEntry
 from agent.delivery.target_policy import TargetPolicy
 from agent.delivery.webhook import WebhookSink

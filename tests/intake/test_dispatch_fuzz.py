@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from agent.call.lifecycle.ending import CallEnd
 from agent.contracts.end_reason import EndReason
-from agent.contracts.events import Envelope, parse_envelope, serialise
+from agent.contracts.event_body import serialise
+from agent.contracts.events import Envelope, parse_envelope
 from agent.errors import ConfigError
 from agent.intake.dispatch import CallSpec, parse_dispatch
 from agent.intake.report_target import salvage_report_target

@@ -14,13 +14,8 @@ from agent.call.lifecycle.ending import CallEnd
 from agent.call.lifecycle.parties import Attendance
 from agent.contracts.assistant import AssistantConfig
 from agent.contracts.end_reason import EndReason
-from agent.contracts.events import (
-    Analysis,
-    AnalysisPart,
-    AnalysisParts,
-    parse_envelope,
-    to_delivery,
-)
+from agent.contracts.event_body import to_delivery
+from agent.contracts.events import Analysis, AnalysisPart, AnalysisParts, parse_envelope
 from agent.errors import ConfigError, ConfigProblem
 from agent.intake.dispatch import CallSpec, parse_dispatch
 from agent.intake.document import CallInfo, CallType

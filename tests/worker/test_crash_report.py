@@ -30,7 +30,8 @@ from livekit.agents.utils import EventEmitter
 from livekit.protocol import agent, models
 
 from agent.contracts.end_reason import EndReason
-from agent.contracts.events import AssistantRef, CallEvents, CallRef
+from agent.contracts.events import AssistantRef, CallRef
+from agent.delivery.call_events import CallEvents
 from agent.delivery.outbox import Outbox
 from agent.delivery.target_policy import TargetPolicy
 from agent.delivery.webhook import WebhookSink

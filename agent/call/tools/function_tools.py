@@ -41,8 +41,8 @@ from livekit.agents.voice import RunContext, SpeechHandle
 from agent.call.tools.http_function import HttpFunction, ToolOutcome
 from agent.call.tools.tool_server import ToolServerClient
 from agent.clock import REAL_TIME, Clock, TimeBase
-from agent.contracts.events import CallEvents
 from agent.contracts.tool_definitions import FunctionTool
+from agent.delivery.call_events import CallEvents
 from agent.delivery.http_post import SessionFactory, default_session
 from agent.delivery.target_policy import TargetPolicy
 from agent.intake.dispatch import CallSpec

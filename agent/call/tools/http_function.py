@@ -38,9 +38,11 @@ from agent.call.tools.schema_check import argument_problems
 from agent.call.tools.tool_server import ToolServerClient, ToolServerError
 from agent.clock import REAL_TIME, Clock, RealClock, TimeBase
 from agent.contracts.encodable import clean_data, clean_text
-from agent.contracts.events import CallEvents, ToolCall, UnsendableEvent
+from agent.contracts.event_body import UnsendableEvent
+from agent.contracts.events import ToolCall
 from agent.contracts.tool_answer import InvalidToolAnswer, parse_tool_response
 from agent.contracts.tool_definitions import FunctionTool
+from agent.delivery.call_events import CallEvents
 
 log = structlog.get_logger(__name__)
 

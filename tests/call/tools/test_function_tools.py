@@ -10,7 +10,7 @@ from livekit.agents.voice import SpeechHandle
 
 from agent.call.tools import FunctionTools, ToolOutcome, build_function_tools
 from agent.call.tools.function_tools import _interruption
-from agent.contracts.events import CallEvents
+from agent.delivery.call_events import CallEvents
 from agent.delivery.logsink import LogSink
 from agent.delivery.target_policy import TargetPolicy
 from agent.intake.dispatch import parse_dispatch

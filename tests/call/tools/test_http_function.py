@@ -19,7 +19,7 @@ import pytest
 from agent.call.tools import FAILED_MESSAGE, FunctionTools, build_function_tools
 from agent.call.tools.http_function import HttpFunction
 from agent.clock import VirtualClock
-from agent.contracts.events import CallEvents
+from agent.delivery.call_events import CallEvents
 from agent.delivery.logsink import LogSink
 from agent.delivery.target_policy import TargetPolicy
 from tests.support.tool_server import BOOK, ToolServer, call_spec, tool_config
