@@ -10,12 +10,9 @@ re-sign in the same format. Backoff waits run on a virtual clock.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from agent.call.lifecycle.ending import CallEnd
 from agent.contracts.end_reason import EndReason
@@ -44,14 +41,6 @@ def ended(reason: EndReason, detail: str | None, seconds: float) -> CallEnd:
         end_requested_monotonic=seconds, ended_monotonic=seconds, duration_seconds=seconds,
         hung_up="immediately", ignored_requests=(),
     )  # fmt: skip
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 async def callmissed_spec(url: str, **fields: Any) -> CallSpec:

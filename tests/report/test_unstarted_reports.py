@@ -11,7 +11,7 @@ seed's own code; CallMissed documents carry no secret, so the operator's default
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,14 +28,6 @@ from agent.worker.ledger import LedgerEntry, OrphanedCall, report_delivery_id
 from agent.worker.recovery import report_crash
 from agent.worker.settings import WorkerSettings
 from tests.support.receiver import SECRET, Received, Receiver
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 def settings_for(tmp_path: Path) -> WorkerSettings:

@@ -11,7 +11,6 @@ simulate` runs it (offline vendors, real VAD and turn timers: a few seconds each
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +31,6 @@ from tests.support.receiver import SECRET, Received, Receiver
 pytestmark = pytest.mark.simulated_call
 
 EXAMPLE = EXAMPLES / "callmissed-session.json"
-
-
-@pytest.fixture(autouse=True)
-def _no_local_inference_preload(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 def seed_document(url: str, **changes: Any) -> dict[str, Any]:

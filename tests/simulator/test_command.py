@@ -126,10 +126,7 @@ def test_shipped_scenarios_are_valid(path: Path) -> None:
     assert load_scenario(path).dispatch
 
 
-def test_config_error_call_exits_0_and_writes_the_report(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
+def test_config_error_call_exits_0_and_writes_the_report(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         {
@@ -162,9 +159,8 @@ def test_a_speed_out_of_range_is_a_usage_error(
 
 
 def test_speed_runs_the_call_faster_and_its_report_states_call_time(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
     report = tmp_path / "report.json"
     argv = ["--speed", "8", "--report", str(report), "--outbox", str(tmp_path / "ob")]
     assert run_cli(str(SCENARIOS / "end-phrase.yaml"), *argv) == 0

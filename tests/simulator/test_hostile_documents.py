@@ -61,8 +61,6 @@ class Run:
 
 @pytest.fixture(autouse=True)
 def worker_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
-    monkeypatch.delenv("VOICE_AGENT_WEBHOOK_SECRET", raising=False)
     monkeypatch.setenv("VOICE_AGENT_SECRETS_DIR", str(tmp_path / "secrets"))
     for name, value in SENTINELS.items():
         monkeypatch.setenv(name, value)

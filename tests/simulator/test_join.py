@@ -30,12 +30,6 @@ from tests.support.receiver import SECRET, Receiver
 pytestmark = pytest.mark.simulated_call
 
 
-@pytest.fixture(autouse=True)
-def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
-    monkeypatch.delenv("VOICE_AGENT_WEBHOOK_SECRET", raising=False)
-
-
 def scenario(name: str, receiver: Receiver) -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load((SCENARIOS / f"{name}.yaml").read_text("utf-8"))
     data["dispatch"]["assistant"].update(webhook_url=receiver.url("/hook"), webhook_secret=SECRET)

@@ -31,8 +31,6 @@ pytestmark = pytest.mark.simulated_call
 
 @pytest.fixture(autouse=True)
 def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
-    monkeypatch.delenv("VOICE_AGENT_WEBHOOK_SECRET", raising=False)
     monkeypatch.delenv("VOICE_AGENT_TURN_MODEL", raising=False)
 
 

@@ -26,7 +26,6 @@ import pytest
 from aiohttp import web
 from livekit.agents import AgentServer, JobContext, JobProcess
 from livekit.agents.job import JobAcceptArguments, RunningJobInfo
-from livekit.agents.utils import EventEmitter
 from livekit.protocol import agent, models
 
 from agent.contracts.end_reason import EndReason
@@ -41,7 +40,7 @@ from agent.report.build import crash_report
 from agent.report.send import build_sink
 from agent.worker.ledger import CallLedger, OrphanedCall, report_delivery_id
 from agent.worker.recovery import JobProcessGuard, replay_at_startup, report_crash
-from agent.worker.settings import WorkerSettings
+from tests.support.job_guard import StandInServer, guard_settings
 from tests.support.receiver import SECRET, Received, Receiver
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -126,12 +125,6 @@ class StandInProc:
         return int(self._process.exitcode) if self._process.exitcode is not None else None
 
 
-class StandInServer(EventEmitter[str]):
-    def __init__(self) -> None:
-        super().__init__()
-        self._proc_pool: EventEmitter[str] = EventEmitter()
-
-
 def running_job(job_id: str, metadata: str, room_metadata: str = "") -> RunningJobInfo:
     return RunningJobInfo(
         accept_arguments=JobAcceptArguments(name="", identity="agent-1", metadata=""),
@@ -155,10 +148,6 @@ def dispatch_document(url: str, call_id: str = CALL_ID) -> str:
             "assistant": {"name": "front desk", "webhook_url": url, "webhook_secret": SECRET},
         }
     )
-
-
-def settings_for(tmp_path: Path) -> WorkerSettings:
-    return WorkerSettings(outbox_dir=tmp_path / "outbox", allowed_targets=["127.0.0.0/8"])
 
 
 async def start_job_process(target: Any, *args: Any) -> Any:
@@ -186,7 +175,7 @@ def reports(received: list[Received]) -> list[Received]:
 async def test_killed_job_process_gets_exactly_one_crash_report(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    settings = settings_for(tmp_path)
+    settings = guard_settings(tmp_path)
     ledger = CallLedger(settings.outbox_dir / "ledger")
     server = StandInServer()
     guard = JobProcessGuard(server, ledger, settings)
@@ -218,7 +207,7 @@ async def test_a_killed_process_holding_two_calls_gets_one_report_for_each(
     tmp_path: Path, receiver: Receiver
 ) -> None:
     """The pool knows the process by one job; the ledger knows every call the process held."""
-    settings = settings_for(tmp_path)
+    settings = guard_settings(tmp_path)
     ledger = CallLedger(settings.outbox_dir / "ledger")
     server = StandInServer()
     guard = JobProcessGuard(server, ledger, settings)
@@ -251,7 +240,7 @@ async def test_a_killed_process_holding_two_calls_gets_one_report_for_each(
 
 @pytest.mark.realtime  # a real child process, SIGKILLed
 async def test_a_job_that_reported_gets_no_crash_report(tmp_path: Path, receiver: Receiver) -> None:
-    settings = settings_for(tmp_path)
+    settings = guard_settings(tmp_path)
     ledger = CallLedger(settings.outbox_dir / "ledger")
     server = StandInServer()
     guard = JobProcessGuard(server, ledger, settings)
@@ -292,7 +281,7 @@ async def test_job_and_guard_both_reporting_carry_one_webhook_id(tmp_path: Path)
     receiver = DedupingReceiver()
     await receiver.start()
     try:
-        settings = settings_for(tmp_path)
+        settings = guard_settings(tmp_path)
         ledger = CallLedger(settings.outbox_dir / "ledger")
         server = StandInServer()
         guard = JobProcessGuard(server, ledger, settings)
@@ -340,7 +329,7 @@ async def test_job_and_guard_both_reporting_carry_one_webhook_id(tmp_path: Path)
 async def test_a_crash_report_rebuilt_from_a_hostile_document_still_goes_out_signed(
     tmp_path: Path, receiver: Receiver, metadata: str, expected: dict[str, Any]
 ) -> None:
-    settings = settings_for(tmp_path)
+    settings = guard_settings(tmp_path)
     document = (
         '{"call": {"id": "' + CALL_ID + '"}, "assistant": {"name": "front \\ud83d desk", '
         f'"webhook_url": "{receiver.url("/hooks")}", "webhook_secret": "{SECRET}", '
@@ -385,7 +374,7 @@ class ReceiverOnPort(Receiver):
 async def test_a_crash_report_parked_while_the_receiver_was_down_is_replayed_at_startup(
     tmp_path: Path,
 ) -> None:
-    settings = settings_for(tmp_path)
+    settings = guard_settings(tmp_path)
     port = free_port()
     url = f"http://127.0.0.1:{port}/hooks"
     ledger = CallLedger(settings.outbox_dir / "ledger")
@@ -420,7 +409,7 @@ async def test_a_crash_report_parked_while_the_receiver_was_down_is_replayed_at_
 async def test_startup_replay_with_an_empty_outbox_sends_nothing(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    await replay_at_startup(settings_for(tmp_path))
+    await replay_at_startup(guard_settings(tmp_path))
     assert receiver.received == []
 
 
@@ -446,7 +435,7 @@ async def entrypoint_that_hangs(ctx: JobContext) -> None:
 async def test_real_agent_server_job_process_killed_gets_one_report(
     tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = settings_for(tmp_path)
+    settings = guard_settings(tmp_path)
     ledger = CallLedger(settings.outbox_dir / "ledger")
     monkeypatch.setenv(LEDGER_ENV, str(ledger.directory))  # job processes inherit it
     taken = tmp_path / "taken"

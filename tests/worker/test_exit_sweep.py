@@ -13,13 +13,10 @@ import asyncio
 import json
 import multiprocessing
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from livekit.agents.job import JobAcceptArguments, RunningJobInfo
-from livekit.agents.utils import EventEmitter
 from livekit.protocol import agent, models
 
 from agent.worker.ledger import (
@@ -31,7 +28,7 @@ from agent.worker.ledger import (
     this_process,
 )
 from agent.worker.recovery import JobProcessGuard, stale_entries
-from agent.worker.settings import WorkerSettings
+from tests.support.job_guard import StandInServer, guard_settings
 from tests.support.receiver import SECRET, Received, Receiver
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -55,12 +52,6 @@ def other_process_opens(ledger_dir: str, url: str, ready: Any) -> None:
     threading.Event().wait()
 
 
-class StandInServer(EventEmitter[str]):
-    def __init__(self) -> None:
-        super().__init__()
-        self._proc_pool: EventEmitter[str] = EventEmitter()
-
-
 class JobThread:
     """What the pool hands its listeners for a thread-executed job: no pid, no exit code."""
 
@@ -77,14 +68,6 @@ class JobThread:
         )
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
-
-
 def reports(received: list[Received]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for r in received:
@@ -98,14 +81,10 @@ def reports(received: list[Received]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def settings_for(tmp_path: Path) -> WorkerSettings:
-    return WorkerSettings(outbox_dir=tmp_path / "outbox", allowed_targets=["127.0.0.0/8"])
-
-
 async def test_calls_open_in_the_worker_at_exit_are_reported_once_each(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    settings = settings_for(tmp_path)
+    settings = guard_settings(tmp_path)
     ledger = CallLedger(settings.outbox_dir / "ledger")
     server = StandInServer()
     guard = JobProcessGuard(server, ledger, settings)
@@ -138,7 +117,7 @@ async def test_calls_open_in_the_worker_at_exit_are_reported_once_each(
 async def test_another_live_workers_calls_are_neither_swept_nor_stale(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    settings = settings_for(tmp_path)
+    settings = guard_settings(tmp_path)
     ledger = CallLedger(settings.outbox_dir / "ledger")
     ready = SPAWN.Event()
     other = SPAWN.Process(

@@ -91,7 +91,6 @@ def all_logs() -> Iterator[Records]:
 
 @pytest.fixture(autouse=True)
 def _secrets_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE", "0")
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
 
